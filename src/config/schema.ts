@@ -1,0 +1,157 @@
+/**
+ * The config file's schema. Every key is optional but `servers`; unknown keys are errors
+ * (strict objects everywhere) so a typo is reported instead of silently ignored.
+ * `.describe()` texts feed the generated config reference in docs/operations.md.
+ */
+import { z } from 'zod';
+import {
+  alpha1Options,
+  beta1Options,
+  healthScoreOptions,
+  leastConnectionsOptions,
+  responseTimeOptions,
+  roundRobinOptions,
+  weightedRoundRobinOptions,
+} from './strategy-options.js';
+
+export const STRATEGY_NAMES = [
+  'round_robin',
+  'least_connections',
+  'health_score',
+  'weighted_round_robin',
+  'response_time',
+  'alpha1',
+  'beta1',
+] as const;
+export type StrategyName = (typeof STRATEGY_NAMES)[number];
+
+const port = z.number().int().min(0).max(65535);
+const host = z.string().min(1);
+const ms = (d: string) => z.number().nonnegative().describe(d);
+
+export const serverSchema = z
+  .strictObject({
+    host: host.describe('backend address'),
+    port: port.min(1).describe('backend port'),
+    weight: z.number().positive().max(1000).default(1).describe('relative share of traffic'),
+    name: z.string().min(1).optional().describe('label shown in the API and metrics (default host:port)'),
+  })
+  .describe('one backend');
+
+const statusRange = z
+  .string()
+  .regex(/^\d{3}(-\d{3})?$/, 'a status or a range such as "200-399"')
+  .describe('expected status or range, e.g. "200-399"');
+
+export const healthCheckSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('run active checks (off: every enabled backend counts as healthy)'),
+    type: z.enum(['http', 'tcp']).optional().describe('http or tcp connect (default: http in http mode, tcp in tcp mode)'),
+    intervalMs: ms('time between checks of one backend').default(5_000),
+    jitter: z.number().min(0).max(1).default(0.1).describe('random spread of the interval, as a share of it, so checks do not align'),
+    timeoutMs: ms('a check taking longer fails').default(3_000),
+    method: z.string().regex(/^[A-Z]+$/).default('GET').describe('HTTP check method'),
+    path: z.string().startsWith('/').default('/health').describe('HTTP check path'),
+    expectStatus: statusRange.default('200-399'),
+    rise: z.number().int().min(1).default(2).describe('consecutive passes that mark a down backend up'),
+    fall: z.number().int().min(1).default(3).describe('consecutive failures that mark an up backend down'),
+  })
+  .describe('active health checks (HAProxy check/rise/fall)');
+
+export const outlierSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('eject backends on consecutive proxy failures'),
+    consecutiveFailures: z.number().int().min(1).default(5).describe('failures in a row that eject a backend'),
+    include5xx: z.boolean().default(false).describe('count 5xx responses as failures'),
+    baseEjectionMs: ms('first ejection time; it grows with each repeat').default(10_000),
+    maxEjectionMs: ms('longest ejection').default(300_000),
+    maxEjectedPercent: z.number().min(0).max(100).default(50).describe('never eject more than this share of the pool'),
+  })
+  .describe('passive health checks (Envoy outlier detection)');
+
+export const retrySchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('retry idempotent requests that failed before any response byte'),
+    maxAttempts: z.number().int().min(1).max(10).default(3).describe('attempts per request, the first included'),
+    budgetPercent: z.number().min(0).max(100).default(20).describe('retries at most this share of requests'),
+    minPerSecond: z.number().min(0).default(3).describe('retries always allowed per second, whatever the share'),
+  })
+  .describe('retries and their budget (Envoy retry budgets)');
+
+export const timeoutsSchema = z
+  .strictObject({
+    connectMs: ms('connecting to a backend').default(3_000),
+    responseHeadersMs: ms('from request sent to response headers (504 after)').default(30_000),
+    upstreamIdleMs: ms('a response body pausing longer than this is cut').default(60_000),
+    clientHeadersMs: ms('a client must send a request head within this (slowloris guard, 408)').default(10_000),
+    clientIdleMs: ms('a keep-alive client connection idle this long is closed').default(60_000),
+    backendKeepAliveMs: ms('an idle pooled backend connection is closed after this').default(15_000),
+    shutdownMs: ms('on SIGTERM, in-flight requests get this long to finish').default(10_000),
+  })
+  .describe('timeouts');
+
+export const limitsSchema = z
+  .strictObject({
+    maxClientConnections: z.number().int().min(1).default(10_000).describe('client connections accepted at once'),
+    maxHeaderBytes: z.number().int().min(1024).max(1 << 20).default(16_384).describe('request head larger than this gets 431'),
+    maxConnectionsPerBackend: z.number().int().min(0).default(0).describe('requests in flight per backend (0: no limit; HAProxy maxconn)'),
+    maxQueuePerBackend: z.number().int().min(0).default(100).describe('requests waiting for a busy backend (HAProxy maxqueue)'),
+    queueTimeoutMs: ms('a queued request waiting longer gets 503').default(5_000),
+    maxIdlePerBackend: z.number().int().min(0).default(64).describe('idle keep-alive connections kept per backend'),
+  })
+  .describe('limits');
+
+export const proxySchema = z
+  .strictObject({
+    backendHeader: z.string().min(1).nullable().default(null).describe('response header naming the backend that served (e.g. X-Backend-Server); null: none'),
+    via: z.string().min(1).default('ballast').describe('pseudonym in the Via header'),
+  })
+  .describe('HTTP proxy behaviour');
+
+export const adminSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('serve the admin API and dashboard'),
+    host: host.default('127.0.0.1').describe('admin address (loopback unless you mean it)'),
+    port: port.default(8090),
+    token: z.string().min(8).nullable().default(null).describe('bearer token required by mutating calls'),
+  })
+  .describe('admin API, /metrics and dashboard');
+
+export const configSchema = z
+  .strictObject({
+    listen: z
+      .strictObject({ host: host.default('127.0.0.1'), port: port.default(8080) })
+      .default({ host: '127.0.0.1', port: 8080 })
+      .describe('where clients connect'),
+    mode: z.enum(['http', 'tcp']).default('http').describe('http (L7) or tcp (L4)'),
+    strategy: z.enum(STRATEGY_NAMES).default('round_robin').describe('balancing strategy at start (switchable at run time)'),
+    seed: z.number().int().nonnegative().optional().describe('random seed for the strategies (default: from entropy)'),
+    watchConfig: z.boolean().default(false).describe('reload when the config file changes (SIGHUP always reloads)'),
+    servers: z.array(serverSchema).min(1).describe('the backends'),
+    healthCheck: healthCheckSchema.prefault({}),
+    outlierDetection: outlierSchema.prefault({}),
+    retries: retrySchema.prefault({}),
+    timeouts: timeoutsSchema.prefault({}),
+    limits: limitsSchema.prefault({}),
+    proxy: proxySchema.prefault({}),
+    admin: adminSchema.prefault({}),
+    round_robin: roundRobinOptions.prefault({}),
+    least_connections: leastConnectionsOptions.prefault({}),
+    health_score: healthScoreOptions.prefault({}),
+    weighted_round_robin: weightedRoundRobinOptions.prefault({}),
+    response_time: responseTimeOptions.prefault({}),
+    alpha1: alpha1Options.prefault({}),
+    beta1: beta1Options.prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.servers.forEach((s, i) => {
+      const id = `${s.host}:${s.port}`;
+      if (seen.has(id)) ctx.addIssue({ code: 'custom', path: ['servers', i], message: `duplicate server ${id}` });
+      seen.add(id);
+    });
+  });
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type ServerConfig = Config['servers'][number];

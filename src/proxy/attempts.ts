@@ -1,0 +1,135 @@
+/**
+ * When a request gets another attempt: failover, retries and their budget. Shared by the real
+ * proxy and the simulator so the simulated proxy retries exactly as the real one does.
+ *
+ * - A connect failure sends nothing, so any method fails over to another backend. This is not
+ *   budgeted: a refused connection costs the dead backend nothing, and each backend is tried
+ *   at most once per request, which bounds it.
+ * - A reset or timeout before response headers is retried on another backend only for
+ *   idempotent requests whose body can be replayed, and only while the retry budget allows
+ *   (Envoy's retry budget: retries at most a share of requests, plus a small floor per second),
+ *   so retries cannot multiply an outage.
+ * - Once response bytes reached the client nothing is retried.
+ */
+import type { Clock } from '../util/clock.js';
+import type { OutcomeKind } from '../pool/backend.js';
+
+export type AttemptDecision = 'failover' | 'retry' | 'give_up';
+
+export interface AttemptState {
+  /** GET, HEAD, OPTIONS, PUT, DELETE, TRACE, or marked idempotent by header. */
+  idempotent: boolean;
+  /** The request body is buffered whole (or empty), so it can be sent again. */
+  replayable: boolean;
+  /** Some response bytes already reached the client. */
+  responseStarted: boolean;
+  /** Attempts made so far, this failed one included. */
+  attempts: number;
+}
+
+/** Methods RFC 9110 defines as idempotent. */
+export function idempotentMethod(method: string): boolean {
+  switch (method) {
+    case 'GET':
+    case 'HEAD':
+    case 'OPTIONS':
+    case 'PUT':
+    case 'DELETE':
+    case 'TRACE':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/**
+ * A token bucket on an injected clock: `deposit` adds a share of a token per request, `refill`
+ * adds a floor per second, `take` spends one.
+ */
+export class TokenBucket {
+  private tokens: number;
+  private at: number;
+  constructor(
+    private readonly capacity: number,
+    private readonly refillPerSecond: number,
+    private readonly clock: Clock,
+    initial = capacity,
+  ) {
+    this.tokens = Math.min(capacity, initial);
+    this.at = clock.now();
+  }
+
+  private refill(): void {
+    const now = this.clock.now();
+    if (this.refillPerSecond > 0 && now > this.at) {
+      this.tokens = Math.min(this.capacity, this.tokens + ((now - this.at) / 1000) * this.refillPerSecond);
+    }
+    this.at = now;
+  }
+
+  deposit(amount: number): void {
+    this.refill();
+    this.tokens = Math.min(this.capacity, this.tokens + amount);
+  }
+
+  take(): boolean {
+    this.refill();
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return true;
+    }
+    return false;
+  }
+
+  get available(): number {
+    this.refill();
+    return this.tokens;
+  }
+}
+
+export interface RetryPolicyConfig {
+  enabled: boolean;
+  maxAttempts: number;
+  budgetPercent: number;
+  minPerSecond: number;
+}
+
+export class AttemptPolicy {
+  private readonly budget: TokenBucket;
+  private readonly share: number;
+  /** Counters for metrics: failovers after connect errors, budgeted retries, retries refused by the budget. */
+  failovers = 0;
+  retries = 0;
+  retriesDenied = 0;
+
+  constructor(
+    private readonly config: RetryPolicyConfig,
+    clock: Clock,
+  ) {
+    this.share = config.budgetPercent / 100;
+    // Capacity: a burst of a few retries is fine; sustained retries are held to the share.
+    this.budget = new TokenBucket(Math.max(5, config.minPerSecond), config.minPerSecond, clock);
+  }
+
+  /** Every request earns the budget its share of a retry. */
+  onRequest(): void {
+    if (this.share > 0) this.budget.deposit(this.share);
+  }
+
+  /** What to do after a failed attempt of kind `kind`. */
+  afterFailure(kind: OutcomeKind, state: AttemptState): AttemptDecision {
+    if (state.responseStarted || kind === 'ok' || kind === 'cancelled' || kind === 'http_5xx') return 'give_up';
+    if (kind === 'connect') {
+      this.failovers++;
+      return 'failover';
+    }
+    if (!this.config.enabled || !state.idempotent || !state.replayable) return 'give_up';
+    if (state.attempts >= this.config.maxAttempts) return 'give_up';
+    if (!this.budget.take()) {
+      this.retriesDenied++;
+      return 'give_up';
+    }
+    this.retries++;
+    return 'retry';
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The running strategy, switchable at run time, and the single done path for attempts.
+ *
+ * The proxy and the simulator call `pick`, `started` and `ended` here. `ended` updates the
+ * pool first (in-flight, latency, failures) and then whichever strategy runs now, so a switch
+ * in the middle of a request loses nothing: the pool's state carries over and the new
+ * strategy simply starts hearing about outcomes.
+ */
+import type { Backend, InflightEntry, Outcome } from '../pool/backend.js';
+import type { Pool } from '../pool/pool.js';
+import type { Clock } from '../util/clock.js';
+import type { Random } from '../util/random.js';
+import type { Config, StrategyName } from '../config/schema.js';
+import { strategyDefinition } from './registry.js';
+import type { PickContext, Strategy, StrategyDefinition, StrategyNeeds } from './types.js';
+
+/** Observers of attempt outcomes other than the strategy (outlier detection, stats). */
+export type OutcomeObserver = (b: Backend, outcome: Outcome, now: number) => void;
+
+export class UnknownStrategyError extends Error {}
+
+export class ActiveStrategy {
+  strategy: Strategy;
+  definition: StrategyDefinition;
+  private readonly observers: OutcomeObserver[] = [];
+
+  constructor(
+    readonly pool: Pool,
+    private readonly clock: Clock,
+    private readonly random: Random,
+    private config: Config,
+    name: StrategyName,
+  ) {
+    this.definition = ActiveStrategy.definition(name, config.mode);
+    this.strategy = this.definition.create({ pool, clock, random, config });
+  }
+
+  /** The definition for `name`, or an error saying why it cannot run in `mode`. */
+  static definition(name: string, mode: 'http' | 'tcp'): StrategyDefinition {
+    const def = strategyDefinition(name);
+    if (def === undefined) throw new UnknownStrategyError(`unknown strategy "${name}"`);
+    if (mode === 'tcp' && def.needs === 'httpRequest') {
+      throw new UnknownStrategyError(`strategy "${name}" needs HTTP requests and cannot run in tcp mode`);
+    }
+    return def;
+  }
+
+  get name(): StrategyName {
+    return this.strategy.name;
+  }
+
+  get needs(): StrategyNeeds {
+    return this.definition.needs;
+  }
+
+  /** Replaces the strategy; in-flight requests keep running, pool state is kept. */
+  switchTo(name: string): void {
+    const def = ActiveStrategy.definition(name, this.config.mode);
+    const next = def.create({ pool: this.pool, clock: this.clock, random: this.random, config: this.config });
+    this.strategy.dispose?.();
+    this.strategy = next;
+    this.definition = def;
+  }
+
+  /** New config (reload): rebuild the strategy with its new options, same name unless changed. */
+  reconfigure(config: Config, name: StrategyName = this.name): void {
+    this.config = config;
+    this.switchTo(name);
+  }
+
+  addObserver(observer: OutcomeObserver): void {
+    this.observers.push(observer);
+  }
+
+  pick(ctx: PickContext): Backend | undefined {
+    return this.strategy.pick(ctx);
+  }
+
+  /** An attempt goes out to `b`; `entry.startedAt` is its start on this clock. */
+  started(b: Backend, entry: InflightEntry, ctx: PickContext): void {
+    this.pool.begin(b, entry);
+    this.strategy.onStart?.(b, ctx);
+  }
+
+  /** The attempt ended; exactly once per `started`. */
+  ended(b: Backend, entry: InflightEntry, outcome: Outcome, ctx: PickContext | undefined): void {
+    const now = this.clock.now();
+    this.pool.end(b, entry, outcome, now);
+    this.strategy.onEnd?.(b, outcome, ctx);
+    for (let i = 0; i < this.observers.length; i++) this.observers[i]!(b, outcome, now);
+  }
+}

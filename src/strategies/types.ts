@@ -1,0 +1,84 @@
+/**
+ * The seam between the data plane and the balancing algorithms. The proxy (and the
+ * simulator) only ever call these methods; no code outside a strategy branches on its name.
+ */
+import type { Backend, Outcome } from '../pool/backend.js';
+import type { Pool } from '../pool/pool.js';
+import type { Clock } from '../util/clock.js';
+import type { Random } from '../util/random.js';
+import type { Config, StrategyName } from '../config/schema.js';
+
+export type { StrategyName };
+
+/** What a strategy needs from a request; TCP mode refuses `httpRequest` strategies at config time. */
+export type StrategyNeeds = 'none' | 'clientAddress' | 'httpRequest';
+
+/**
+ * Per-request context, owned by the caller and reused across its attempts (no allocation per
+ * pick). `tried` lists backends this request already used, so retries and hedges go elsewhere.
+ */
+export class PickContext {
+  /** Affinity key (beta1), extracted by the caller as the active strategy's `keyOf` says. */
+  key: string | undefined = undefined;
+  clientAddress = '';
+  /** 0 for the first attempt, then 1, 2... for retries and hedges. */
+  attempt = 0;
+  readonly tried: Backend[] = [];
+  /** True when this attempt is a hedge (a second copy racing the first). */
+  hedge = false;
+
+  reset(): void {
+    this.key = undefined;
+    this.clientAddress = '';
+    this.attempt = 0;
+    this.tried.length = 0;
+    this.hedge = false;
+  }
+}
+
+/** True when `b` was already used by this request. */
+export function excluded(ctx: PickContext, b: Backend): boolean {
+  const tried = ctx.tried;
+  for (let i = 0; i < tried.length; i++) if (tried[i] === b) return true;
+  return false;
+}
+
+export interface Strategy {
+  readonly name: StrategyName;
+  /** Sync and allocation-free: a ready backend not in `ctx.tried`, or undefined if none. */
+  pick(ctx: PickContext): Backend | undefined;
+  /** An attempt was sent to `b` (after the pool recorded it). */
+  onStart?(b: Backend, ctx: PickContext): void;
+  /** An attempt ended (after the pool recorded it). May be an attempt started under another strategy. */
+  onEnd?(b: Backend, outcome: Outcome, ctx: PickContext | undefined): void;
+  /** A response header seen by the proxy, for strategies that read one (beta1's X-Cache). */
+  readonly responseHeader?: string;
+  onResponseHeader?(b: Backend, value: string): void;
+  /** Delay after which the first attempt should be hedged, or -1 for no hedge. */
+  hedgeDelayMs?(ctx: PickContext): number;
+  /** The hedge timer fired: may we send a copy now (takes a budget token)? */
+  tryHedge?(ctx: PickContext): boolean;
+  /** The hedge race ended; `hedgeWon` when the copy's response was used. */
+  onHedgeResult?(hedgeWon: boolean): void;
+  /** Per-backend fields for `/api/algorithm-metrics` (names as the original project used them). */
+  serverMetrics?(b: Backend): Record<string, unknown>;
+  /** Fields for `<name>_global` in `/api/algorithm-metrics`, for strategies that have them. */
+  globalMetrics?(): Record<string, unknown>;
+  /** Stop timers, if any (strategies normally have none: they use the clock passed to them). */
+  dispose?(): void;
+}
+
+export interface StrategyDeps {
+  pool: Pool;
+  clock: Clock;
+  random: Random;
+  config: Config;
+}
+
+export interface StrategyDefinition {
+  readonly name: StrategyName;
+  readonly needs: StrategyNeeds;
+  /** One line for `--help`, the API and the docs. */
+  readonly summary: string;
+  create(deps: StrategyDeps): Strategy;
+}
