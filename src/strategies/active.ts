@@ -31,15 +31,15 @@ export class ActiveStrategy {
     private config: Config,
     name: StrategyName,
   ) {
-    this.definition = ActiveStrategy.definition(name, config.mode);
+    this.definition = ActiveStrategy.definition(name, config);
     this.strategy = this.definition.create({ pool, clock, random, config });
   }
 
   /** The definition for `name`, or an error saying why it cannot run in `mode`. */
-  static definition(name: string, mode: 'http' | 'tcp'): StrategyDefinition {
+  static definition(name: string, config: Config): StrategyDefinition {
     const def = strategyDefinition(name);
     if (def === undefined) throw new UnknownStrategyError(`unknown strategy "${name}"`);
-    if (mode === 'tcp' && def.needs === 'httpRequest') {
+    if (config.mode === 'tcp' && def.needs(config) === 'httpRequest') {
       throw new UnknownStrategyError(`strategy "${name}" needs HTTP requests and cannot run in tcp mode`);
     }
     return def;
@@ -50,12 +50,12 @@ export class ActiveStrategy {
   }
 
   get needs(): StrategyNeeds {
-    return this.definition.needs;
+    return this.definition.needs(this.config);
   }
 
   /** Replaces the strategy; in-flight requests keep running, pool state is kept. */
   switchTo(name: string): void {
-    const def = ActiveStrategy.definition(name, this.config.mode);
+    const def = ActiveStrategy.definition(name, this.config);
     const next = def.create({ pool: this.pool, clock: this.clock, random: this.random, config: this.config });
     this.strategy.dispose?.();
     this.strategy = next;

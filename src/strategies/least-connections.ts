@@ -45,7 +45,7 @@ class LeastConnections implements Strategy {
 
 export const leastConnections: StrategyDefinition = {
   name: 'least_connections',
-  needs: 'none',
+  needs: () => 'none',
   summary: 'fewest requests in flight per unit of weight, ties rotate',
   create: (deps) => new LeastConnections(deps),
 };

@@ -74,7 +74,7 @@ class RoundRobin implements Strategy {
 
 export const roundRobin: StrategyDefinition = {
   name: 'round_robin',
-  needs: 'none',
+  needs: () => 'none',
   summary: 'each ready backend in turn, smooth weighted interleaving',
   create: (deps) => new RoundRobin(deps),
 };

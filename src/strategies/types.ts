@@ -77,7 +77,8 @@ export interface StrategyDeps {
 
 export interface StrategyDefinition {
   readonly name: StrategyName;
-  readonly needs: StrategyNeeds;
+  /** What it needs from a request under this config (beta1's depends on its key source). */
+  needs(config: Config): StrategyNeeds;
   /** One line for `--help`, the API and the docs. */
   readonly summary: string;
   create(deps: StrategyDeps): Strategy;
