@@ -1,0 +1,170 @@
+/**
+ * One health probe against one backend: an HTTP request (method, path, expected status range)
+ * or a bare TCP connect, bounded by a timeout. The monitor (active.ts) schedules probes; this
+ * file only does the I/O.
+ *
+ * Every HTTP probe uses its own connection (`agent: false`, `Connection: close`), like HAProxy's
+ * checks: a pooled keep-alive socket would let a check pass on a connection opened before the
+ * backend broke, and would share fate with proxy traffic. The verdict is taken at the response
+ * head; the body is drained and the socket closed, or destroyed when the timeout fires first,
+ * so a probe never holds a socket past its timeout.
+ *
+ * API: `runProbe(target, spec, done)` starts a probe and returns `{ cancel() }`; `done` is
+ * called exactly once unless `cancel` came first (then never). `parseStatusRange("200-399")`.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { ConfigError } from '../config/load.js';
+
+export interface StatusRange {
+  min: number;
+  max: number;
+}
+
+export interface ProbeSpec {
+  type: 'http' | 'tcp';
+  /** HTTP only. */
+  method: string;
+  path: string;
+  expect: StatusRange;
+  timeoutMs: number;
+}
+
+export interface ProbeTarget {
+  host: string;
+  port: number;
+}
+
+export interface ProbeResult {
+  ok: boolean;
+  /** HTTP status seen, 0 when none (TCP probe, or no response). */
+  status: number;
+  /** Why it failed ("timeout", "connection refused", "status 503"...), null when ok. */
+  error: string | null;
+  /** From probe start to verdict, real time. */
+  durationMs: number;
+}
+
+export interface Probe {
+  /** Aborts the probe and closes its socket; `done` will not be called. Idempotent. */
+  cancel(): void;
+}
+
+export type ProbeDone = (result: ProbeResult) => void;
+
+/** `"200"` or `"200-399"`, as the config's `expectStatus` allows. */
+export function parseStatusRange(text: string): StatusRange {
+  const m = /^(\d{3})(?:-(\d{3}))?$/.exec(text);
+  if (m === null) throw new ConfigError(`healthCheck.expectStatus: "${text}" is not a status or a range such as "200-399"`);
+  const min = Number(m[1]);
+  const max = m[2] === undefined ? min : Number(m[2]);
+  if (min > max) throw new ConfigError(`healthCheck.expectStatus: "${text}" runs backwards (${min} > ${max})`);
+  return { min, max };
+}
+
+/** A short, stable reason for the API and logs. */
+export function describeError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ECONNRESET':
+      return 'connection reset';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'host unreachable';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host not found';
+    case 'EPIPE':
+      return 'connection closed';
+    default:
+      if (typeof code === 'string') return code;
+      return err instanceof Error ? err.message : String(err);
+  }
+}
+
+export function runProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe {
+  return spec.type === 'http' ? httpProbe(target, spec, done) : tcpProbe(target, spec, done);
+}
+
+const noop = (): void => {};
+
+function httpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe {
+  const start = performance.now();
+  let settled = false;
+  const settle = (ok: boolean, status: number, error: string | null): void => {
+    if (settled) return;
+    settled = true;
+    done({ ok, status, error, durationMs: performance.now() - start });
+  };
+  const req = http.request({
+    host: target.host,
+    port: target.port,
+    method: spec.method,
+    path: spec.path,
+    agent: false,
+    headers: {
+      host: target.port === 80 ? target.host : `${target.host}:${target.port}`,
+      connection: 'close',
+      'user-agent': 'ballast-health-check',
+      accept: '*/*',
+    },
+  });
+  const close = (): void => {
+    clearTimeout(timer);
+    req.destroy();
+  };
+  // One timer bounds the whole probe: connect, response head and the drain after the verdict.
+  const timer = setTimeout(() => {
+    settle(false, 0, 'timeout');
+    close();
+  }, spec.timeoutMs);
+  timer.unref();
+  req.on('response', (res) => {
+    const status = res.statusCode ?? 0;
+    const ok = status >= spec.expect.min && status <= spec.expect.max;
+    settle(ok, status, ok ? null : `status ${status}`);
+    res.on('error', noop);
+    res.on('end', close);
+    res.resume();
+  });
+  req.on('error', (err) => {
+    settle(false, 0, describeError(err));
+    close();
+  });
+  req.end();
+  return {
+    cancel() {
+      settled = true;
+      close();
+    },
+  };
+}
+
+function tcpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe {
+  const start = performance.now();
+  let settled = false;
+  const socket = net.connect({ host: target.host, port: target.port });
+  const close = (): void => {
+    clearTimeout(timer);
+    socket.destroy();
+  };
+  const settle = (ok: boolean, error: string | null): void => {
+    if (settled) return;
+    settled = true;
+    close();
+    done({ ok, status: 0, error, durationMs: performance.now() - start });
+  };
+  const timer = setTimeout(() => settle(false, 'timeout'), spec.timeoutMs);
+  timer.unref();
+  socket.once('connect', () => settle(true, null));
+  socket.on('error', (err) => settle(false, describeError(err)));
+  return {
+    cancel() {
+      settled = true;
+      close();
+    },
+  };
+}
