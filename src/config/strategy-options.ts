@@ -13,38 +13,38 @@ export const leastConnectionsOptions = z.strictObject({}).describe('least_connec
 
 export const healthScoreOptions = z
   .strictObject({
-    halfLifeMs: ms('half-life of the decaying success rate').default(30_000),
-    successWeight: z.number().min(0).default(0.5).describe('weight of the success rate in the score'),
-    loadWeight: z.number().min(0).default(0.3).describe('weight of in-flight load relative to the others'),
-    latencyWeight: z.number().min(0).default(0.2).describe('weight of latency relative to the best backend'),
+    successWeight: z.number().min(0).default(0.5).describe('weight of the decaying success rate (proxy outcomes and health checks, half-life of the pool) in the score'),
+    loadWeight: z.number().min(0).default(0.3).describe('weight of in-flight load relative to the least loaded backend'),
+    latencyWeight: z.number().min(0).default(0.2).describe('weight of peak-EWMA latency relative to the fastest backend'),
   })
+  .refine((o) => o.successWeight + o.loadWeight + o.latencyWeight > 0, 'at least one weight must be above 0')
   .describe('health_score (HS-BS) options');
 
 export const weightedRoundRobinOptions = z
   .strictObject({
-    halfLifeMs: ms('half-life of the decaying failure history').default(30_000),
     minWeightFactor: z.number().min(0).max(1).default(0.05).describe('floor of the effective weight, as a share of the configured weight'),
-    recoveryMs: ms('time for a recovered backend to climb back to its full weight').default(20_000),
+    recoveryMs: ms('time a backend needs to climb from its floor back to its full weight (after failures, or on returning)').default(20_000),
   })
-  .describe('weighted_round_robin (HF-WRR) options');
+  .describe('weighted_round_robin (HF-WRR) options; the failure history decays with the pool\'s half-life');
 
 export const responseTimeOptions = z
   .strictObject({
-    decayMs: ms('time constant of the peak-EWMA latency').default(10_000),
     defaultLatencyMs: ms('latency assumed for a backend with no samples').default(50),
-    exploreAfterMs: ms('a backend with no sample for this long is probed once').default(5_000),
+    exploreAfterMs: ms('an idle backend with no sample for this long is sent one probe request (0: never)').default(5_000),
   })
-  .describe('response_time (RRT-BS) options');
+  .describe('response_time (RRT-BS) options; the peak-EWMA time constant is the pool\'s (10 s)');
 
 export const alpha1Options = z
   .strictObject({
-    targetP99Ms: ms('p99 the feedback loop aims for').default(90),
-    sloMs: ms('latency SLO: a hedge is never sent later than this').default(100),
+    targetP99Ms: z.number().positive().default(90).describe('p99 the feedback loop aims for'),
+    sloMs: z.number().positive().default(100).describe('latency SLO: a hedge is never sent later than this'),
     maxHedgeRate: z.number().min(0).max(1).default(0.05).describe('hedges at most this share of requests (token bucket)'),
-    beta: z.number().min(0).default(0.3).describe('initial weight of the interference term'),
-    gamma: z.number().min(0).default(0.4).describe('initial weight of the head-age term'),
+    beta: z.number().min(0).default(0.3).describe('initial weight of the interference term; feedback keeps it in [0.1, 1] (or around the value given)'),
+    gamma: z.number().min(0).default(0.4).describe('initial weight of the head-age term; feedback keeps it in [0.1, 1] (or around the value given)'),
+    ewmaAlpha: z.number().gt(0).max(1).default(0.3).describe('smoothing of the interference signal per sample'),
     minHedgeDelayMs: ms('floor of the hedge delay').default(5),
-    windowMs: ms('feedback window').default(1_000),
+    minHedgeSamples: z.number().int().min(1).default(20).describe('no hedging until the pool has this many recent latency samples'),
+    windowMs: z.number().positive().default(1_000).describe('feedback window'),
     idempotentHeader: z.string().min(1).nullable().default('X-Idempotent').describe('a request with this header set to "true" may be hedged whatever its method'),
     maxHedgeBodyBytes: z.number().int().nonnegative().default(64 * 1024).describe('largest request body buffered so it can be hedged'),
   })
@@ -63,9 +63,10 @@ export const beta1KeySource = z
 export const beta1Options = z
   .strictObject({
     key: beta1KeySource.default({ header: 'X-Key' }),
-    loadFactor: z.number().min(1).default(1.25).describe('bounded-load factor c: a backend takes at most ceil(c x average load)'),
-    warmupMs: ms('warm-up of a backend that joins or returns').default(60_000),
+    loadFactor: z.number().min(1).default(1.25).describe('bounded-load factor c: a backend takes at most ceil(c x average load), weighted'),
+    boundFloor: z.number().int().min(1).default(4).describe('a backend with fewer requests in flight than this is never skipped for load, so light load keeps affinity'),
+    warmupMs: ms('warm-up of a backend that joins or returns (0: none)').default(60_000),
     cacheHeader: z.string().min(1).default('X-Cache').describe('response header whose HIT/MISS feeds cache_hit_rate'),
-    hotKeyShare: z.number().min(0).max(1).default(0.1).describe('a key above this share of recent traffic is spread over its top two backends'),
+    hotKeyShare: z.number().gt(0).max(1).default(0.1).describe('a key above this share of recent keyed traffic is spread over its top two backends (1: never)'),
   })
   .describe('beta1 (cache affinity) options');

@@ -3,11 +3,12 @@
  * else in Ballast needs to know which ones exist.
  */
 import type { StrategyName } from '../config/schema.js';
+import { healthScore } from './health-score.js';
 import { leastConnections } from './least-connections.js';
 import { roundRobin } from './round-robin.js';
 import type { StrategyDefinition } from './types.js';
 
-const definitions: StrategyDefinition[] = [roundRobin, leastConnections];
+const definitions: StrategyDefinition[] = [roundRobin, leastConnections, healthScore];
 
 const byName = new Map<string, StrategyDefinition>(definitions.map((d) => [d.name, d]));
 
