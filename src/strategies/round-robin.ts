@@ -4,8 +4,9 @@
  * Equal weights: a plain rotation, O(1) per pick. Unequal weights: nginx's smooth weighted
  * round robin (each pick adds every weight to its backend's counter, takes the largest and
  * subtracts the total), which interleaves (a,a,b with 2:1 becomes a,b,a) instead of sending
- * bursts to the heaviest; O(n) per pick. The rotation starts at a random index so a fleet of
- * balancers started together does not move in lockstep (grpc-go does the same).
+ * bursts to the heaviest; O(n) per pick. The rotation starts at a random index (and the smooth
+ * sequence breaks ties from a random index) so a fleet of balancers started together does not
+ * move in lockstep (grpc-go does the same).
  * Backends not ready, or already tried by this request, are skipped.
  */
 import type { Backend } from '../pool/backend.js';
@@ -20,6 +21,8 @@ class RoundRobin implements Strategy {
   private current: Float64Array = new Float64Array(0);
   private uniform = true;
   private seenVersion = -1;
+  /** Where the smooth scan starts, so ties break in a per-balancer random order. */
+  private offset = 0;
 
   constructor(deps: StrategyDeps) {
     this.pool = deps.pool;
@@ -34,11 +37,10 @@ class RoundRobin implements Strategy {
     for (const b of this.pool.backends) if (b.id > maxId) maxId = b.id;
     if (this.current.length <= maxId) this.current = new Float64Array(maxId + 1);
     else this.current.fill(0);
-    if (!this.uniform) {
-      // Start the smooth sequence at a random phase, as the plain rotation does.
-      const skip = this.next % Math.max(1, ready.length);
-      for (let i = 0; i < skip; i++) this.smooth(undefined);
-    }
+    // Desynchronise a fleet by where ties are broken, not by skipping into the sequence: a
+    // sequence entered mid-cycle can burst (weights 5:1:1 entered at its 5th pick sends four
+    // in a row to the heavy backend), while any tie order keeps every prefix within one pick.
+    this.offset = this.next % Math.max(1, ready.length);
   }
 
   pick(ctx: PickContext): Backend | undefined {
@@ -60,7 +62,9 @@ class RoundRobin implements Strategy {
     const current = this.current;
     let total = 0;
     let best: Backend | undefined;
-    for (let i = 0; i < ready.length; i++) {
+    const n = ready.length;
+    for (let k = 0; k < n; k++) {
+      const i = this.offset + k < n ? this.offset + k : this.offset + k - n;
       const b = ready[i]!;
       if (ctx !== undefined && excluded(ctx, b)) continue;
       current[b.id]! += b.weight;
