@@ -1,5 +1,7 @@
 /** Every subcommand, in the order `ballast --help` lists them. */
 import type { Command } from '../command.js';
 import { backendCommand } from './backend.js';
+import { loadtestCommand } from './loadtest.js';
+import { stresstestCommand } from './stresstest.js';
 
-export const commands: Command[] = [backendCommand];
+export const commands: Command[] = [backendCommand, loadtestCommand, stresstestCommand];
