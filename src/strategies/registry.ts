@@ -5,11 +5,12 @@
 import type { StrategyName } from '../config/schema.js';
 import { healthScore } from './health-score.js';
 import { leastConnections } from './least-connections.js';
+import { responseTime } from './response-time.js';
 import { roundRobin } from './round-robin.js';
 import { weightedRoundRobin } from './weighted-round-robin.js';
 import type { StrategyDefinition } from './types.js';
 
-const definitions: StrategyDefinition[] = [roundRobin, leastConnections, healthScore, weightedRoundRobin];
+const definitions: StrategyDefinition[] = [roundRobin, leastConnections, healthScore, weightedRoundRobin, responseTime];
 
 const byName = new Map<string, StrategyDefinition>(definitions.map((d) => [d.name, d]));
 
