@@ -22,6 +22,8 @@ export class UnknownStrategyError extends Error {}
 export class ActiveStrategy {
   strategy: Strategy;
   definition: StrategyDefinition;
+  /** The running strategy wants `ctx.key` filled in (beta1); read on every request. */
+  needsKey = false;
   private readonly observers: OutcomeObserver[] = [];
 
   constructor(
@@ -33,6 +35,7 @@ export class ActiveStrategy {
   ) {
     this.definition = ActiveStrategy.definition(name, config);
     this.strategy = this.definition.create({ pool, clock, random, config });
+    this.needsKey = this.definition.needs(config) !== 'none';
   }
 
   /** The definition for `name`, or an error saying why it cannot run in `mode`. */
@@ -60,6 +63,7 @@ export class ActiveStrategy {
     this.strategy.dispose?.();
     this.strategy = next;
     this.definition = def;
+    this.needsKey = def.needs(this.config) !== 'none';
   }
 
   /** New config (reload): rebuild the strategy with its new options, same name unless changed. */

@@ -1,0 +1,283 @@
+/**
+ * One client connection: parses requests with llhttp (strict), runs them one at a time in
+ * order (pipelined requests wait their turn, bounded), and enforces the client-side limits:
+ * the request head must arrive within `clientHeadersMs` (slowloris), an idle keep-alive
+ * connection closes after `clientIdleMs`, a malformed request gets a 4xx and the connection
+ * closes. Nothing a client sends can throw out of here.
+ */
+import type net from 'node:net';
+import type { RejectReason } from '../../stats/recorder.js';
+import type { RateLimitedLog } from '../../util/log.js';
+import type { HasDeadline } from '../deadlines.js';
+import type { ProxyContext } from './context.js';
+import { Exchange } from './exchange.js';
+import {
+  HTTPParser,
+  LENIENT_NONE,
+  isParseError,
+  kOnBody,
+  kOnHeaders,
+  kOnHeadersComplete,
+  kOnMessageComplete,
+  methodName,
+  type LlhttpParser,
+  type ParseError,
+} from './llhttp.js';
+import { responses, type CannedResponse } from './responses.js';
+
+/** Requests parsed ahead of the one being answered, before we stop reading. */
+const MAX_PIPELINED = 16;
+
+type PauseReason = 'upstream' | 'pending' | 'pipeline';
+
+export class ClientConn implements HasDeadline {
+  readonly remoteAddress: string;
+  deadline = 0;
+  private readonly parser: LlhttpParser;
+  /** The request being answered. */
+  private current: Exchange | null = null;
+  /** The request whose bytes the parser is reading (the current one or a pipelined one). */
+  private parsing: Exchange | null = null;
+  private readonly pipeline: Exchange[] = [];
+  private partialHeaders: string[] | null = null;
+  private partialUrl = '';
+  private pauses = 0;
+  private pausedFor = { upstream: false, pending: false, pipeline: false };
+  /** The client half-closed or we decided to close after the current response. */
+  private closeAfterCurrent = false;
+  /** An error to send once the response in progress is done (bad pipelined request). */
+  private pendingError: CannedResponse | undefined;
+  closed = false;
+  /** A request was refused: ignore whatever else the parser finds in the buffer. */
+  private refusing = false;
+
+  constructor(
+    readonly socket: net.Socket,
+    private readonly px: ProxyContext,
+    private readonly rejections: RateLimitedLog,
+    private readonly onClosed: (conn: ClientConn) => void,
+  ) {
+    this.remoteAddress = socket.remoteAddress ?? '';
+    const parser = new HTTPParser();
+    parser.initialize(HTTPParser.REQUEST, {}, px.config.limits.maxHeaderBytes, LENIENT_NONE, 0);
+    parser[kOnHeaders] = (headers: string[], url: string) => {
+      this.partialHeaders = this.partialHeaders === null ? headers : this.partialHeaders.concat(headers);
+      this.partialUrl += url;
+    };
+    parser[kOnHeadersComplete] = (
+      versionMajor: number,
+      versionMinor: number,
+      headers: string[] | undefined,
+      method: number,
+      url: string | undefined,
+      _status: number,
+      _message: string,
+      upgrade: boolean,
+      keepAlive: boolean,
+    ): number => this.onHead(versionMajor, versionMinor, headers, method, url, upgrade, keepAlive);
+    parser[kOnBody] = (chunk: Buffer) => {
+      this.parsing?.requestBody(chunk);
+    };
+    parser[kOnMessageComplete] = () => {
+      const ex = this.parsing;
+      this.parsing = null;
+      ex?.requestCompleted();
+    };
+    this.parser = parser;
+
+    socket.setNoDelay(true);
+    socket.setTimeout(px.config.timeouts.clientIdleMs);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.current?.clientDrained());
+    socket.on('timeout', () => this.onIdleTimeout());
+    socket.on('end', () => this.onEnd());
+    socket.on('error', () => {
+      /* 'close' follows; a client's network error is not ours to log */
+    });
+    socket.on('close', () => this.onClose());
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.parsing === null && this.deadline === 0 && this.pendingError === undefined) {
+      // First bytes of a new request head: it must be complete within clientHeadersMs.
+      this.deadline = this.px.now() + this.px.config.timeouts.clientHeadersMs;
+      this.px.sweeper.add(this);
+    }
+    let result: number | ParseError;
+    try {
+      result = this.parser.execute(chunk);
+    } catch (err) {
+      // A bug of ours must cost one connection, never the process.
+      this.px.log.error({ err }, 'request handling failed');
+      this.destroy();
+      return;
+    }
+    if (isParseError(result)) this.onParseError(result);
+  }
+
+  private onHead(
+    versionMajor: number,
+    versionMinor: number,
+    headers: string[] | undefined,
+    method: number,
+    url: string | undefined,
+    upgrade: boolean,
+    keepAlive: boolean,
+  ): number {
+    if (this.partialHeaders !== null) {
+      headers = headers === undefined ? this.partialHeaders : this.partialHeaders.concat(headers);
+      url = this.partialUrl + (url ?? '');
+      this.partialHeaders = null;
+      this.partialUrl = '';
+    }
+    this.deadline = 0;
+    if (this.refusing) return 0;
+    if (versionMajor !== 1) {
+      this.reject(responses.versionNotSupported, 'bad_request', 'unsupported HTTP version');
+      return 0;
+    }
+    const name = methodName(method);
+    if (upgrade || name === 'CONNECT') {
+      this.reject(responses.notImplemented, 'bad_request', upgrade ? 'protocol upgrade requested' : 'CONNECT');
+      return 0;
+    }
+    const ex = new Exchange(this, this.px, name, url ?? '/', versionMinor, keepAlive, headers ?? []);
+    if (ex.facts.invalid !== undefined) {
+      this.reject(responses.badRequest, 'bad_request', ex.facts.invalid);
+      return 0;
+    }
+    this.parsing = ex;
+    if (this.current === null) {
+      this.current = ex;
+      ex.begin();
+    } else {
+      this.pipeline.push(ex);
+      if (this.pipeline.length >= MAX_PIPELINED) this.pauseReading('pipeline');
+    }
+    return 0;
+  }
+
+  private onParseError(err: ParseError): void {
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    this.reject(tooLarge ? responses.headersTooLarge : responses.badRequest, tooLarge ? 'header_too_large' : 'bad_request', `${err.code}: ${err.reason}`);
+  }
+
+  /**
+   * Refuses the request being parsed: answers `canned` and closes. If an earlier request is
+   * still being answered, the refusal waits for it (responses stay in order).
+   */
+  private reject(canned: CannedResponse, reason: RejectReason, detail: string): void {
+    if (this.refusing) return;
+    this.refusing = true;
+    this.px.stats.rejected(reason);
+    this.rejections.warn(reason, { client: this.remoteAddress, detail }, `rejected request: ${detail}`);
+    this.deadline = 0;
+    this.socket.pause();
+    this.parsing = null;
+    this.pipeline.length = 0;
+    this.closeAfterCurrent = true;
+    if (this.current !== null && !this.current.finished) {
+      this.pendingError = canned;
+      return;
+    }
+    this.sendAndClose(canned);
+  }
+
+  private sendAndClose(canned: CannedResponse): void {
+    if (!this.socket.destroyed) this.socket.end(canned.close);
+  }
+
+  /** The current request is answered. `keepOpen`: the connection may serve another. */
+  exchangeDone(ex: Exchange, keepOpen: boolean): void {
+    if (ex !== this.current) return;
+    this.current = null;
+    if (this.pendingError !== undefined) {
+      const canned = this.pendingError;
+      this.pendingError = undefined;
+      this.sendAndClose(canned);
+      return;
+    }
+    if (!keepOpen || this.closeAfterCurrent || this.px.draining) {
+      if (this.parsing !== null && this.parsing !== ex) this.parsing = null;
+      this.pipeline.length = 0;
+      if (!this.socket.destroyed) this.socket.end();
+      return;
+    }
+    const next = this.pipeline.shift();
+    if (next !== undefined) {
+      this.current = next;
+      this.resumeReading('pipeline');
+      next.begin();
+    }
+  }
+
+  pauseReading(reason: PauseReason): void {
+    if (this.pausedFor[reason]) return;
+    this.pausedFor[reason] = true;
+    if (this.pauses++ === 0) this.socket.pause();
+  }
+
+  resumeReading(reason: PauseReason): void {
+    if (!this.pausedFor[reason]) return;
+    this.pausedFor[reason] = false;
+    if (--this.pauses === 0 && !this.closed) this.socket.resume();
+  }
+
+  /** The header read deadline passed (slowloris). */
+  onDeadline(): void {
+    if (this.closed) return;
+    this.px.stats.rejected('timeout');
+    this.rejections.warn('timeout', { client: this.remoteAddress }, 'request head not received in time');
+    if (this.current === null) this.sendAndClose(responses.requestTimeout);
+    else this.reject(responses.requestTimeout, 'timeout', 'request head not received in time');
+  }
+
+  private onIdleTimeout(): void {
+    if (this.current === null && this.parsing === null) {
+      this.destroy(); // idle keep-alive connection
+    } else if (this.parsing !== null && this.parsing === this.current && !this.parsing.requestComplete && this.pauses === 0) {
+      // The client stopped sending its request body.
+      if (this.current.winner === null) {
+        this.current.clientGone();
+        this.current = null;
+        this.px.stats.rejected('timeout');
+        this.sendAndClose(responses.requestTimeout);
+      } else {
+        this.destroy();
+      }
+    }
+    // Otherwise we are waiting for a backend; its own timeouts apply.
+  }
+
+  private onEnd(): void {
+    // Half-close: answer what was asked, then close (allowHalfOpen keeps our side writable).
+    if (this.current === null) this.socket.end();
+    else this.closeAfterCurrent = true;
+  }
+
+  destroy(): void {
+    if (!this.socket.destroyed) this.socket.destroy();
+  }
+
+  /** Graceful shutdown: close now if idle, else after the response in progress. */
+  drain(): void {
+    if (this.current === null && this.parsing === null) this.socket.end();
+    else this.closeAfterCurrent = true;
+  }
+
+  get busy(): boolean {
+    return this.current !== null;
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    this.px.sweeper.delete(this);
+    const current = this.current;
+    this.current = null;
+    current?.clientGone();
+    this.pipeline.length = 0;
+    this.parsing = null;
+    this.parser.free();
+    this.onClosed(this);
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * What every client connection and exchange of one HTTP proxy shares: resolved once at
+ * start-up (and on reload) so the per-request path reads plain fields.
+ */
+import type { Config } from '../../config/schema.js';
+import type { Pool } from '../../pool/pool.js';
+import type { ActiveStrategy } from '../../strategies/active.js';
+import type { StatsRecorder } from '../../stats/recorder.js';
+import type { Logger } from '../../util/log.js';
+import type { AttemptPolicy } from '../attempts.js';
+import type { DeadlineSweeper } from '../deadlines.js';
+import type { KeySource } from '../key.js';
+import type { UpstreamPool } from './upstream.js';
+import type { SlotQueue } from './slot-queue.js';
+
+export interface ProxyContext {
+  config: Config;
+  readonly pool: Pool;
+  readonly active: ActiveStrategy;
+  readonly policy: AttemptPolicy;
+  readonly stats: StatsRecorder;
+  readonly now: () => number;
+  readonly sweeper: DeadlineSweeper;
+  readonly upstreams: UpstreamPool;
+  readonly queue: SlotQueue;
+  readonly log: Logger;
+  keySource: KeySource;
+  /** `Name: value\r\n` prefix of the tracing header without the value, or '' when off. */
+  backendHeaderName: string;
+  /** Lower-case name of alpha1's idempotency header, or ''. */
+  idempotentHeader: string;
+  /** Largest request body kept in memory so the request can be retried or hedged. */
+  replayLimit: number;
+  /** True once shutdown began: responses close their connections. */
+  draining: boolean;
+}

@@ -1,0 +1,232 @@
+/**
+ * Rewriting heads between client and backend, in one pass over llhttp's flat
+ * [name, value, name, value...] arrays: hop-by-hop headers dropped (RFC 9110 7.6.1, plus any
+ * header the Connection header names), X-Forwarded-For / X-Forwarded-Proto / Via added, body
+ * framing re-decided for the next hop.
+ *
+ * Header names are compared case-insensitively; to keep the hot path cheap a name is only
+ * lower-cased when its length matches one we care about.
+ */
+
+/** How the body that follows a head is delimited. */
+export const enum Framing {
+  None = 0,
+  Length = 1,
+  Chunked = 2,
+  /** Response body delimited by connection close (no length, not chunked). */
+  UntilClose = 3,
+}
+
+/** What the proxy learns about a request while rewriting its head. */
+export interface RequestFacts {
+  head: string;
+  framing: Framing;
+  contentLength: number;
+  expectContinue: boolean;
+  /** Value of the header beta1 keys on (or of the idempotency header), when asked for. */
+  keyHeaderValue: string | undefined;
+  cookie: string | undefined;
+  idempotentMark: boolean;
+  /** A reason to answer 400 instead of forwarding (smuggling guard beyond llhttp's checks). */
+  invalid: string | undefined;
+}
+
+export interface RequestRewrite {
+  method: string;
+  url: string;
+  versionMinor: number;
+  headers: readonly string[];
+  clientIp: string;
+  via: string;
+  /** Lower-case header to capture into `keyHeaderValue` (beta1 header key), or ''. */
+  keyHeader: string;
+  /** Lower-case header marking a request idempotent (alpha1 hedging), or ''. */
+  idempotentHeader: string;
+  wantCookie: boolean;
+}
+
+function connectionTokens(headers: readonly string[]): Set<string> | undefined {
+  let tokens: Set<string> | undefined;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
+    for (const raw of headers[i + 1]!.split(',')) {
+      const t = raw.trim().toLowerCase();
+      if (t !== '' && t !== 'close' && t !== 'keep-alive') (tokens ??= new Set()).add(t);
+    }
+  }
+  return tokens;
+}
+
+/**
+ * True for headers that describe one connection and must not be forwarded: Connection,
+ * Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade (framing and
+ * upgrade are re-decided per hop). `lower` is the lower-cased name.
+ */
+function isHopByHop(lower: string): boolean {
+  switch (lower.length) {
+    case 2:
+      return lower === 'te';
+    case 7:
+      return lower === 'trailer' || lower === 'upgrade';
+    case 10:
+      return lower === 'connection' || lower === 'keep-alive';
+    case 16:
+      return lower === 'proxy-connection';
+    case 17:
+      return lower === 'transfer-encoding';
+    default:
+      return false;
+  }
+}
+
+/** Lengths of every name the request rewrite must look at; others are copied without lower-casing. */
+const REQUEST_NAME_LENGTHS = new Set([2, 3, 4, 6, 7, 10, 14, 15, 16, 17]);
+
+export function rewriteRequest(r: RequestRewrite): RequestFacts {
+  const headers = r.headers;
+  const named = connectionTokens(headers);
+  let head = `${r.method} ${r.url} HTTP/1.1\r\n`;
+  let framing = Framing.None;
+  let contentLength = -1;
+  let expectContinue = false;
+  let keyHeaderValue: string | undefined;
+  let cookie: string | undefined;
+  let idempotentMark = false;
+  let invalid: string | undefined;
+  let hosts = 0;
+  let xff: string | undefined;
+  let via: string | undefined;
+  let teCount = 0;
+
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    const value = headers[i + 1]!;
+    const len = name.length;
+    if (REQUEST_NAME_LENGTHS.has(len) || len === r.keyHeader.length || len === r.idempotentHeader.length || named !== undefined) {
+      const lower = name.toLowerCase();
+      if (lower === 'transfer-encoding') {
+        teCount++;
+        // llhttp already insists that chunked is the final coding; we forward only chunked bodies.
+        framing = Framing.Chunked;
+        continue;
+      }
+      if (isHopByHop(lower) || (named !== undefined && named.has(lower))) continue;
+      switch (lower) {
+        case 'host':
+          hosts++;
+          break;
+        case 'content-length':
+          contentLength = Number(value);
+          if (framing !== Framing.Chunked) framing = contentLength > 0 ? Framing.Length : Framing.None;
+          break;
+        case 'expect':
+          if (value.toLowerCase() === '100-continue') expectContinue = true;
+          break;
+        case 'x-forwarded-for':
+          xff = xff === undefined ? value : `${xff}, ${value}`;
+          continue;
+        case 'x-forwarded-proto':
+          continue; // we terminate plain HTTP; a client's claim is not forwarded
+        case 'via':
+          via = via === undefined ? value : `${via}, ${value}`;
+          continue;
+        case 'cookie':
+          if (r.wantCookie) cookie = cookie === undefined ? value : `${cookie}; ${value}`;
+          break;
+      }
+      if (lower === r.keyHeader && keyHeaderValue === undefined) keyHeaderValue = value;
+      if (lower === r.idempotentHeader && value.trim().toLowerCase() === 'true') idempotentMark = true;
+    }
+    head += `${name}: ${value}\r\n`;
+  }
+
+  if (hosts > 1) invalid = 'more than one Host header';
+  else if (hosts === 0 && r.versionMinor >= 1) invalid = 'missing Host header';
+  else if (teCount > 0 && r.versionMinor === 0) invalid = 'Transfer-Encoding in an HTTP/1.0 request';
+  else if (teCount > 1) invalid = 'more than one Transfer-Encoding header';
+
+  if (framing === Framing.Chunked) head += 'Transfer-Encoding: chunked\r\n';
+  head += `X-Forwarded-For: ${xff === undefined ? r.clientIp : `${xff}, ${r.clientIp}`}\r\n`;
+  head += 'X-Forwarded-Proto: http\r\n';
+  const hop = `1.${r.versionMinor} ${r.via}`;
+  head += `Via: ${via === undefined ? hop : `${via}, ${hop}`}\r\n\r\n`;
+  return { head, framing, contentLength, expectContinue, keyHeaderValue, cookie, idempotentMark, invalid };
+}
+
+export interface ResponseRewrite {
+  statusCode: number;
+  statusMessage: string;
+  headers: readonly string[];
+  /** The client's HTTP minor version (1.0 clients cannot take chunked bodies). */
+  clientVersionMinor: number;
+  clientKeepAlive: boolean;
+  /** The request was HEAD, or the status forbids a body: nothing follows the head. */
+  noBody: boolean;
+  via: string;
+  /** `Name: value\r\n` tracing line naming the backend, or ''. */
+  backendLine: string;
+  /** Extra response header whose value the caller wants (lower-case), or ''. */
+  watchHeader: string;
+}
+
+export interface ResponseFacts {
+  head: string;
+  /** Framing toward the client. */
+  framing: Framing;
+  /** Whether the client connection stays open after this response. */
+  keepAlive: boolean;
+  watchedValue: string | undefined;
+}
+
+const RESPONSE_NAME_LENGTHS = new Set([2, 3, 7, 10, 14, 16, 17]);
+
+export function rewriteResponse(r: ResponseRewrite): ResponseFacts {
+  const headers = r.headers;
+  const named = connectionTokens(headers);
+  let keepAlive = r.clientKeepAlive;
+  let head = `HTTP/1.1 ${r.statusCode} ${r.statusMessage}\r\n`;
+  let upstreamFraming = r.noBody ? Framing.None : Framing.UntilClose;
+  let via: string | undefined;
+  let watchedValue: string | undefined;
+
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    const value = headers[i + 1]!;
+    const len = name.length;
+    if (RESPONSE_NAME_LENGTHS.has(len) || len === r.watchHeader.length || named !== undefined) {
+      const lower = name.toLowerCase();
+      if (lower === 'transfer-encoding') {
+        if (!r.noBody) upstreamFraming = Framing.Chunked;
+        continue;
+      }
+      if (isHopByHop(lower) || (named !== undefined && named.has(lower))) continue;
+      if (lower === 'content-length') {
+        if (!r.noBody && upstreamFraming !== Framing.Chunked) upstreamFraming = Framing.Length;
+      } else if (lower === 'via') {
+        via = via === undefined ? value : `${via}, ${value}`;
+        continue;
+      }
+      if (lower === r.watchHeader && watchedValue === undefined) watchedValue = value;
+    }
+    head += `${name}: ${value}\r\n`;
+  }
+
+  let framing = upstreamFraming;
+  if (upstreamFraming === Framing.Chunked || upstreamFraming === Framing.UntilClose) {
+    if (r.clientVersionMinor >= 1) {
+      framing = Framing.Chunked;
+      head += 'Transfer-Encoding: chunked\r\n';
+    } else {
+      // An HTTP/1.0 client cannot read chunked: the body ends when we close.
+      framing = Framing.UntilClose;
+      keepAlive = false;
+    }
+  }
+  head += r.backendLine;
+  head += `Via: ${via === undefined ? `1.1 ${r.via}` : `${via}, 1.1 ${r.via}`}\r\n`;
+  if (!keepAlive) head += 'Connection: close\r\n\r\n';
+  else if (r.clientVersionMinor === 0) head += 'Connection: keep-alive\r\n\r\n';
+  else head += '\r\n';
+  return { head, framing, keepAlive, watchedValue };
+}

@@ -1,0 +1,145 @@
+/**
+ * The HTTP (L7) proxy: accepts client connections on raw sockets and hands each to a
+ * ClientConn. Owns what all connections share: the upstream keep-alive pools, the deadline
+ * sweeper, the slot queue, and the graceful shutdown.
+ */
+import net from 'node:net';
+import type { Config } from '../../config/schema.js';
+import type { Pool } from '../../pool/pool.js';
+import type { ActiveStrategy } from '../../strategies/active.js';
+import type { StatsRecorder } from '../../stats/recorder.js';
+import { RateLimitedLog, type Logger } from '../../util/log.js';
+import type { AttemptPolicy } from '../attempts.js';
+import { DeadlineSweeper, tickFor } from '../deadlines.js';
+import { keySource } from '../key.js';
+import { ClientConn } from './client.js';
+import type { ProxyContext } from './context.js';
+import { SlotQueue } from './slot-queue.js';
+import { UpstreamPool } from './upstream.js';
+
+export interface HttpProxyDeps {
+  config: Config;
+  pool: Pool;
+  active: ActiveStrategy;
+  policy: AttemptPolicy;
+  stats: StatsRecorder;
+  log: Logger;
+  now: () => number;
+}
+
+function timeoutsOf(config: Config): number[] {
+  const t = config.timeouts;
+  return [t.connectMs, t.responseHeadersMs, t.clientHeadersMs, config.limits.queueTimeoutMs];
+}
+
+export class HttpProxy {
+  private readonly server: net.Server;
+  private readonly px: ProxyContext;
+  private readonly conns = new Set<ClientConn>();
+  private readonly rejections: RateLimitedLog;
+
+  constructor(deps: HttpProxyDeps) {
+    const { config } = deps;
+    const sweeper = new DeadlineSweeper(deps.now, tickFor(timeoutsOf(config)));
+    this.px = {
+      config,
+      pool: deps.pool,
+      active: deps.active,
+      policy: deps.policy,
+      stats: deps.stats,
+      now: deps.now,
+      sweeper,
+      upstreams: new UpstreamPool(HttpProxy.upstreamSettings(config)),
+      queue: new SlotQueue(HttpProxy.queueCapacity(config, deps.pool)),
+      log: deps.log,
+      keySource: keySource(config),
+      backendHeaderName: config.proxy.backendHeader ?? '',
+      idempotentHeader: config.alpha1.idempotentHeader?.toLowerCase() ?? '',
+      replayLimit: Math.max(64 * 1024, config.alpha1.maxHedgeBodyBytes),
+      draining: false,
+    };
+    this.rejections = new RateLimitedLog(deps.log);
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    this.server.maxConnections = config.limits.maxClientConnections;
+    this.server.on('drop', () => {
+      deps.stats.rejected('too_many_connections');
+      this.rejections.warn('too_many_connections', { limit: config.limits.maxClientConnections }, 'client connection refused: limit reached');
+    });
+    // Backends leaving the pool (removed, disabled) keep no idle connections.
+    deps.pool.onChange((pool) => {
+      for (const b of pool.backends) if (!b.ready) this.px.upstreams.closeIdle(b);
+      this.px.queue.capacity = HttpProxy.queueCapacity(this.px.config, pool);
+    });
+  }
+
+  private static upstreamSettings(config: Config) {
+    return {
+      maxIdlePerBackend: config.limits.maxIdlePerBackend,
+      keepAliveMs: config.timeouts.backendKeepAliveMs,
+      bodyIdleMs: config.timeouts.upstreamIdleMs,
+    };
+  }
+
+  private static queueCapacity(config: Config, pool: Pool): number {
+    return config.limits.maxQueuePerBackend * Math.max(1, pool.backends.length);
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.px.draining) {
+      socket.destroy();
+      return;
+    }
+    const conn = new ClientConn(socket, this.px, this.rejections, (c) => this.conns.delete(c));
+    this.conns.add(conn);
+  }
+
+  listen(port: number, host: string): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        const addr = this.server.address() as net.AddressInfo;
+        resolve({ host: addr.address, port: addr.port });
+      });
+    });
+  }
+
+  /** New config (reload): timeouts, limits and header settings apply to new requests. */
+  reconfigure(config: Config): void {
+    const px = this.px;
+    px.config = config;
+    px.keySource = keySource(config);
+    px.backendHeaderName = config.proxy.backendHeader ?? '';
+    px.idempotentHeader = config.alpha1.idempotentHeader?.toLowerCase() ?? '';
+    px.replayLimit = Math.max(64 * 1024, config.alpha1.maxHedgeBodyBytes);
+    px.upstreams.settings = HttpProxy.upstreamSettings(config);
+    px.queue.capacity = HttpProxy.queueCapacity(config, px.pool);
+    this.server.maxConnections = config.limits.maxClientConnections;
+  }
+
+  /** Client connections open now, and how many are answering a request. */
+  connections(): { open: number; busy: number } {
+    let busy = 0;
+    for (const c of this.conns) if (c.busy) busy++;
+    return { open: this.conns.size, busy };
+  }
+
+  /**
+   * Graceful stop: no new connections; idle ones close now, busy ones after their response;
+   * after `deadlineMs` whatever is left is cut. Resolves when every connection is gone.
+   */
+  async close(deadlineMs: number): Promise<void> {
+    this.px.draining = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const c of this.conns) c.drain();
+    const start = Date.now();
+    while (this.conns.size > 0 && Date.now() - start < deadlineMs) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const c of this.conns) c.destroy();
+    this.px.upstreams.closeAll();
+    this.px.sweeper.stop();
+    await closed;
+  }
+}

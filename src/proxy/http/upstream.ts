@@ -1,0 +1,302 @@
+/**
+ * Connections to backends: one llhttp response parser per connection, and a keep-alive pool
+ * per backend (a LIFO stack of idle connections, so the warmest is reused and the coldest
+ * time out). The connection reports everything to its current owner (an attempt) and knows
+ * nothing about balancing.
+ */
+import net from 'node:net';
+import type { Backend } from '../../pool/backend.js';
+import {
+  HTTPParser,
+  LENIENT_NONE,
+  isParseError,
+  kOnBody,
+  kOnHeaders,
+  kOnHeadersComplete,
+  kOnMessageComplete,
+  type LlhttpParser,
+} from './llhttp.js';
+
+export type UpstreamFailure = 'reset' | 'timeout' | 'protocol';
+
+/** Whoever is using a connection right now: an attempt of a client request. */
+export interface UpstreamOwner {
+  onConnected(conn: UpstreamConn): void;
+  onConnectError(conn: UpstreamConn, err: Error): void;
+  /** Return SKIP_BODY (1) when no body follows (the request was HEAD), else 0. */
+  onResponseHead(conn: UpstreamConn, statusCode: number, statusMessage: string, headers: string[], versionMinor: number, keepAlive: boolean): number;
+  onResponseBody(conn: UpstreamConn, chunk: Buffer): void;
+  onResponseComplete(conn: UpstreamConn): void;
+  onUpstreamFailure(conn: UpstreamConn, kind: UpstreamFailure, detail: string): void;
+  onUpstreamDrain(conn: UpstreamConn): void;
+  /** The client socket whose writes are corked while one upstream read is parsed. */
+  readonly clientSocket: net.Socket;
+}
+
+export interface UpstreamSettings {
+  maxIdlePerBackend: number;
+  /** Idle pooled connections close after this (keep it below the backends' own keep-alive timeout). */
+  keepAliveMs: number;
+  /** A busy connection silent this long fails with a timeout. */
+  bodyIdleMs: number;
+}
+
+export class UpstreamConn {
+  readonly socket: net.Socket;
+  readonly backend: Backend;
+  owner: UpstreamOwner | null;
+  connected = false;
+  /** Served an earlier response: a failure before any byte may be a stale keep-alive race. */
+  reused = false;
+  /** Bytes of the current response received so far. */
+  received = 0;
+  /** Response said keep-alive. */
+  responseKeepAlive = false;
+  /** Set by the owner when the whole request was written, so the connection may be reused. */
+  requestDone = false;
+  closed = false;
+  private readonly parser: LlhttpParser;
+  private partialHeaders: string[] | null = null;
+  private inExecute = false;
+  private releaseAfterExecute = false;
+  private quietTicks = 0;
+
+  constructor(
+    backend: Backend,
+    owner: UpstreamOwner,
+    private readonly pool: UpstreamPool,
+  ) {
+    this.backend = backend;
+    this.owner = owner;
+    const parser = new HTTPParser();
+    parser.initialize(HTTPParser.RESPONSE, {}, 0, LENIENT_NONE, 0);
+    parser[kOnHeaders] = (headers: string[]) => {
+      // llhttp hands over headers in batches of 32; the last batch comes with headers-complete.
+      this.partialHeaders = this.partialHeaders === null ? headers : this.partialHeaders.concat(headers);
+    };
+    parser[kOnHeadersComplete] = (
+      _vMajor: number,
+      vMinor: number,
+      headers: string[] | undefined,
+      _method: number,
+      _url: string,
+      statusCode: number,
+      statusMessage: string,
+      _upgrade: boolean,
+      keepAlive: boolean,
+    ): number => {
+      if (this.partialHeaders !== null) {
+        headers = headers === undefined ? this.partialHeaders : this.partialHeaders.concat(headers);
+        this.partialHeaders = null;
+      }
+      this.responseKeepAlive = keepAlive;
+      const owner = this.owner;
+      return owner === null ? 0 : owner.onResponseHead(this, statusCode, statusMessage, headers ?? [], vMinor, keepAlive);
+    };
+    parser[kOnBody] = (chunk: Buffer) => {
+      this.owner?.onResponseBody(this, chunk);
+    };
+    parser[kOnMessageComplete] = () => {
+      this.owner?.onResponseComplete(this);
+    };
+    this.parser = parser;
+
+    const socket = net.connect({ host: backend.host, port: backend.port, noDelay: true });
+    this.socket = socket;
+    socket.setTimeout(pool.settings.keepAliveMs);
+    socket.on('connect', () => {
+      this.connected = true;
+      this.owner?.onConnected(this);
+    });
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.owner?.onUpstreamDrain(this));
+    socket.on('timeout', () => this.onTimeout());
+    socket.on('end', () => this.onEnd());
+    socket.on('error', (err) => this.onError(err));
+    socket.on('close', () => this.onClose());
+  }
+
+  private onData(chunk: Buffer): void {
+    this.quietTicks = 0;
+    const owner = this.owner;
+    if (owner === null) {
+      // Bytes on an idle connection are a protocol violation; the connection cannot be trusted.
+      this.destroy();
+      return;
+    }
+    this.received += chunk.length;
+    const client = owner.clientSocket;
+    // One upstream read usually holds head, body and end: cork so they leave in one write.
+    client.cork();
+    this.inExecute = true;
+    const result = this.parser.execute(chunk);
+    this.inExecute = false;
+    client.uncork();
+    if (isParseError(result)) {
+      const current = this.owner;
+      this.owner = null;
+      current?.onUpstreamFailure(this, 'protocol', `${result.code}: ${result.reason}`);
+      this.destroy();
+      return;
+    }
+    if (this.releaseAfterExecute) {
+      this.releaseAfterExecute = false;
+      this.pool.release(this);
+    }
+  }
+
+  private onTimeout(): void {
+    if (this.owner === null) {
+      this.destroy(); // idle too long in the pool
+      return;
+    }
+    this.quietTicks++;
+    if (this.quietTicks * this.pool.settings.keepAliveMs >= this.pool.settings.bodyIdleMs) {
+      const owner = this.owner;
+      this.owner = null;
+      owner.onUpstreamFailure(this, 'timeout', 'backend connection idle');
+      this.destroy();
+    }
+  }
+
+  private onEnd(): void {
+    // A response delimited by close ends here; anything else in progress was cut short.
+    if (this.owner !== null && this.received > 0) {
+      const result = this.parser.finish();
+      if (isParseError(result)) {
+        const owner = this.owner;
+        this.owner = null;
+        owner?.onUpstreamFailure(this, 'reset', `${result.code}: ${result.reason}`);
+      }
+    }
+    const owner = this.owner;
+    if (owner !== null) {
+      this.owner = null;
+      owner.onUpstreamFailure(this, 'reset', this.received > 0 ? 'backend closed mid-response' : 'backend closed the connection');
+    }
+    this.destroy();
+  }
+
+  private onError(err: NodeJS.ErrnoException): void {
+    const owner = this.owner;
+    this.owner = null;
+    if (owner !== null) {
+      if (!this.connected) owner.onConnectError(this, err);
+      else owner.onUpstreamFailure(this, 'reset', err.code ?? err.message);
+    }
+    this.destroy();
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    const owner = this.owner;
+    this.owner = null;
+    if (owner !== null) {
+      if (!this.connected) owner.onConnectError(this, new Error('connection closed before connect'));
+      else owner.onUpstreamFailure(this, 'reset', 'backend closed the connection');
+    }
+    this.pool.forget(this);
+    this.parser.free?.();
+  }
+
+  /** Owner is done with a complete response: back to the pool if reusable, else closed. */
+  release(): void {
+    this.owner = null;
+    if (this.inExecute) this.releaseAfterExecute = true;
+    else this.pool.release(this);
+  }
+
+  /** Owner gives up on this connection (hedge loser, client gone, failure): close it. */
+  abandon(): void {
+    this.owner = null;
+    this.destroy();
+  }
+
+  destroy(): void {
+    this.owner = null;
+    if (!this.closed) {
+      this.closed = true;
+      this.socket.destroy();
+    }
+  }
+
+  /** @internal by the pool when handing an idle connection to a new owner. */
+  assign(owner: UpstreamOwner): void {
+    this.owner = owner;
+    this.reused = true;
+    this.received = 0;
+    this.requestDone = false;
+    this.responseKeepAlive = false;
+    this.quietTicks = 0;
+  }
+}
+
+export class UpstreamPool {
+  /** Idle connections by backend id. */
+  private readonly idle: UpstreamConn[][] = [];
+  /** Every open connection, to close them all at shutdown. */
+  private readonly open = new Set<UpstreamConn>();
+
+  constructor(public settings: UpstreamSettings) {}
+
+  /** An idle connection to `backend` (connected, assigned to `owner`), or a new one being connected. */
+  acquire(backend: Backend, owner: UpstreamOwner): UpstreamConn {
+    const stack = this.idle[backend.id];
+    while (stack !== undefined && stack.length > 0) {
+      const conn = stack.pop()!;
+      if (conn.closed) continue;
+      conn.assign(owner);
+      return conn;
+    }
+    const conn = new UpstreamConn(backend, owner, this);
+    this.open.add(conn);
+    return conn;
+  }
+
+  /** @internal a complete exchange: keep the connection if both sides allow it. */
+  release(conn: UpstreamConn): void {
+    if (conn.closed || !conn.responseKeepAlive || !conn.requestDone || conn.backend.removed) {
+      conn.destroy();
+      return;
+    }
+    const stack = (this.idle[conn.backend.id] ??= []);
+    if (stack.length >= this.settings.maxIdlePerBackend) {
+      conn.destroy();
+      return;
+    }
+    stack.push(conn);
+  }
+
+  /** @internal a connection closed: drop it from the idle stack if it was there. */
+  forget(conn: UpstreamConn): void {
+    this.open.delete(conn);
+    const stack = this.idle[conn.backend.id];
+    if (stack !== undefined) {
+      const i = stack.indexOf(conn);
+      if (i >= 0) stack.splice(i, 1);
+    }
+  }
+
+  /** Idle connections per backend, for the API and tests. */
+  idleCount(backend: Backend): number {
+    return this.idle[backend.id]?.length ?? 0;
+  }
+
+  /** Closes idle connections to a backend (removed by reload, or disabled). */
+  closeIdle(backend: Backend): void {
+    const stack = this.idle[backend.id];
+    if (stack === undefined) return;
+    this.idle[backend.id] = [];
+    for (const conn of stack) conn.destroy();
+  }
+
+  closeAll(): void {
+    for (const conn of this.open) conn.destroy();
+    this.open.clear();
+    this.idle.length = 0;
+  }
+
+  get openCount(): number {
+    return this.open.size;
+  }
+}
