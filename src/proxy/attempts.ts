@@ -95,20 +95,31 @@ export interface RetryPolicyConfig {
 }
 
 export class AttemptPolicy {
-  private readonly budget: TokenBucket;
-  private readonly share: number;
+  private budget: TokenBucket;
+  private share: number;
   /** Counters for metrics: failovers after connect errors, budgeted retries, retries refused by the budget. */
   failovers = 0;
   retries = 0;
   retriesDenied = 0;
 
   constructor(
-    private readonly config: RetryPolicyConfig,
-    clock: Clock,
+    private config: RetryPolicyConfig,
+    private readonly clock: Clock,
   ) {
     this.share = config.budgetPercent / 100;
-    // Capacity: a burst of a few retries is fine; sustained retries are held to the share.
-    this.budget = new TokenBucket(Math.max(5, config.minPerSecond), config.minPerSecond, clock);
+    this.budget = AttemptPolicy.bucket(config, clock);
+  }
+
+  /** Capacity: a burst of a few retries is fine; sustained retries are held to the share. */
+  private static bucket(config: RetryPolicyConfig, clock: Clock): TokenBucket {
+    return new TokenBucket(Math.max(5, config.minPerSecond), config.minPerSecond, clock);
+  }
+
+  /** New settings (reload); the budget starts afresh. */
+  reconfigure(config: RetryPolicyConfig): void {
+    this.config = config;
+    this.share = config.budgetPercent / 100;
+    this.budget = AttemptPolicy.bucket(config, this.clock);
   }
 
   /** Every request earns the budget its share of a retry. */

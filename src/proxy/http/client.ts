@@ -59,7 +59,7 @@ export class ClientConn implements HasDeadline {
   ) {
     this.remoteAddress = socket.remoteAddress ?? '';
     const parser = new HTTPParser();
-    parser.initialize(HTTPParser.REQUEST, {}, px.config.limits.maxHeaderBytes, LENIENT_NONE, 0);
+    parser.initialize(HTTPParser.REQUEST, {}, px.config.limits.maxHeaderBytes, LENIENT_NONE);
     parser[kOnHeaders] = (headers: string[], url: string) => {
       this.partialHeaders = this.partialHeaders === null ? headers : this.partialHeaders.concat(headers);
       this.partialUrl += url;

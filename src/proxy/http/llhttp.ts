@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 
 export interface LlhttpParser {
-  initialize(type: number, resource: object, maxHeaderSize?: number, lenient?: number, headersTimeout?: number): void;
+  initialize(type: number, resource: object, maxHeaderSize?: number, lenient?: number): void;
   execute(data: Buffer): number | ParseError;
   finish(): undefined | ParseError;
   close(): void;

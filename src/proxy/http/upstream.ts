@@ -69,7 +69,7 @@ export class UpstreamConn {
     this.backend = backend;
     this.owner = owner;
     const parser = new HTTPParser();
-    parser.initialize(HTTPParser.RESPONSE, {}, 0, LENIENT_NONE, 0);
+    parser.initialize(HTTPParser.RESPONSE, {}, 0, LENIENT_NONE);
     parser[kOnHeaders] = (headers: string[]) => {
       // llhttp hands over headers in batches of 32; the last batch comes with headers-complete.
       this.partialHeaders = this.partialHeaders === null ? headers : this.partialHeaders.concat(headers);
