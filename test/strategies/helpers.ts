@@ -79,3 +79,34 @@ export function tally(picks: readonly (Backend | undefined)[], n: number): numbe
   for (const b of picks) if (b !== undefined) counts[ix(b)]!++;
   return counts;
 }
+
+/**
+ * A tiny discrete-event load: a request arrives every `intervalMs`, goes where the strategy
+ * says, and completes after `serviceMs(backendIndex, now)` (Infinity: never, a stall).
+ * Completions run in time order before each arrival. Returns the picks with their times.
+ */
+export function runLoad(
+  d: Driver,
+  opts: { intervalMs: number; untilMs: number; serviceMs: (i: number, now: number) => number },
+): { at: number; i: number }[] {
+  const clock = d.s.clock;
+  const pending: { due: number; a: Attempt }[] = [];
+  const picks: { at: number; i: number }[] = [];
+  const end = clock.now() + opts.untilMs;
+  for (let t = clock.now() + opts.intervalMs; t <= end; t += opts.intervalMs) {
+    // Complete everything due before t, in order.
+    pending.sort((x, y) => x.due - y.due);
+    while (pending.length > 0 && pending[0]!.due <= t) {
+      const p = pending.shift()!;
+      clock.set(p.due);
+      d.end(p.a, 'ok');
+    }
+    clock.set(t);
+    const a = d.start();
+    if (a === undefined) continue;
+    picks.push({ at: t, i: ix(a.b) });
+    const service = opts.serviceMs(ix(a.b), t);
+    if (Number.isFinite(service)) pending.push({ due: t + service, a });
+  }
+  return picks;
+}
