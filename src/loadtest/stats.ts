@@ -111,7 +111,8 @@ export class LoadStats {
     const h = this.histogram;
     const count = h.totalCount;
     if (count === 0) return { count: 0, min: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
-    const ms = (us: number): number => Math.round(us) / 1000;
+    // A percentile is its bucket's highest equivalent value, which may exceed the true max.
+    const ms = (us: number): number => Math.round(Math.min(us, this.maxUs)) / 1000;
     return {
       count,
       min: ms(this.minUs),
