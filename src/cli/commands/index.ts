@@ -3,5 +3,6 @@ import type { Command } from '../command.js';
 import { backendCommand } from './backend.js';
 import { loadtestCommand } from './loadtest.js';
 import { stresstestCommand } from './stresstest.js';
+import { simulateCommand } from './simulate.js';
 
-export const commands: Command[] = [backendCommand, loadtestCommand, stresstestCommand];
+export const commands: Command[] = [backendCommand, loadtestCommand, stresstestCommand, simulateCommand];

@@ -1,0 +1,791 @@
+/**
+ * The discrete-event simulator: one scenario, one strategy, one seed.
+ *
+ * It runs the real balancing code on virtual time: the strategy from the registry behind an
+ * ActiveStrategy, the real Pool (in-flight lists, peak-EWMA latency, failure history), the
+ * real AttemptPolicy (failover, retries and their budget) and the proxy's hedging sequence
+ * from src/proxy/hedging.ts, all reading a ManualClock that the engine moves from event to
+ * event. Only the network and the servers are simulated (src/sim/server.ts). Every attempt goes
+ * through ActiveStrategy.started / ended exactly once, as in the proxy.
+ *
+ * Random streams are separate and seeded from the run's seed: arrivals and keys (so every
+ * strategy faces the same requests at the same instants), service times, and the strategy's
+ * own. The same seed gives the same result bit for bit.
+ *
+ * Cost: a request is a handful of heap operations (O(log pending)) plus the strategy's pick.
+ * Requests, attempts and their InflightEntry are pooled objects, events are numbers in typed
+ * arrays (src/sim/event-queue.ts), and per-attempt timeouts, all of the same length, expire in
+ * start order, so they sit in a FIFO ring instead of the heap.
+ */
+import { parseConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import type { Backend, InflightEntry, Outcome, OutcomeKind } from '../pool/backend.js';
+import { Pool } from '../pool/pool.js';
+import { AttemptPolicy, type AttemptState } from '../proxy/attempts.js';
+import { NO_HEDGE, hedgeDelay, hedgeSettled, hedgeable, sendHedge } from '../proxy/hedging.js';
+import { ActiveStrategy } from '../strategies/active.js';
+import { PickContext } from '../strategies/types.js';
+import { ManualClock } from '../util/clock.js';
+import { SeededRandom } from '../util/random.js';
+import { makeArrivals } from './arrivals.js';
+import { makeSampler } from './distributions.js';
+import { EventQueue } from './event-queue.js';
+import type { Scenario } from './scenario.js';
+import { SimServer } from './server.js';
+import { ZipfSampler } from './zipf.js';
+
+const EV_COMPLETE = 1; // ref: attempt; service finished (or a pause moved it: check the work clock)
+const EV_HEDGE = 2; // ref: request; its hedge timer
+const EV_REFUSED = 3; // ref: attempt; the connection to a dead server fails
+const EV_TIMELINE = 4; // ref: index in scenario.events
+const EV_DETECT = 5; // ref: server id; gen 0: health checks see it down, 1: up
+
+/** Key strings are made once per key up to this many keys (beyond, one string per request). */
+const KEY_NAME_CACHE = 1 << 20;
+/** A run stops with an error past this many events per request (a bug, not a workload). */
+const MAX_EVENTS_PER_REQUEST = 1_000;
+
+class SimRequest {
+  readonly ctx = new PickContext();
+  gen = 0;
+  arrival = 0;
+  keyId = -1;
+  idempotent = true;
+  /** Attempts started, and those still waiting for an answer (at most two: first and hedge). */
+  attempts = 0;
+  outstanding = 0;
+  live0: SimAttempt | null = null;
+  live1: SimAttempt | null = null;
+  hedgeSent = false;
+  constructor(readonly index: number) {}
+}
+
+class SimAttempt implements InflightEntry {
+  startedAt = 0;
+  inflightPrev: InflightEntry | null = null;
+  inflightNext: InflightEntry | null = null;
+  gen = 0;
+  free = true;
+  req: SimRequest | null = null;
+  backend: Backend | null = null;
+  server: SimServer<SimAttempt> | null = null;
+  keyId = -1;
+  isHedge = false;
+  /** The proxy is done with it (answered, failed or cancelled); the pool's entry is released. */
+  proxyDone = true;
+  /** The server is done with it (served, dropped from its queue, refused, or it died). */
+  serverDone = true;
+  inService = false;
+  /** Index in its server's in-service list. */
+  slot = -1;
+  workEnd = 0;
+  hit = false;
+  constructor(readonly index: number) {}
+}
+
+export interface ServerResult {
+  name: string;
+  /** Attempts that reached it (hedges and retries included). */
+  attempts: number;
+  share: number;
+  /** Cache hit rate (0..1), null without a cache. */
+  hitRate: number | null;
+}
+
+export interface LatencySummary {
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  mean: number;
+  max: number;
+}
+
+export interface RunResult {
+  scenario: string;
+  strategy: string;
+  seed: number;
+  requests: number;
+  /** Answered requests; `failed` got no answer (no backend, or the last attempt failed). */
+  completed: number;
+  failed: number;
+  /** Client-side latency of answered requests, from arrival to response, in ms. */
+  latency: LatencySummary;
+  /** Mean time attempts waited in server queues before service started, ms. */
+  meanQueueWaitMs: number;
+  attempts: number;
+  hedges: number;
+  hedgesWon: number;
+  retries: number;
+  failovers: number;
+  retriesDenied: number;
+  cancelled: number;
+  timeouts: number;
+  resets: number;
+  refused: number;
+  /** Attempts beyond one per request, as a percentage of requests; split into hedges and retries (failovers included). */
+  extraLoadPercent: number;
+  hedgePercent: number;
+  retryPercent: number;
+  /** Server cache hits over lookups (0..1), null without a cache. */
+  cacheHitRate: number | null;
+  /** Attempts of the busiest server over the mean per server (1 = perfectly even). */
+  maxAvgLoad: number;
+  servers: ServerResult[];
+  simulatedMs: number;
+  events: number;
+}
+
+export interface RunOptions {
+  seed: number;
+  /** Called after every attempt start (pool counters updated); tests check load bounds with it. */
+  onAttemptStart?: (b: Backend, ctx: PickContext, pool: Pool) => void;
+}
+
+/** Independent seeds for the run's random streams. */
+function streamSeed(seed: number, stream: number): number {
+  let z = (seed ^ Math.imul(stream + 1, 0x9e3779b9)) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+/** Nearest-rank percentile of a sorted array. */
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  const rank = Math.ceil(p * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+}
+
+export function simulatedConfig(scenario: Scenario): Config {
+  return parseConfig({ ...scenario.config, servers: serverSpecs(scenario) }, `scenario "${scenario.name}" config`);
+}
+
+function serverSpecs(scenario: Scenario): { host: string; port: number; weight: number; name: string }[] {
+  const specs = [];
+  for (let i = 0; i < scenario.servers; i++) {
+    let weight = 1;
+    for (const o of scenario.overrides) if (o.server === i && o.weight !== undefined) weight = o.weight;
+    specs.push({ host: 'sim', port: i + 1, weight, name: `s${i}` });
+  }
+  return specs;
+}
+
+export class Simulation {
+  private readonly clock = new ManualClock(0);
+  private readonly pool: Pool;
+  private readonly active: ActiveStrategy;
+  private readonly policy: AttemptPolicy;
+  private readonly queue = new EventQueue(4096);
+  private readonly servers: SimServer<SimAttempt>[] = [];
+  private nextPort: number;
+
+  private readonly arrivalRandom: SeededRandom;
+  private readonly serviceRandom: SeededRandom;
+  private readonly sampler;
+  private readonly zipf: ZipfSampler | null;
+  private readonly keyNames: (string | undefined)[] = [];
+
+  private readonly requests: SimRequest[] = [];
+  private readonly freeRequests: SimRequest[] = [];
+  private readonly attempts: SimAttempt[] = [];
+  private readonly freeAttempts: SimAttempt[] = [];
+  private readonly inService: SimAttempt[][] = [];
+
+  // Timeouts: attempts in start order with their generation (a FIFO ring).
+  private toRing: (SimAttempt | null)[] = new Array<SimAttempt | null>(1024).fill(null);
+  private toGens = new Int32Array(1024);
+  private toHead = 0;
+  private toCount = 0;
+
+  /** Reused for every outcome and failure decision: the pool and policy read them synchronously. */
+  private readonly outcome: Outcome = { kind: 'ok', status: 0, latencyMs: 0 };
+  private readonly attemptState: AttemptState = { idempotent: true, replayable: true, responseStarted: false, attempts: 0 };
+
+  private latencies: Float64Array;
+  private completed = 0;
+  private failed = 0;
+  private totalAttempts = 0;
+  private firstAttempts = 0;
+  private hedges = 0;
+  private hedgesWon = 0;
+  private retries = 0;
+  private failovers = 0;
+  private cancelled = 0;
+  private timeouts = 0;
+  private resets = 0;
+  private refused = 0;
+  private queueWaitSum = 0;
+  private serviceStarts = 0;
+  private events = 0;
+
+  private readonly timeoutMs: number;
+  private readonly maxHedgeBodyBytes: number;
+  private readonly connectFailMs: number;
+  private readonly cancelQueued: boolean;
+  private readonly idempotentShare: number;
+  private readonly stallP: number;
+  private readonly stallMs: number;
+  private readonly pauseP: number;
+  private readonly pauseMs: number;
+  private readonly missPenaltyMs: number;
+  private readonly cacheCapacity: number | null;
+
+  constructor(
+    private readonly scenario: Scenario,
+    readonly strategyName: string,
+    private readonly options: RunOptions,
+  ) {
+    const seed = options.seed >>> 0;
+    const config = simulatedConfig(scenario);
+    const specs = serverSpecs(scenario);
+    this.nextPort = specs.length + 1;
+    this.pool = new Pool(specs, { clock: this.clock, startHealthy: true });
+    this.active = new ActiveStrategy(this.pool, this.clock, new SeededRandom(streamSeed(seed, 3)), config, strategyName as Config['strategy']);
+    this.policy = new AttemptPolicy(config.retries, this.clock);
+    this.arrivalRandom = new SeededRandom(streamSeed(seed, 1));
+    this.serviceRandom = new SeededRandom(streamSeed(seed, 2));
+    this.sampler = makeSampler(scenario.service);
+    this.zipf = scenario.keys === null ? null : new ZipfSampler(scenario.keys.count, scenario.keys.zipf);
+    this.cacheCapacity = scenario.cache === null ? null : scenario.cache.capacity;
+    this.missPenaltyMs = scenario.cache === null ? 0 : scenario.cache.missPenaltyMs;
+    this.timeoutMs = config.timeouts.responseHeadersMs;
+    this.maxHedgeBodyBytes = config.alpha1.maxHedgeBodyBytes;
+    this.connectFailMs = scenario.proxy.connectFailMs;
+    this.cancelQueued = scenario.proxy.cancelQueued;
+    this.idempotentShare = scenario.proxy.idempotentShare;
+    this.stallP = scenario.stall.probability;
+    this.stallMs = scenario.stall.ms;
+    this.pauseP = scenario.pause.probability;
+    this.pauseMs = scenario.pause.ms;
+    for (const b of this.pool.backends) {
+      let slots = scenario.slots;
+      let factor = 1;
+      for (const o of scenario.overrides) {
+        if (o.server !== b.port - 1) continue;
+        if (o.slots !== undefined) slots = o.slots;
+        if (o.factor !== undefined) factor = o.factor;
+      }
+      this.addServer(b, slots, factor);
+    }
+    this.latencies = new Float64Array(scenario.requests);
+  }
+
+  private addServer(b: Backend, slots: number, factor: number): void {
+    this.servers[b.id] = new SimServer<SimAttempt>(b, slots, factor, this.cacheCapacity);
+    this.inService[b.id] = [];
+  }
+
+  run(): RunResult {
+    const sc = this.scenario;
+    const durationMs = (sc.requests / sc.rate) * 1000;
+    sc.events.forEach((e, i) => this.queue.push(e.at * durationMs, EV_TIMELINE, i, 0));
+    const arrivals = makeArrivals(sc.arrivals, sc.rate, this.arrivalRandom);
+    let left = sc.requests;
+    let nextArrival = arrivals.next(0);
+    const maxEvents = MAX_EVENTS_PER_REQUEST * sc.requests + 10_000;
+    const queue = this.queue;
+    const clock = this.clock;
+    for (;;) {
+      const th = queue.peekTime();
+      // Most attempts end long before their timeout: drop those entries without an event.
+      while (this.toCount > 0 && (this.toRing[this.toHead]!.gen !== this.toGens[this.toHead] || this.toRing[this.toHead]!.proxyDone)) {
+        this.popTimeout();
+      }
+      const tt = this.toCount > 0 ? this.toRing[this.toHead]!.startedAt + this.timeoutMs : Infinity;
+      const ta = left > 0 ? nextArrival : Infinity;
+      if (th === Infinity && tt === Infinity && ta === Infinity) break;
+      if (++this.events > maxEvents) throw new Error(`simulation: more than ${maxEvents} events; stopping (a bug in the model)`);
+      if (th <= tt && th <= ta) {
+        queue.pop();
+        clock.set(queue.time);
+        this.dispatch(queue.kind, queue.ref, queue.gen, queue.time);
+      } else if (tt <= ta) {
+        clock.set(tt);
+        this.expireTimeout(tt);
+      } else {
+        clock.set(ta);
+        this.arrive(ta);
+        if (--left > 0) nextArrival = arrivals.next(ta);
+      }
+    }
+    return this.result();
+  }
+
+  private dispatch(kind: number, ref: number, gen: number, t: number): void {
+    switch (kind) {
+      case EV_COMPLETE: {
+        const a = this.attempts[ref]!;
+        if (a.gen === gen && a.inService) this.complete(a, t);
+        break;
+      }
+      case EV_HEDGE: {
+        const req = this.requests[ref]!;
+        if (req.gen === gen) this.hedgeTimer(req);
+        break;
+      }
+      case EV_REFUSED: {
+        const a = this.attempts[ref]!;
+        if (a.gen === gen && !a.proxyDone) {
+          this.refused++;
+          this.fail(a, 'connect', t);
+        }
+        break;
+      }
+      case EV_TIMELINE:
+        this.timeline(ref, t);
+        break;
+      case EV_DETECT: {
+        const s = this.servers[ref]!;
+        if (s.backend.removed) break;
+        if (gen === 0 && !s.alive) this.pool.setHealthy(s.backend, false);
+        if (gen === 1 && s.alive) this.pool.setHealthy(s.backend, true);
+        break;
+      }
+    }
+  }
+
+  // --- requests ---------------------------------------------------------------------------
+
+  private keyName(id: number): string {
+    if (id >= KEY_NAME_CACHE) return `k${id}`;
+    let name = this.keyNames[id];
+    if (name === undefined) {
+      name = `k${id}`;
+      this.keyNames[id] = name;
+    }
+    return name;
+  }
+
+  private arrive(t: number): void {
+    const req = this.freeRequests.pop() ?? this.newRequest();
+    req.arrival = t;
+    req.attempts = 0;
+    req.outstanding = 0;
+    req.live0 = null;
+    req.live1 = null;
+    req.hedgeSent = false;
+    const ctx = req.ctx;
+    ctx.reset();
+    // Drawn from the arrival stream, so all strategies see the same keys and methods.
+    if (this.zipf !== null) {
+      req.keyId = this.zipf.sample(this.arrivalRandom);
+      ctx.key = this.keyName(req.keyId);
+    } else {
+      req.keyId = -1;
+    }
+    req.idempotent = this.idempotentShare >= 1 || this.arrivalRandom.next() < this.idempotentShare;
+    this.policy.onRequest();
+    const b = this.active.pick(ctx);
+    if (b === undefined) {
+      this.finish(req, t, false);
+      return;
+    }
+    this.firstAttempts++;
+    this.launch(req, b, false, t);
+    // Requests carry no body here, so only idempotency decides (as exchange.ts's checks do).
+    if (hedgeable(req.idempotent, true, 0, this.maxHedgeBodyBytes)) {
+      const delay = hedgeDelay(this.active.strategy, ctx);
+      if (delay !== NO_HEDGE) this.queue.push(t + delay, EV_HEDGE, req.index, req.gen);
+    }
+  }
+
+  private newRequest(): SimRequest {
+    const r = new SimRequest(this.requests.length);
+    this.requests.push(r);
+    return r;
+  }
+
+  private newAttempt(): SimAttempt {
+    const a = new SimAttempt(this.attempts.length);
+    this.attempts.push(a);
+    return a;
+  }
+
+  /** Starts an attempt of `req` on `b`: the pool and strategy hear of it, the server gets it. */
+  private launch(req: SimRequest, b: Backend, isHedge: boolean, t: number): SimAttempt {
+    const a = this.freeAttempts.pop() ?? this.newAttempt();
+    const s = this.servers[b.id]!;
+    a.free = false;
+    a.req = req;
+    a.backend = b;
+    a.server = s;
+    a.keyId = req.keyId;
+    a.isHedge = isHedge;
+    a.startedAt = t;
+    a.proxyDone = false;
+    a.serverDone = false;
+    a.inService = false;
+    a.hit = false;
+    if (req.live0 === null) req.live0 = a;
+    else req.live1 = a;
+    const ctx = req.ctx;
+    ctx.attempt = req.attempts++;
+    ctx.tried.push(b);
+    req.outstanding++;
+    this.totalAttempts++;
+    s.attempts++;
+    this.active.started(b, a, ctx);
+    this.options.onAttemptStart?.(b, req.ctx, this.pool);
+    this.pushTimeout(a);
+    if (!s.alive) {
+      a.serverDone = true;
+      this.queue.push(t + this.connectFailMs, EV_REFUSED, a.index, a.gen);
+    } else if (s.busy < s.slots) {
+      this.startService(s, a, t);
+    } else {
+      s.enqueue(a);
+    }
+    return a;
+  }
+
+  /** The hedge timer of a request still unanswered (finished requests have a new generation). */
+  private hedgeTimer(req: SimRequest): void {
+    if (req.outstanding !== 1) return;
+    this.hedging = req;
+    sendHedge(this.active, req.ctx, this.startHedge);
+    this.hedging = null;
+  }
+
+  /** `sendHedge`'s start callback, made once (no closure per hedge). */
+  private hedging: SimRequest | null = null;
+  private readonly startHedge = (b: Backend): void => {
+    const req = this.hedging!;
+    req.hedgeSent = true;
+    this.hedges++;
+    this.launch(req, b, true, this.clock.now());
+  };
+
+  private detach(req: SimRequest, a: SimAttempt): void {
+    a.proxyDone = true;
+    req.outstanding--;
+    if (req.live0 === a) req.live0 = null;
+    else if (req.live1 === a) req.live1 = null;
+  }
+
+  /** Response headers arrived for `a`: it wins, any other attempt of the request is cancelled. */
+  private respond(a: SimAttempt, t: number): void {
+    const req = a.req!;
+    const ctx = req.ctx;
+    const b = a.backend!;
+    this.detach(req, a);
+    const outcome = this.outcome;
+    // The order exchange.ts follows: cancel the loser, settle the race, read the headers, and
+    // the winner's own outcome last (there, when its body completes; here, at once).
+    const other = req.live0 ?? req.live1;
+    if (other !== null) {
+      this.detach(req, other);
+      outcome.kind = 'cancelled';
+      outcome.status = 0;
+      outcome.latencyMs = t - other.startedAt;
+      this.active.ended(other.backend!, other, outcome, ctx);
+      this.cancelled++;
+      this.release(other);
+    }
+    if (req.hedgeSent) {
+      if (a.isHedge) this.hedgesWon++;
+      hedgeSettled(this.active, a.isHedge);
+    }
+    const strategy = this.active.strategy;
+    if (strategy.responseHeader !== undefined && a.keyId >= 0 && this.cacheCapacity !== null) {
+      strategy.onResponseHeader?.(b, a.hit ? 'HIT' : 'MISS');
+    }
+    outcome.kind = 'ok';
+    outcome.status = 200;
+    outcome.latencyMs = t - a.startedAt;
+    this.active.ended(b, a, outcome, ctx);
+    this.finish(req, t, true);
+  }
+
+  /** The attempt `a` failed with `kind`; fail over or retry when the policy says so. */
+  private fail(a: SimAttempt, kind: OutcomeKind, t: number): void {
+    const req = a.req!;
+    const ctx = req.ctx;
+    const b = a.backend!;
+    this.detach(req, a);
+    const outcome = this.outcome;
+    outcome.kind = kind;
+    outcome.status = 0;
+    outcome.latencyMs = t - a.startedAt;
+    this.active.ended(b, a, outcome, ctx);
+    this.release(a);
+    // Another attempt (the hedge or the first) is still racing and may answer.
+    if (req.outstanding > 0) return;
+    const state = this.attemptState;
+    state.idempotent = req.idempotent;
+    state.replayable = true;
+    state.responseStarted = false;
+    state.attempts = req.attempts;
+    const decision = this.policy.afterFailure(kind, state);
+    if (decision === 'give_up') {
+      this.finish(req, t, false);
+      return;
+    }
+    // ctx.tried already holds every backend this request used.
+    const next = this.active.pick(ctx);
+    if (next === undefined) {
+      this.finish(req, t, false);
+      return;
+    }
+    if (decision === 'failover') this.failovers++;
+    else this.retries++;
+    this.launch(req, next, false, t);
+  }
+
+  private finish(req: SimRequest, t: number, ok: boolean): void {
+    if (ok) this.latencies[this.completed++] = t - req.arrival;
+    else this.failed++;
+    // Stale hedge timers of this request see a new generation.
+    req.gen++;
+    this.freeRequests.push(req);
+  }
+
+  /** Returns an attempt to the pool once neither the proxy nor its server holds it. */
+  private release(a: SimAttempt): void {
+    if (a.free || !a.proxyDone || !a.serverDone) return;
+    a.free = true;
+    a.gen++;
+    a.req = null;
+    a.backend = null;
+    a.server = null;
+    this.freeAttempts.push(a);
+  }
+
+  // --- timeouts ---------------------------------------------------------------------------
+
+  private pushTimeout(a: SimAttempt): void {
+    if (this.toCount === this.toRing.length) {
+      const n = this.toRing.length * 2;
+      const ring = new Array<SimAttempt | null>(n).fill(null);
+      const gens = new Int32Array(n);
+      for (let i = 0; i < this.toCount; i++) {
+        const j = (this.toHead + i) % this.toRing.length;
+        ring[i] = this.toRing[j]!;
+        gens[i] = this.toGens[j]!;
+      }
+      this.toRing = ring;
+      this.toGens = gens;
+      this.toHead = 0;
+    }
+    const j = (this.toHead + this.toCount) % this.toRing.length;
+    this.toRing[j] = a;
+    this.toGens[j] = a.gen;
+    this.toCount++;
+  }
+
+  private popTimeout(): void {
+    this.toRing[this.toHead] = null;
+    this.toHead = this.toHead + 1 === this.toRing.length ? 0 : this.toHead + 1;
+    this.toCount--;
+  }
+
+  /** The oldest attempt's timeout expired (the main loop dropped finished ones first). */
+  private expireTimeout(t: number): void {
+    const a = this.toRing[this.toHead]!;
+    this.popTimeout();
+    this.timeouts++;
+    // The server keeps working on it (it does not know); a queued copy is dropped if configured.
+    this.fail(a, 'timeout', t);
+  }
+
+  // --- servers ----------------------------------------------------------------------------
+
+  private startService(s: SimServer<SimAttempt>, a: SimAttempt, t: number): void {
+    const random = this.serviceRandom;
+    s.busy++;
+    a.inService = true;
+    const list = this.inService[s.backend.id]!;
+    a.slot = list.length;
+    list.push(a);
+    let work = this.sampler.sample(random) * s.factor;
+    if (this.stallP > 0 && random.next() < this.stallP) work += this.stallMs;
+    if (s.cache !== null && a.keyId >= 0) {
+      s.lookups++;
+      a.hit = s.cache.access(a.keyId);
+      if (a.hit) s.hits++;
+      else work += this.missPenaltyMs;
+    }
+    if (this.pauseP > 0 && random.next() < this.pauseP) s.pause(t, this.pauseMs);
+    a.workEnd = s.workAt(t) + work;
+    this.queueWaitSum += t - a.startedAt;
+    this.serviceStarts++;
+    this.queue.push(s.completionTime(a.workEnd, t), EV_COMPLETE, a.index, a.gen);
+  }
+
+  private removeInService(s: SimServer<SimAttempt>, a: SimAttempt): void {
+    const list = this.inService[s.backend.id]!;
+    const last = list.pop()!;
+    if (last !== a) {
+      list[a.slot] = last;
+      last.slot = a.slot;
+    }
+    a.slot = -1;
+    a.inService = false;
+  }
+
+  private complete(a: SimAttempt, t: number): void {
+    const s = a.server!;
+    // A pause started during service: the work is not done yet.
+    if (a.workEnd - s.workAt(t) > 1e-6) {
+      this.queue.push(s.completionTime(a.workEnd, t), EV_COMPLETE, a.index, a.gen);
+      return;
+    }
+    this.removeInService(s, a);
+    a.serverDone = true;
+    s.busy--;
+    this.startNext(s, t);
+    if (!a.proxyDone) this.respond(a, t);
+    this.release(a);
+  }
+
+  private startNext(s: SimServer<SimAttempt>, t: number): void {
+    while (s.busy < s.slots) {
+      const next = s.dequeue();
+      if (next === null) return;
+      if (next.proxyDone && this.cancelQueued) {
+        next.serverDone = true;
+        this.release(next);
+        continue;
+      }
+      this.startService(s, next, t);
+    }
+  }
+
+  private timeline(index: number, t: number): void {
+    const e = this.scenario.events[index]!;
+    switch (e.action) {
+      case 'join':
+        for (let i = 0; i < e.count; i++) {
+          const port = this.nextPort++;
+          const b = this.pool.add({ host: 'sim', port, weight: 1, name: `s${port - 1}` });
+          this.addServer(b, this.scenario.slots, 1);
+        }
+        return;
+      default:
+        break;
+    }
+    const s = this.serverAt(e.server!);
+    if (s === undefined) return;
+    switch (e.action) {
+      case 'die':
+        if (s.alive) this.die(s, t, e.detectMs);
+        break;
+      case 'revive':
+        if (!s.alive) {
+          s.alive = true;
+          s.restart(t);
+          this.queue.push(t + e.detectMs, EV_DETECT, s.backend.id, 1);
+        }
+        break;
+      case 'leave':
+        this.pool.remove(s.backend);
+        break;
+      case 'slow':
+        s.factor = e.factor!;
+        break;
+    }
+  }
+
+  /** The server by its scenario index (0-based, in the order servers were created). */
+  private serverAt(index: number): SimServer<SimAttempt> | undefined {
+    for (const s of this.servers) if (s !== undefined && s.backend.port === index + 1) return s;
+    return undefined;
+  }
+
+  /** The process dies: connections refused from now on, everything it held is reset. */
+  private die(s: SimServer<SimAttempt>, t: number, detectMs: number): void {
+    s.alive = false;
+    const victims: SimAttempt[] = [];
+    const list = this.inService[s.backend.id]!;
+    for (const a of list) {
+      a.inService = false;
+      a.slot = -1;
+      victims.push(a);
+    }
+    list.length = 0;
+    s.drain((a) => victims.push(a));
+    s.restart(t);
+    for (const a of victims) a.serverDone = true;
+    for (const a of victims) {
+      if (a.proxyDone) this.release(a);
+      else {
+        this.resets++;
+        this.fail(a, 'reset', t);
+      }
+    }
+    this.queue.push(t + detectMs, EV_DETECT, s.backend.id, 0);
+  }
+
+  // --- results ----------------------------------------------------------------------------
+
+  private result(): RunResult {
+    const sc = this.scenario;
+    const lat = this.latencies.subarray(0, this.completed);
+    let sum = 0;
+    for (let i = 0; i < lat.length; i++) sum += lat[i]!;
+    lat.sort();
+    const n = sc.requests;
+    let lookups = 0;
+    let hits = 0;
+    let maxAttempts = 0;
+    const servers: ServerResult[] = [];
+    const list = this.servers.filter((s) => s !== undefined);
+    for (const s of list) {
+      lookups += s.lookups;
+      hits += s.hits;
+      if (s.attempts > maxAttempts) maxAttempts = s.attempts;
+      servers.push({
+        name: s.backend.name,
+        attempts: s.attempts,
+        share: this.totalAttempts === 0 ? 0 : s.attempts / this.totalAttempts,
+        hitRate: s.cache === null ? null : s.lookups === 0 ? 0 : s.hits / s.lookups,
+      });
+    }
+    const meanAttempts = this.totalAttempts / Math.max(1, list.length);
+    return {
+      scenario: sc.name,
+      strategy: this.strategyName,
+      seed: this.options.seed >>> 0,
+      requests: n,
+      completed: this.completed,
+      failed: this.failed,
+      latency: {
+        p50: percentile(lat, 0.5),
+        p90: percentile(lat, 0.9),
+        p99: percentile(lat, 0.99),
+        p999: percentile(lat, 0.999),
+        mean: lat.length === 0 ? 0 : sum / lat.length,
+        max: lat.length === 0 ? 0 : lat[lat.length - 1]!,
+      },
+      meanQueueWaitMs: this.serviceStarts === 0 ? 0 : this.queueWaitSum / this.serviceStarts,
+      attempts: this.totalAttempts,
+      hedges: this.hedges,
+      hedgesWon: this.hedgesWon,
+      retries: this.retries,
+      failovers: this.failovers,
+      retriesDenied: this.policy.retriesDenied,
+      cancelled: this.cancelled,
+      timeouts: this.timeouts,
+      resets: this.resets,
+      refused: this.refused,
+      extraLoadPercent: (100 * (this.totalAttempts - this.firstAttempts)) / n,
+      hedgePercent: (100 * this.hedges) / n,
+      retryPercent: (100 * (this.retries + this.failovers)) / n,
+      cacheHitRate: sc.cache === null ? null : lookups === 0 ? 0 : hits / lookups,
+      maxAvgLoad: meanAttempts === 0 ? 0 : maxAttempts / meanAttempts,
+      servers,
+      simulatedMs: this.clock.now(),
+      events: this.events,
+    };
+  }
+
+  /** The answered requests' latencies, sorted (valid after `run`). */
+  sortedLatencies(): Float64Array {
+    return this.latencies.subarray(0, this.completed);
+  }
+}
+
+/** Runs one strategy on one scenario. */
+export function simulateOne(scenario: Scenario, strategy: string, options: RunOptions): RunResult {
+  return new Simulation(scenario, strategy, options).run();
+}
