@@ -64,6 +64,9 @@ export interface HealthMonitorDeps {
 export interface CheckSnapshot {
   type: 'http' | 'tcp';
   checks: number;
+  /** When the running or last check started. */
+  lastStartedAt: number | null;
+  /** When it ended (the result's time stamp). */
   lastCheckAt: number | null;
   lastResult: 'pass' | 'fail' | null;
   /** Why the last check failed; null when it passed or none ran yet. */
@@ -75,6 +78,10 @@ export interface CheckSnapshot {
   consecutiveFails: number;
   /** A probe is running now. */
   inFlight: boolean;
+  /** When the next check is due; null while one runs. Exact on real time, approximate on another clock. */
+  nextCheckAt: number | null;
+  /** Start-to-start delay drawn for the next check (interval less jitter; a random phase after the first). */
+  plannedDelayMs: number | null;
 }
 
 export interface HealthCounters {
@@ -94,6 +101,7 @@ export function checkDelay(intervalMs: number, jitter: number, u: number, afterF
 /** Per-backend loop state. Owned by the monitor; the pool never sees it. */
 class Tracked {
   checks = 0;
+  lastStartedAt: number | null = null;
   lastCheckAt: number | null = null;
   lastResult: 'pass' | 'fail' | null = null;
   lastError: string | null = null;
@@ -103,7 +111,9 @@ class Tracked {
   consecutiveFails = 0;
   probe: Probe | null = null;
   timer: NodeJS.Timeout | null = null;
-  /** performance.now() at the start of the running or last probe. */
+  nextCheckAt: number | null = null;
+  plannedDelayMs: number | null = null;
+  /** performance.now() at the start of the running or last probe (scheduling is on real time). */
   startedAt = 0;
   constructor(readonly backend: Backend) {}
 }
@@ -210,6 +220,7 @@ export class HealthMonitor {
     return {
       type: this.spec.type,
       checks: t.checks,
+      lastStartedAt: t.lastStartedAt,
       lastCheckAt: t.lastCheckAt,
       lastResult: t.lastResult,
       lastError: t.lastError,
@@ -218,6 +229,8 @@ export class HealthMonitor {
       consecutivePasses: t.consecutivePasses,
       consecutiveFails: t.consecutiveFails,
       inFlight: t.probe !== null,
+      nextCheckAt: t.nextCheckAt,
+      plannedDelayMs: t.plannedDelayMs,
     };
   }
 
@@ -281,7 +294,9 @@ export class HealthMonitor {
 
   private check(t: Tracked): void {
     t.timer = null;
+    t.nextCheckAt = null;
     t.startedAt = performance.now();
+    t.lastStartedAt = this.clock.now();
     t.probe = runProbe(t.backend, this.spec, (r) => this.onResult(t, r));
   }
 
@@ -324,7 +339,10 @@ export class HealthMonitor {
   private schedule(t: Tracked, afterFirst: boolean): void {
     const { intervalMs, jitter } = this.settings;
     const delay = checkDelay(intervalMs, jitter, this.random.next(), afterFirst);
-    const wait = Math.max(0, t.startedAt + delay - performance.now());
+    const elapsed = performance.now() - t.startedAt;
+    const wait = Math.max(0, delay - elapsed);
+    t.plannedDelayMs = delay;
+    t.nextCheckAt = t.lastStartedAt! + elapsed + wait;
     t.timer = setTimeout(() => this.check(t), wait);
     t.timer.unref();
   }
