@@ -104,10 +104,10 @@ export function formatStressResult(s: StressResult): string {
   out.push(
     k === null
       ? 'Knee: none, the first step already failed'
-      : `Knee: ${k.level} ${unit} (${rate(k.result.throughput)} req/s, p99 ${ms(k.result.latencyMs.p99)} ms, errors ${percent(k.result.failed.total, k.result.sent)})`,
+      : `Knee: ${k.level} ${unit} (${rate(k.result.throughput)} req/s, p99 ${ms(k.result.latencyMs.p99)} ms, errors ${percent(k.result.failed.total, k.result.sent)})${k === s.steps.at(-1) ? '; every step held, so the real knee is at or above this: raise --max' : ''}`,
   );
   out.push(`Stopped: ${s.stoppedBy}`);
-  out.push(`Seed: ${s.seed} (step i used seed + i - 1)`);
+  out.push(`Seed: ${s.seed} (step n used seed + n - 1)`);
   return out.join('\n');
 }
 
@@ -115,14 +115,14 @@ export function formatStressResult(s: StressResult): string {
 export class ProgressBar {
   private shown = false;
 
-  constructor(private readonly stream: NodeJS.WriteStream, private readonly width = 24) {}
+  constructor(private readonly stream: NodeJS.WriteStream, private readonly width = 20) {}
 
   render(p: LoadProgress, prefix = ''): void {
     const filled = Math.round(p.fraction * this.width);
     const bar = '#'.repeat(filled) + '.'.repeat(this.width - filled);
     const rateNow = p.elapsedS > 0 ? p.done / p.elapsedS : 0;
     const count = p.total === null ? `${p.done}` : `${p.done}/${p.total}`;
-    const line = `${prefix}[${bar}] ${(p.fraction * 100).toFixed(0).padStart(3)}%  ${count} done  ${p.elapsedS.toFixed(1)} s  ${rate(rateNow)} req/s  ${p.failed} failed`;
+    const line = `${prefix}[${bar}] ${(p.fraction * 100).toFixed(0).padStart(3)}% ${count} done ${p.elapsedS.toFixed(1)}s ${rate(rateNow)}/s ${p.failed} failed`;
     const cols = this.stream.columns ?? 100;
     this.stream.write(`\r${line.slice(0, cols - 1)}\x1b[K`);
     this.shown = true;

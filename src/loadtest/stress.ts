@@ -6,6 +6,7 @@
  */
 import { entropySeed } from '../util/random.js';
 import { LoadOptionsError, runLoad } from './engine.js';
+import { ms } from './format.js';
 import type { LoadResult, StressHooks, StressOptions, StressResult, StressStep } from './types.js';
 
 /** More steps than this is a typo, not a plan. */
@@ -49,7 +50,7 @@ export function stepVerdict(plan: StressPlan, r: LoadResult): string | null {
   if (r.sent === 0) return 'no requests were sent';
   const errorRate = r.failed.total / r.sent;
   if (errorRate > plan.maxErrorRate) return `error rate ${pct(errorRate)} > ${pct(plan.maxErrorRate)}`;
-  if (r.latencyMs.p99 > plan.maxP99Ms) return `p99 ${r.latencyMs.p99} ms > ${plan.maxP99Ms} ms`;
+  if (r.latencyMs.p99 > plan.maxP99Ms) return `p99 ${ms(r.latencyMs.p99)} ms > ${plan.maxP99Ms} ms`;
   if (r.openLoop !== null && !r.openLoop.held) return `rate not held (${r.openLoop.achievedRate} of ${r.openLoop.targetRate} req/s)`;
   return null;
 }

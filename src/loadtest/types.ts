@@ -17,8 +17,8 @@ export interface LoadOptions {
   /**
    * Closed loop: the number of concurrent requests (each on its own keep-alive connection).
    * Open loop: the most connections used; arrivals that find them all busy wait, and that wait
-   * counts in their latency. Default 10 closed; open loop enough for 100 ms per request at the
-   * rate (rate / 10, at least 16, at most 1000).
+   * counts in their latency. Default 10 closed; open loop enough for 200 ms per request at the
+   * rate (rate / 5, at least 32, at most 1000).
    */
   connections?: number;
   /** Stop after this many requests. */
@@ -111,7 +111,9 @@ export interface OpenLoopReport {
   arrivals: Arrivals;
   /** Requests started per second over the sending window. */
   achievedRate: number;
-  /** achievedRate is within 5% of the schedule and no arrival waited 100 ms or more for a connection. */
+  /** The rate of the schedule actually drawn (Poisson draws wander from the target in short runs). */
+  scheduledRate: number;
+  /** achievedRate is within 5% of scheduledRate and no start was 100 ms or more behind its schedule. */
   held: boolean;
   /** How late the latest start was compared with its schedule (waiting for a free connection). */
   maxStartLagMs: number;

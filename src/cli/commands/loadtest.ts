@@ -24,7 +24,7 @@ Open loop: requests start on a schedule whatever the responses do; each one's la
 from its scheduled start, so a stalled server shows as latency (no coordinated omission).
   --rate R                requests per second
   --arrivals KIND         poisson (default) or constant gaps
-  -c, --connections C     most connections used (default rate/10, at least 16, at most 1000);
+  -c, --connections C     most connections used (default rate/5, at least 32, at most 1000);
                           a start that finds all busy waits, and the wait is in its latency
   -n / -d                 as above; the result warns if the rate could not be held
 
@@ -36,7 +36,7 @@ Examples:
 
 export const loadtestCommand: Command = {
   name: 'loadtest',
-  summary: 'Load-test a URL: closed or open loop, latency percentiles, share per backend',
+  summary: 'load-test a URL: closed or open loop, latency percentiles, share per backend',
   help,
   async run(args: string[]): Promise<number> {
     const { values: v } = parseArgs({

@@ -35,7 +35,7 @@ Example:
 
 export const stresstestCommand: Command = {
   name: 'stresstest',
-  summary: 'Ramp concurrency or rate until errors or p99 cross a threshold; report the knee',
+  summary: 'ramp concurrency or rate until errors or p99 cross a threshold; report the knee',
   help,
   async run(args: string[]): Promise<number> {
     const { values: v } = parseArgs({
@@ -86,7 +86,7 @@ export const stresstestCommand: Command = {
               : (s) => {
                   bar.clear();
                   const r = s.result;
-                  process.stderr.write(`step ${s.level} ${unit}: ${r.throughput} req/s, p99 ${ms(r.latencyMs.p99)} ms, ${r.failed.total} failed: ${s.held ? 'held' : `failed (${s.reason})`}\n`);
+                  process.stderr.write(`step ${s.level} ${unit}: ${Math.round(r.throughput)} req/s, p99 ${ms(r.latencyMs.p99)} ms, ${r.failed.total} failed: ${s.held ? 'held' : `failed (${s.reason})`}\n`);
                 },
         }),
       );
