@@ -28,6 +28,18 @@ function ticks(lo: number, hi: number): number[] {
   return out;
 }
 
+/** Largest 1, 2 or 5 x 10^k at or below v. */
+function niceBelow(v: number): number {
+  const e = 10 ** Math.floor(Math.log10(v));
+  return v >= 5 * e ? 5 * e : v >= 2 * e ? 2 * e : e;
+}
+
+/** Smallest 1, 2 or 5 x 10^k at or above v. */
+function niceAbove(v: number): number {
+  const e = 10 ** Math.floor(Math.log10(v));
+  return v <= e ? e : v <= 2 * e ? 2 * e : v <= 5 * e ? 5 * e : 10 * e;
+}
+
 export function renderChart(report: SimulationReport): string {
   const results = report.results;
   const bar = 16;
@@ -53,8 +65,9 @@ export function renderChart(report: SimulationReport): string {
     lo = 1;
     hi = 10;
   }
-  const yMin = 10 ** Math.floor(Math.log10(lo));
-  const yMax = 10 ** Math.ceil(Math.log10(Math.max(hi, yMin * 10)));
+  // Below the smallest value, so even the shortest bar shows.
+  const yMin = niceBelow(lo / 1.5);
+  const yMax = niceAbove(Math.max(hi, yMin * 2));
   const y = (v: number) => top + plotH - ((Math.log10(Math.max(v, yMin)) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))) * plotH;
 
   const parts: string[] = [];
