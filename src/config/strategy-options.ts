@@ -41,7 +41,7 @@ export const alpha1Options = z
     maxHedgeRate: z.number().min(0).max(1).default(0.05).describe('hedges at most this share of requests (token bucket)'),
     beta: z.number().min(0).default(0.3).describe('initial weight of the interference term; feedback keeps it in [0.1, 1] (or around the value given)'),
     gamma: z.number().min(0).default(0.4).describe('initial weight of the head-age term; feedback keeps it in [0.1, 1] (or around the value given)'),
-    ewmaAlpha: z.number().gt(0).max(1).default(0.3).describe('smoothing of the interference signal per sample'),
+    ewmaAlpha: z.number().gt(0).max(1).default(0.3).describe("weight of each new sample in a server's latency and interference EWMAs"),
     minHedgeDelayMs: ms('floor of the hedge delay').default(5),
     minHedgeSamples: z.number().int().min(1).default(20).describe('no hedging until the pool has this many recent latency samples'),
     windowMs: z.number().positive().default(1_000).describe('feedback window'),

@@ -6,13 +6,19 @@
  * p2c), the lower score wins. Every term of the score is in milliseconds:
  *
  *   score = work + beta x interference + gamma x head age
- *   work          = peak-EWMA latency x (in-flight + 1)       expected queueing work (tower's
- *                                                              PeakEwma load)
- *   interference  = EWMA of how far this server's samples exceed its own recent median, decaying
- *                   with the pool's latency time constant while no sample arrives (C3's
+ *   work          = max(latency, head age) x (in-flight + 1)   expected queueing work (tower's
+ *                   PeakEwma load); latency is an EWMA (`ewmaAlpha` per sample) of the server's
+ *                   own samples. A request in flight longer than that is a censored sample
+ *                   saying the latency is at least its age, hence the max.
+ *   interference  = EWMA of how far this server's samples exceed its own recent median (C3's
  *                   variance-aware ranking, Suresh et al. 2015, in a cheaper form)
  *   head age      = age of its oldest request still in flight: a server that stopped answering
  *                   looks worse every millisecond, before any request completes or times out
+ *
+ * Latency and interference decay toward 0 (time constant 2 s) while a server gets no samples,
+ * so a server that was slow once is soon cheap enough to be tried, and measured, again. Not the pool's peak-EWMA with its 10 s time constant: in a simulation with random
+ * 300 ms stalls, each stall's peak made a healthy server look 20x slower for half a minute and
+ * p99 was worse than least_connections'; with these estimates it is better.
  *
  * The original never hedged, mixed seconds with counts in its score, and updated only the
  * winner's state. Here every attempt's outcome updates its own server: a hedge loser cancelled
@@ -26,7 +32,9 @@
  * `minHedgeDelayMs` and never later than `sloMs`. No hedge while fewer than `minHedgeSamples`
  * samples are known, with fewer than two ready backends, or when the budget is empty. The budget
  * is a token bucket that earns `maxHedgeRate` of a token per request and starts empty, with no
- * refill by time, so hedges never exceed `maxHedgeRate` of requests, at any moment.
+ * refill by time, so hedges never exceed `maxHedgeRate` of requests, at any moment. Its last
+ * tokens are reserved for requests whose backend has answered nothing for a whole hedge delay
+ * (see `tryHedge`).
  *
  * Feedback: every `windowMs` of the injected clock (checked on pick and on outcomes, no timer)
  * the window's p99 is compared with `targetP99Ms`. Above: beta and gamma x1.1 (the original's
@@ -34,7 +42,7 @@
  * of the way back toward its configured value. Windows with fewer than 10 samples change
  * nothing.
  *
- * Cost per pick: O(1) (two draws, two scores, two `exp`); O(n) only for retries and hedges,
+ * Cost per pick: O(1) (two draws, two scores, four `exp`); O(n) only for retries and hedges,
  * which must skip tried backends. Per outcome: O(1), plus a quickselect over at most 64 of the
  * server's samples every 4th sample (its median). Per window: quickselect over at most 1024
  * pool samples. Memory: 1024 pool samples + 64 per backend. No allocation per pick.
@@ -55,6 +63,8 @@ const SERVER_SAMPLES = 64;
 const STATS_EVERY = 64;
 /** A server's median is recomputed every this many of its samples. */
 const MEDIAN_EVERY = 4;
+/** Time constant with which a server's latency and interference decay while it gets no samples. */
+const RELAX_MS = 2_000;
 /** Fewer samples than this in a window: no feedback step. */
 const MIN_WINDOW_SAMPLES = 10;
 
@@ -64,7 +74,6 @@ class Alpha1 implements Strategy {
   private readonly clock: Clock;
   private readonly random: Random;
   private readonly o: StrategyDeps['config']['alpha1'];
-  private readonly tauMs: number;
 
   // Feedback state.
   beta: number;
@@ -86,6 +95,8 @@ class Alpha1 implements Strategy {
 
   // Hedging.
   private readonly budget: TokenBucket;
+  /** Tokens kept for requests whose backend stopped answering (see tryHedge). */
+  private readonly reserve: number;
   totalRequests = 0;
   hedgesSent = 0;
   hedgesWon = 0;
@@ -97,6 +108,12 @@ class Alpha1 implements Strategy {
   private median = new Float64Array(0);
   private interference = new Float64Array(0);
   private interferenceAt = new Float64Array(0);
+  /** EWMA (ewmaAlpha per sample) of each server's latency, its sample count and last update. */
+  private ewma = new Float64Array(0);
+  private ewmaCount = new Int32Array(0);
+  private ewmaAt = new Float64Array(0);
+  /** When each server last answered (ok or 5xx): a stalled server stops answering. */
+  private answeredAt = new Float64Array(0);
   private readonly scratch = new Float64Array(SERVER_SAMPLES);
 
   constructor(deps: StrategyDeps) {
@@ -104,7 +121,6 @@ class Alpha1 implements Strategy {
     this.clock = deps.clock;
     this.random = deps.random;
     this.o = deps.config.alpha1;
-    this.tauMs = deps.pool.tuning.latencyTauMs;
     this.beta = this.o.beta;
     this.gamma = this.o.gamma;
     this.betaMin = Math.min(0.1, this.o.beta);
@@ -114,7 +130,9 @@ class Alpha1 implements Strategy {
     this.windowStart = deps.clock.now();
     // A burst of up to 100 requests' worth of hedges may be saved up; it starts empty so the
     // share holds from the first request on.
-    this.budget = new TokenBucket(Math.max(1, this.o.maxHedgeRate * 100), 0, deps.clock, 0);
+    const capacity = Math.max(1, this.o.maxHedgeRate * 200);
+    this.budget = new TokenBucket(capacity, 0, deps.clock, 0);
+    this.reserve = Math.min(capacity, Math.max(1, capacity / 2));
     this.ensure(0);
   }
 
@@ -139,6 +157,12 @@ class Alpha1 implements Strategy {
     this.median = f64(this.median);
     this.interference = f64(this.interference);
     this.interferenceAt = f64(this.interferenceAt);
+    this.ewma = f64(this.ewma);
+    this.ewmaCount = i32(this.ewmaCount);
+    this.ewmaAt = f64(this.ewmaAt);
+    const answered = new Float64Array(size).fill(-Infinity);
+    answered.set(this.answeredAt);
+    this.answeredAt = answered;
   }
 
   // ---- scoring -------------------------------------------------------------------------
@@ -146,7 +170,7 @@ class Alpha1 implements Strategy {
   private interferenceNow(id: number, now: number): number {
     if (id >= this.interference.length) return 0;
     const v = this.interference[id]!;
-    return v === 0 ? 0 : v * Math.exp(-Math.max(0, now - this.interferenceAt[id]!) / this.tauMs);
+    return v === 0 ? 0 : v * Math.exp(-Math.max(0, now - this.interferenceAt[id]!) / RELAX_MS);
   }
 
   /** Latency assumed for a server never measured: the pool's median, so it is neither flooded nor shunned. */
@@ -154,8 +178,30 @@ class Alpha1 implements Strategy {
     return this.window.count > 0 ? this.stats[0]! : this.o.sloMs / 2;
   }
 
+  /**
+   * The server's typical latency: the EWMA of its own samples, decaying toward zero while it
+   * gets none (as tower's and Finagle's peak-EWMA does, with a shorter time constant), so a
+   * server that was slow once is soon cheap enough to be tried, and measured, again. Before
+   * its first sample: the pool's peak-EWMA, or the pool median.
+   */
+  private latencyOf(b: Backend, now: number): number {
+    const id = b.id;
+    if (id < this.ewmaCount.length && this.ewmaCount[id]! > 0) {
+      return this.ewma[id]! * Math.exp(-Math.max(0, now - this.ewmaAt[id]!) / RELAX_MS);
+    }
+    return b.latency.value(now, this.fallbackLatency());
+  }
+
+  /**
+   * Expected queueing work: latency x (in-flight + 1). A request in flight for longer than the
+   * typical latency shows the latency is at least that now (a censored sample), so the head
+   * age replaces the estimate when larger: a stalled server's work grows from its first late
+   * millisecond, not after its stuck requests finally complete.
+   */
   private work(b: Backend, now: number): number {
-    return b.latency.value(now, this.fallbackLatency()) * (b.inflight + 1);
+    const latency = this.latencyOf(b, now);
+    const age = this.headAge(b, now);
+    return (age > latency ? age : latency) * (b.inflight + 1);
   }
 
   private headAge(b: Backend, now: number): number {
@@ -220,11 +266,16 @@ class Alpha1 implements Strategy {
     const id = b.id;
     this.ensure(id);
     const x = outcome.latencyMs;
+    if (outcome.kind === 'ok' || outcome.kind === 'http_5xx') this.answeredAt[id] = now;
     if (outcome.kind === 'ok') {
       // The first sample has no median to exceed.
       if (this.sampleCount[id]! > 0) this.updateInterference(id, Math.max(0, x - this.median[id]!), now);
       this.addServerSample(id, x);
       this.window.add(x);
+      const a = this.o.ewmaAlpha;
+      this.ewma[id] = this.ewmaCount[id] === 0 ? x : this.latencyOf(b, now) * (1 - a) + x * a;
+      this.ewmaCount[id]!++;
+      this.ewmaAt[id] = now;
     } else if (outcome.kind === 'timeout' || outcome.kind === 'reset' || outcome.kind === 'cancelled') {
       // Censored: it took at least x. Only a wait past the median says anything.
       if (this.sampleCount[id]! > 0 && x > this.median[id]!) this.updateInterference(id, x - this.median[id]!, now);
@@ -301,14 +352,30 @@ class Alpha1 implements Strategy {
     return Math.min(this.o.sloMs, Math.max(this.o.minHedgeDelayMs, this.stats[1]! * this.hedgeScale));
   }
 
-  /** The hedge timer fired: true (and a budget token spent) when a copy may go out now. */
+  /**
+   * The hedge timer fired: true (and a budget token spent) when a copy may go out now.
+   * `ctx.tried` must hold the first attempt's backend. Tokens above the reserve go to any late
+   * request; the last `reserve` tokens only to requests whose backend has answered nothing for
+   * a whole hedge delay (it looks stalled), because those are the requests that become the
+   * tail, while a late answer from a backend that keeps answering is usually just its normal
+   * spread (a slow backend's p95) and would otherwise drain the budget before a stall comes.
+   */
   tryHedge(ctx: PickContext): boolean {
     const ready = this.pool.ready;
     let other = false;
     for (let i = 0; i < ready.length && !other; i++) other = !excluded(ctx, ready[i]!);
-    if (!other || !this.budget.take()) return false;
+    if (!other) return false;
+    const first = ctx.tried.length > 0 ? ctx.tried[0]! : undefined;
+    const now = this.clock.now();
+    const quiet = first === undefined || now - this.answeredAtOf(first.id) >= this.currentHedgeDelay();
+    if (!quiet && this.budget.available < this.reserve + 1) return false;
+    if (!this.budget.take()) return false;
     this.hedgesSent++;
     return true;
+  }
+
+  private answeredAtOf(id: number): number {
+    return id < this.answeredAt.length ? this.answeredAt[id]! : -Infinity;
   }
 
   onHedgeResult(hedgeWon: boolean): void {

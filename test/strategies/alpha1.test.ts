@@ -210,3 +210,54 @@ test('alpha1: metrics have the original names and units (ms)', () => {
   for (const k of ['beta', 'gamma', 'hedge_rate', 'hedges_won', 'total_requests', 'current_p99_ms', 'target_p99_ms', 'slo_threshold_ms']) assert.ok(k in glob, k);
   assert.equal(glob.total_requests, 101);
 });
+
+test('alpha1: a server that was slow once is tried again within seconds', () => {
+  const s = setup([1, 1]);
+  const d = new Driver(s, 'alpha1');
+  for (let k = 0; k < 40; k++) {
+    s.clock.advance(10);
+    d.request(10);
+  }
+  // Backend 0 answers three requests in 2 s each, then is fast again.
+  for (let k = 0; k < 3; k++) d.end(d.startOn(s.pool.backends[0]!, new PickContext()), 'ok', 2_000);
+  const picks: number[] = [];
+  for (let k = 0; k < 2_000; k++) {
+    s.clock.advance(10);
+    const a = d.start()!;
+    picks.push(ix(a.b));
+    d.end(a, 'ok', 10);
+  }
+  const firstBack = picks.indexOf(0);
+  assert.ok(firstBack >= 0 && firstBack * 10 < 15_000, `retried after ${firstBack * 10} ms`);
+  const tail = picks.slice(-500).filter((i) => i === 0).length;
+  assert.ok(tail > 150, `sharing again: ${tail} of 500`);
+});
+
+test('alpha1: the last hedge tokens go to requests whose backend stopped answering', () => {
+  // Rate 1%: capacity 2 tokens, the last 1 reserved.
+  const s = setup([1, 1, 1], { alpha1: { maxHedgeRate: 0.01, minHedgeSamples: 1, targetP99Ms: 10_000 } });
+  const d = new Driver(s, 'alpha1');
+  const strat = d.active.strategy;
+  for (let k = 0; k < 150; k++) {
+    s.clock.advance(1);
+    d.request(10);
+  }
+  // 1.5 tokens now: one above the reserve? No: 1.5 < reserve (1) + 1, so only a quiet backend gets one.
+  const busy = s.pool.backends[0]!;
+  const quiet = s.pool.backends[1]!;
+  const late = (b: typeof busy) => {
+    const ctx = new PickContext();
+    const a = d.startOn(b, ctx);
+    ctx.tried.push(b);
+    return { ctx, a };
+  };
+  const x = late(busy);
+  const y = late(quiet);
+  s.clock.advance(strat.hedgeDelayMs!(x.ctx));
+  // Backend 0 keeps answering other requests; backend 1 answers nothing.
+  d.end(d.startOn(busy, new PickContext()), 'ok', 1);
+  assert.equal(strat.tryHedge!(x.ctx), false, 'a backend that keeps answering: no reserve token');
+  assert.equal(strat.tryHedge!(y.ctx), true, 'a backend that went quiet gets one');
+  d.end(x.a, 'ok');
+  d.end(y.a, 'ok');
+});
