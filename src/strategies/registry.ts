@@ -4,6 +4,7 @@
  */
 import type { StrategyName } from '../config/schema.js';
 import { alpha1 } from './alpha1.js';
+import { beta1 } from './beta1.js';
 import { healthScore } from './health-score.js';
 import { leastConnections } from './least-connections.js';
 import { responseTime } from './response-time.js';
@@ -11,7 +12,7 @@ import { roundRobin } from './round-robin.js';
 import { weightedRoundRobin } from './weighted-round-robin.js';
 import type { StrategyDefinition } from './types.js';
 
-const definitions: StrategyDefinition[] = [roundRobin, leastConnections, healthScore, weightedRoundRobin, responseTime, alpha1];
+const definitions: StrategyDefinition[] = [roundRobin, leastConnections, healthScore, weightedRoundRobin, responseTime, alpha1, beta1];
 
 const byName = new Map<string, StrategyDefinition>(definitions.map((d) => [d.name, d]));
 
