@@ -9,9 +9,13 @@
  * Start-up: a backend not yet healthy goes up on its FIRST passing check, without waiting for
  * `rise` (HAProxy's `init-state down`: "down, goes up after one successful check"). HAProxy's
  * default starts servers up before any check; we do not, so no request reaches a backend
- * before a check passed. This needs the pool built with `startHealthy: false` when checks are
- * enabled (then members added by a reload also start down and are checked at once). A first
- * check that fails leaves the backend down until `rise` passes.
+ * before a check passed. Build the pool with `startHealthy: false` when checks are enabled; the
+ * monitor also enforces it: a member it has not checked yet is marked down when `start()` runs
+ * and when it joins later (a reload's `pool.add`), synchronously inside the pool's change
+ * notification, so no pick can see it ready first. Members present when checks are switched
+ * on by `reconfigure` keep serving (they go down after `fall` failures), except those that
+ * never received a request, which wait for their first check like new ones. A first check
+ * that fails leaves the backend down until `rise` passes.
  *
  * Scheduling: checks run on real timers (unref'd: they never keep the process alive), one
  * probe in flight per backend; the next check starts `intervalMs x (1 - jitter x u)` after the
@@ -98,6 +102,9 @@ export function checkDelay(intervalMs: number, jitter: number, u: number, afterF
   return intervalMs * (1 - jitter * u);
 }
 
+const gateAll = (): boolean => true;
+const gateUnused = (b: Backend): boolean => b.totalRequests === 0;
+
 /** Per-backend loop state. Owned by the monitor; the pool never sees it. */
 class Tracked {
   checks = 0;
@@ -165,8 +172,8 @@ export class HealthMonitor {
   start(): Promise<void> {
     if (this.running) return this.whenChecked();
     this.running = true;
-    this.unsubscribe = this.pool.onChange(() => this.sync());
-    this.sync();
+    this.unsubscribe = this.pool.onChange(() => this.sync(gateAll));
+    this.sync(gateAll);
     return this.whenChecked();
   }
 
@@ -204,7 +211,8 @@ export class HealthMonitor {
       this.pendingFirst = 0;
       this.release();
     }
-    this.sync();
+    // Switching checks on must not take down members that carry traffic now.
+    this.sync(wasEnabled ? gateAll : gateUnused);
   }
 
   addCheckListener(listener: CheckListener): () => void {
@@ -245,7 +253,7 @@ export class HealthMonitor {
   }
 
   /** Follows pool membership. Runs on every pool change (any readiness flip), so it stays O(n). */
-  private sync(): void {
+  private sync(gate: (b: Backend) => boolean): void {
     if (!this.running) return;
     if (!this.settings.enabled) {
       // Checks off: every member counts as healthy (config schema's promise).
@@ -262,6 +270,8 @@ export class HealthMonitor {
       const t = new Tracked(b);
       this.tracked.set(b, t);
       this.pendingFirst++;
+      // Down until a check passes; the nested pool notification finds it tracked and returns.
+      if (b.healthy && gate(b)) this.pool.setHealthy(b, false);
       this.check(t);
     }
   }

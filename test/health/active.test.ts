@@ -300,25 +300,64 @@ test('stop clears timers and closes in-flight probes; no check after stop', asyn
 
 test('checks off: start runs no check and marks every member healthy; reconfigure turns them on and off', async () => {
   const srv = await httpServer();
+  const unused = await httpServer();
   const dead = await refusedPort();
   const pool = new Pool(
-    [srv.port, dead].map((port) => ({ host: '127.0.0.1', port, weight: 1 })),
+    [srv.port, dead, unused.port].map((port) => ({ host: '127.0.0.1', port, weight: 1 })),
     { clock: systemClock, startHealthy: false },
   );
   const monitor = new HealthMonitor(pool, healthCheckSchema.parse({ enabled: false }), { clock: systemClock });
+  const [live, gone, idle] = pool.backends;
+  const seenDead = recordChecks(monitor, gone!);
   try {
     await monitor.start();
-    assert.equal(pool.ready.length, 2);
+    assert.equal(pool.ready.length, 3);
     assert.equal(srv.hits.length, 0);
+    // live and gone have carried traffic; idle never has.
+    for (const b of [live!, gone!]) {
+      const entry = { startedAt: 0, inflightPrev: null, inflightNext: null };
+      pool.begin(b, entry);
+      pool.end(b, entry, { kind: 'ok', status: 200, latencyMs: 1 }, 1);
+    }
     monitor.reconfigure(healthCheckSchema.parse({ intervalMs: 20, jitter: 0, fall: 2 }));
+    assert.deepEqual([live!.ready, gone!.ready, idle!.ready], [true, true, false], 'serving members keep serving; an unused one waits for a check');
     await monitor.whenChecked();
-    await waitFor(() => pool.ready.length === 1, 2000, 'dead backend down after fall failures');
-    assert.equal(pool.ready[0]!.port, srv.port);
+    assert.equal(idle!.ready, true);
+    await waitFor(() => !gone!.ready, 2000, 'dead backend down');
+    assert.deepEqual(seenDead.slice(0, 2), [[false, true], [false, false]], 'down after fall = 2 failures');
+    assert.deepEqual(pool.ready, [live, idle]);
     monitor.reconfigure(healthCheckSchema.parse({ enabled: false }));
-    assert.equal(pool.ready.length, 2);
-    assert.equal(monitor.state(pool.backends[0]!), undefined);
+    assert.equal(pool.ready.length, 3);
+    assert.equal(monitor.state(live!), undefined);
   } finally {
     monitor.stop();
     await srv.close();
+    await unused.close();
+  }
+});
+
+test('the gate holds even on a pool that starts members healthy: start and add take them down until checked', async () => {
+  const a = await httpServer();
+  const c = await httpServer();
+  const dead = await refusedPort();
+  const pool = new Pool(
+    [a.port, dead].map((port) => ({ host: '127.0.0.1', port, weight: 1 })),
+    { clock: systemClock, startHealthy: true },
+  );
+  const monitor = new HealthMonitor(pool, healthCheckSchema.parse({ intervalMs: 1000 }), { clock: systemClock });
+  try {
+    const started = monitor.start();
+    assert.equal(pool.ready.length, 0);
+    await started;
+    assert.deepEqual(pool.ready.map((b) => b.port), [a.port]);
+    const added = pool.add({ host: '127.0.0.1', port: c.port, weight: 1 });
+    assert.equal(added.healthy, false, 'down as soon as pool.add returns');
+    assert.equal(pool.ready.includes(added), false);
+    await monitor.whenChecked();
+    assert.equal(added.ready, true);
+  } finally {
+    monitor.stop();
+    await a.close();
+    await c.close();
   }
 });
