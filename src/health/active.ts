@@ -37,7 +37,10 @@
  *   whenChecked(): Promise<void>  resolves the next time no member awaits its first check
  *     (e.g. after a reload added backends).
  *   reconfigure(settings)  new settings for the next checks (reload); enabling/disabling works.
- *   stop()  clears every timer, closes every probe socket, stops listening to the pool.
+ *     Like the constructor, throws ConfigError for a backwards expectStatus ("399-200") before
+ *     changing anything.
+ *   stop()  clears every timer, closes every probe socket, stops listening to the pool; the
+ *     verdicts stay as they are.
  *   addCheckListener(fn)  fn(b, ok, now) after each check result (outlier.ts's `onCheck`).
  *   state(b) / states()  per-backend CheckSnapshot for the API; `counters` for metrics.
  * Calls on the pool: setHealthy(b, up) on each flip, recordCheck(b, ok, now) on each result,
