@@ -3,10 +3,13 @@
  *
  * It runs the real balancing code on virtual time: the strategy from the registry behind an
  * ActiveStrategy, the real Pool (in-flight lists, peak-EWMA latency, failure history), the
- * real AttemptPolicy (failover, retries and their budget) and the proxy's hedging sequence
- * from src/proxy/hedging.ts, all reading a ManualClock that the engine moves from event to
- * event. Only the network and the servers are simulated (src/sim/server.ts). Every attempt goes
- * through ActiveStrategy.started / ended exactly once, as in the proxy.
+ * real AttemptPolicy (failover, retries and their budget), the proxy's hedging sequence
+ * (src/proxy/hedging.ts, the order of src/proxy/http/exchange.ts) and the real outlier detector
+ * (src/health/outlier.ts), all reading a ManualClock that the engine moves from event to event.
+ * Only the network, the servers and the active health checks (a fixed detection delay per
+ * event) are simulated. Every attempt goes through ActiveStrategy.started / ended exactly once,
+ * as in the proxy. Not modelled: the proxy's per-backend connection limit and queue
+ * (limits.maxConnectionsPerBackend, off by default) and request or response bodies.
  *
  * Random streams are separate and seeded from the run's seed: arrivals and keys (so every
  * strategy faces the same requests at the same instants), service times, and the strategy's
@@ -20,6 +23,7 @@
 import { parseConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Backend, InflightEntry, Outcome, OutcomeKind } from '../pool/backend.js';
+import { OutlierDetector } from '../health/outlier.js';
 import { Pool } from '../pool/pool.js';
 import { AttemptPolicy, type AttemptState } from '../proxy/attempts.js';
 import { NO_HEDGE, hedgeDelay, hedgeSettled, hedgeable, sendHedge } from '../proxy/hedging.js';
@@ -39,6 +43,7 @@ const EV_HEDGE = 2; // ref: request; its hedge timer
 const EV_REFUSED = 3; // ref: attempt; the connection to a dead server fails
 const EV_TIMELINE = 4; // ref: index in scenario.events
 const EV_DETECT = 5; // ref: server id; gen 0: health checks see it down, 1: up
+const EV_SWEEP = 6; // the earliest outlier ejection expires
 
 /** Key strings are made once per key up to this many keys (beyond, one string per request). */
 const KEY_NAME_CACHE = 1 << 20;
@@ -119,6 +124,8 @@ export interface RunResult {
   retries: number;
   failovers: number;
   retriesDenied: number;
+  /** Passive ejections (outlier detection) during the run. */
+  ejections: number;
   cancelled: number;
   timeouts: number;
   resets: number;
@@ -176,6 +183,9 @@ export class Simulation {
   private readonly pool: Pool;
   private readonly active: ActiveStrategy;
   private readonly policy: AttemptPolicy;
+  private readonly outlier: OutlierDetector;
+  /** Time of the pending EV_SWEEP, Infinity when none. */
+  private sweepAt = Infinity;
   private readonly queue = new EventQueue(4096);
   private readonly servers: SimServer<SimAttempt>[] = [];
   private nextPort: number;
@@ -243,6 +253,11 @@ export class Simulation {
     this.pool = new Pool(specs, { clock: this.clock, startHealthy: true });
     this.active = new ActiveStrategy(this.pool, this.clock, new SeededRandom(streamSeed(seed, 3)), config, strategyName as Config['strategy']);
     this.policy = new AttemptPolicy(config.retries, this.clock);
+    // Passive health checks as the app wires them. Active checks are modelled by the events'
+    // detectMs, so an ejected backend returns when its backoff ends (swept on virtual time).
+    this.outlier = new OutlierDetector(this.pool, config.outlierDetection, { clock: this.clock, activeChecks: false, autoSweep: false });
+    this.active.addObserver(this.outlier.observe);
+    this.pool.onChange(() => this.armSweep());
     this.arrivalRandom = new SeededRandom(streamSeed(seed, 1));
     this.serviceRandom = new SeededRandom(streamSeed(seed, 2));
     this.sampler = makeSampler(scenario.service);
@@ -335,6 +350,13 @@ export class Simulation {
       case EV_TIMELINE:
         this.timeline(ref, t);
         break;
+      case EV_SWEEP:
+        if (t === this.sweepAt) {
+          this.sweepAt = Infinity;
+          this.outlier.sweep(t);
+          this.armSweep();
+        }
+        break;
       case EV_DETECT: {
         const s = this.servers[ref]!;
         if (s.backend.removed) break;
@@ -342,6 +364,16 @@ export class Simulation {
         if (gen === 1 && s.alive) this.pool.setHealthy(s.backend, true);
         break;
       }
+    }
+  }
+
+  /** Schedules a sweep at the earliest ejection expiry (ejections are rare: a scan is fine). */
+  private armSweep(): void {
+    let earliest = Infinity;
+    for (const b of this.pool.backends) if (b.ejectedUntil !== 0 && b.ejectedUntil < earliest) earliest = b.ejectedUntil;
+    if (earliest < this.sweepAt) {
+      this.sweepAt = earliest;
+      this.queue.push(earliest, EV_SWEEP, 0, 0);
     }
   }
 
@@ -764,6 +796,7 @@ export class Simulation {
       retries: this.retries,
       failovers: this.failovers,
       retriesDenied: this.policy.retriesDenied,
+      ejections: this.outlier.counters.ejections,
       cancelled: this.cancelled,
       timeouts: this.timeouts,
       resets: this.resets,
