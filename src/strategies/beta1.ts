@@ -79,6 +79,15 @@ class Beta1 implements Strategy {
   private readonly acceptAny = (b: Backend): boolean => !excluded(this.ctx!, b);
   /** The key hashed by the last pick, so onStart need not hash it again. */
   private lastKey: string | undefined = undefined;
+  /**
+   * What the last pick decided, for onStart to count once the attempt really goes out (a pick
+   * may be repeated, e.g. when a backend is at its connection limit or the request queued).
+   */
+  private lastCtx: PickContext | undefined = undefined;
+  private lastChosen: Backend | undefined = undefined;
+  private lastTop: Backend | undefined = undefined;
+  private lastLoadSkips = 0;
+  private lastWarmupSkips = 0;
 
   private rotation = 0;
 
@@ -127,8 +136,6 @@ class Beta1 implements Strategy {
   pick(ctx: PickContext): Backend | undefined {
     const ready = this.pool.ready;
     if (ready.length === 0) return undefined;
-    const first = ctx.attempt === 0 && !ctx.hedge;
-    if (first) this.totalRequests++;
     const key = ctx.key;
     if (key === undefined) return this.leastLoaded(ctx);
 
@@ -150,7 +157,8 @@ class Beta1 implements Strategy {
       loadSkips = this.bounded.skippedForLoad;
       this.warmupSkips = 0;
     }
-    const hot = first && this.hot.observe(this.keyHash, key);
+    // Popularity counts first attempts (nothing tried yet), not retries and hedges.
+    const hot = ctx.tried.length === 0 && !ctx.hedge && this.hot.observe(this.keyHash, key);
     if (hot && chosen !== undefined) {
       // Spread a hot key over its first two acceptable backends: the less loaded one takes it.
       const skips = this.warmupSkips;
@@ -164,12 +172,11 @@ class Beta1 implements Strategy {
     if (chosen === undefined) chosen = this.leastLoaded(ctx); // only when tried backends block the walk
     this.ctx = undefined;
 
-    if (first && chosen !== undefined) {
-      this.keyedRequests++;
-      if (chosen === top) this.affinityHits++;
-      if (loadSkips > 0) this.boundedRedirects++;
-      if (this.warmupSkips > 0) this.warmupRedirects++;
-    }
+    this.lastCtx = ctx;
+    this.lastChosen = chosen;
+    this.lastTop = top;
+    this.lastLoadSkips = loadSkips;
+    this.lastWarmupSkips = this.warmupSkips;
     return chosen;
   }
 
@@ -196,13 +203,25 @@ class Beta1 implements Strategy {
     return best;
   }
 
+  /** Counts the request (first attempts only: ctx.attempt 0, not a hedge) and the key's backend. */
   onStart(b: Backend, ctx: PickContext): void {
     this.ensure(b.id);
     this.sent[b.id]!++;
     const now = this.clock.now();
     if (this.warmup.warming(b, now)) this.warmupSent[b.id]!++;
     const key = ctx.key;
+    const first = ctx.attempt === 0 && !ctx.hedge;
+    if (first) this.totalRequests++;
     if (key === undefined) return;
+    if (first) {
+      this.keyedRequests++;
+      if (ctx === this.lastCtx && b === this.lastChosen) {
+        if (b === this.lastTop) this.affinityHits++;
+        if (this.lastLoadSkips > 0) this.boundedRedirects++;
+        if (this.lastWarmupSkips > 0) this.warmupRedirects++;
+      }
+    }
+    this.lastCtx = undefined;
     if (key !== this.lastKey) {
       hashString64(key, this.keyHash);
       this.lastKey = key;

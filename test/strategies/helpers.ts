@@ -51,9 +51,14 @@ export class Driver {
     return this.startOn(b, ctx);
   }
 
-  /** Starts an attempt on a chosen backend (hedges and tests that force a choice). */
+  /**
+   * Starts an attempt on a chosen backend, as the proxy does (src/proxy/hedging.ts): the
+   * attempt's index in ctx.attempt, its backend pushed on ctx.tried, then started.
+   */
   startOn(b: Backend, ctx: PickContext): Attempt {
     const entry: InflightEntry = { startedAt: this.s.clock.now(), inflightPrev: null, inflightNext: null };
+    ctx.attempt = ctx.tried.length;
+    ctx.tried.push(b);
     this.active.started(b, entry, ctx);
     return { b, entry, ctx };
   }

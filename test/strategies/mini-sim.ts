@@ -262,6 +262,9 @@ export function simulate(o: SimOptions): SimResult {
     if (b === undefined) return false;
     const i = b.port - 9000;
     const entry: InflightEntry = { startedAt: clock.now(), inflightPrev: null, inflightNext: null };
+    // As the proxy does: the attempt's index, its backend on ctx.tried, then started.
+    req.ctx.attempt = req.ctx.tried.length;
+    req.ctx.tried.push(b);
     d.active.started(b, entry, req.ctx);
     const a: Attempt = { req, b: i, backend: b, entry, ctx: req.ctx, hedge, state: 'queued', finish: 0, hit: false };
     req.attempts.push(a);
@@ -279,16 +282,14 @@ export function simulate(o: SimOptions): SimResult {
     const delay = strat().hedgeDelayMs?.(ctx) ?? -1;
     if (delay >= 0) {
       events.push(clock.now() + delay, () => {
-        clock.set(clock.now() + 0); // the event loop below already set the time
         if (req.done) return;
-        ctx.tried.push(req.attempts[0]!.backend);
         if (!strat().tryHedge!(ctx)) return;
-        ctx.attempt = 1;
         ctx.hedge = true;
         if (send(req, true)) {
           hedges++;
           hedgedFrom[req.attempts[0]!.b]!++;
         }
+        ctx.hedge = false;
       });
     }
   };

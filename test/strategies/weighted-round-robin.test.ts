@@ -60,8 +60,7 @@ test('weighted_round_robin: a tried backend is skipped; no ready backend gives u
   const s = setup([1, 1]);
   const d = new Driver(s, 'weighted_round_robin');
   const a = d.start()!;
-  const ctx = a.ctx;
-  ctx.tried.push(a.b);
+  const ctx = a.ctx; // a.b is in ctx.tried now
   const other = d.active.pick(ctx);
   assert.ok(other !== undefined && other !== a.b);
   for (const b of s.pool.backends) s.pool.setEnabled(b, false);
