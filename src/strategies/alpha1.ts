@@ -38,8 +38,9 @@
  *
  * Feedback: every `windowMs` of the injected clock (checked on pick and on outcomes, no timer)
  * the window's p99 is compared with `targetP99Ms`. Above: beta and gamma x1.1 (the original's
- * factors) and the hedge delay x0.9, within bounds [0.1, 1] and [0.5, 1]; below: each moves 5%
- * of the way back toward its configured value. Windows with fewer than 10 samples change
+ * factors), within [0.1, 1], and the hedge delay x0.9 down to half the p95, but only while the
+ * budget refused no hedge in the window (else the delay moves back toward the p95); below: each
+ * moves 5% of the way back toward its configured value. Windows with fewer than 10 samples change
  * nothing.
  *
  * Cost per pick: O(1) (two draws, two scores, four `exp`); O(n) only for retries and hedges,
@@ -80,6 +81,8 @@ class Alpha1 implements Strategy {
   gamma: number;
   /** Multiplies the p95 to get the hedge delay; lower is more eager. */
   hedgeScale = 1;
+  /** Hedges refused for lack of budget in the current window. */
+  private deniedInWindow = 0;
   private readonly betaMin: number;
   private readonly betaMax: number;
   private readonly gammaMin: number;
@@ -320,7 +323,12 @@ class Alpha1 implements Strategy {
       if (this.currentP99 > this.o.targetP99Ms) {
         this.beta = Math.min(this.betaMax, Math.max(this.betaMin, this.beta * 1.1));
         this.gamma = Math.min(this.gammaMax, Math.max(this.gammaMin, this.gamma * 1.1));
-        this.hedgeScale = Math.max(0.5, this.hedgeScale * 0.9);
+        // Hedge earlier only while the budget has tokens to spare: once it binds, an earlier
+        // delay makes more requests late than there are tokens, and the tokens go to whichever
+        // are late first instead of the ones that will be very late (in the stragglers
+        // simulation, p99 167 ms instead of 67 ms). So back off toward the p95 instead.
+        if (this.deniedInWindow === 0) this.hedgeScale = Math.max(0.5, this.hedgeScale * 0.9);
+        else this.hedgeScale = 1 + (this.hedgeScale - 1) * 0.5;
       } else {
         this.beta = this.o.beta + (this.beta - this.o.beta) * 0.95;
         this.gamma = this.o.gamma + (this.gamma - this.o.gamma) * 0.95;
@@ -329,6 +337,7 @@ class Alpha1 implements Strategy {
     }
     this.windowStart = now;
     this.windowSamplesAt = this.window.added;
+    this.deniedInWindow = 0;
     this.refreshStats();
   }
 
@@ -368,8 +377,10 @@ class Alpha1 implements Strategy {
     const first = ctx.tried.length > 0 ? ctx.tried[0]! : undefined;
     const now = this.clock.now();
     const quiet = first === undefined || now - this.answeredAtOf(first.id) >= this.currentHedgeDelay();
-    if (!quiet && this.budget.available < this.reserve + 1) return false;
-    if (!this.budget.take()) return false;
+    if ((!quiet && this.budget.available < this.reserve + 1) || !this.budget.take()) {
+      this.deniedInWindow++;
+      return false;
+    }
     this.hedgesSent++;
     return true;
   }

@@ -258,3 +258,24 @@ test('alpha1: the last hedge tokens go to requests whose backend stopped answeri
   d.end(x.a, 'ok');
   d.end(y.a, 'ok');
 });
+
+test('alpha1: feedback does not hedge earlier while the budget is refusing hedges', () => {
+  const run = (maxHedgeRate: number) => {
+    const s = setup([1, 1], { alpha1: { targetP99Ms: 90, maxHedgeRate, minHedgeSamples: 1, sloMs: 1_000 } });
+    const d = new Driver(s, 'alpha1');
+    const strat = d.active.strategy;
+    for (let w = 0; w < 10; w++) {
+      for (let k = 0; k < 50; k++) {
+        s.clock.advance(20);
+        const ctx = new PickContext();
+        const a = d.start(ctx)!;
+        strat.tryHedge!(ctx); // every request is late here: the budget decides
+        d.end(a, 'ok', k < 45 ? 20 : 150); // p99 150 ms > 90
+      }
+    }
+    return g(d).hedge_delay_ms as number;
+  };
+  const p95 = 150; // of each window's samples
+  assert.ok(run(1) < p95 * 0.6, 'ample budget: hedges earlier');
+  assert.ok(run(0.01) >= p95 * 0.95, 'budget binding: stays at the p95');
+});
