@@ -15,6 +15,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UnknownStrategyError } from '../strategies/active.js';
+import { availableStrategies, strategyDefinition } from '../strategies/registry.js';
 import { bearerMatches, isLoopback } from './auth.js';
 import type { AdminContext, LoadTestKind } from './context.js';
 import { EventHub } from './events.js';
@@ -108,7 +109,12 @@ export function createAdminServer(ctx: AdminContext): AdminServer {
       },
     },
     '/api/strategy': {
-      GET: json(() => ({ strategy: ctx.active.name, strategies: statusView(ctx).strategies })),
+      GET: json(() => {
+        const strategies = availableStrategies();
+        const summaries: Record<string, string> = {};
+        for (const n of strategies) summaries[n] = strategyDefinition(n)?.summary ?? '';
+        return { strategy: ctx.active.name, strategies, summaries };
+      }),
       POST: async (req, res) => {
         const body = asObject(await readJson(req));
         const name = body.strategy;
