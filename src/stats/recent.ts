@@ -64,8 +64,9 @@ export class RecentRequests {
         timestamp: this.wallMs[i]! / 1000,
         server: this.servers[i]!,
         success: this.success[i] === 1,
-        duration_s: ms / 1000,
-        duration_ms: ms,
+        // Microsecond resolution: enough for any reader, and short JSON.
+        duration_s: Math.round(ms * 1000) / 1e6,
+        duration_ms: Math.round(ms * 1000) / 1000,
         status: this.status[i]!,
         client: this.clients[i]!,
       };

@@ -12,6 +12,7 @@ import { backgroundTraffic, chromiumMissing, ensureBuilt, httpJson, launchChromi
 
 // Functions passed to waitForFunction run in the page, where `document` exists.
 declare const document: any;
+declare const window: any;
 
 const skip = chromiumMissing();
 let demo: Demo;
@@ -95,9 +96,12 @@ test('screenshots on a laptop and a phone, and no console errors', { skip }, asy
   const dir = outputDir();
   // Let a few more seconds of traffic reach the charts.
   await page.waitForTimeout(1500);
+  // From the top, so the sticky header sits where it belongs in a full-page shot.
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(dir, 'dashboard-desktop.png'), fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
   await page.waitForTimeout(600);
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(dir, 'dashboard-phone.png'), fullPage: true });
   // Nothing may stick out sideways on a phone.
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);

@@ -29,7 +29,7 @@ export function renderOverview(s: Snapshot): void {
   const rejected = Object.values(p.rejected ?? {}).reduce((a, b) => a + b, 0);
   setText(
     byId('pf-extra'),
-    `${fmtInt(p.requests_per_minute)} requests in the last minute · p90 ${ms(p.p90_ms)} · failed ${fmtInt(p.failed_requests)} · ` +
-      `failovers ${fmtInt(p.failovers)} · retries ${fmtInt(p.retries)} · hedges ${fmtInt(p.hedges_won)}/${fmtInt(p.hedges_sent)} won · rejected ${fmtInt(rejected)}`,
+    `${fmtInt(p.requests_per_minute)} req/min · p90 ${ms(p.p90_ms)} · failed ${fmtInt(p.failed_requests)} · ` +
+      `failovers ${fmtInt(p.failovers)} · retries ${fmtInt(p.retries)} · hedges won ${fmtInt(p.hedges_won)} of ${fmtInt(p.hedges_sent)} · rejected ${fmtInt(rejected)}`,
   );
 }
