@@ -25,7 +25,7 @@ export class TrafficPanel {
 
   constructor() {
     const small = window.matchMedia('(max-width: 640px)').matches;
-    this.rpsChart = new TimeChart(byId('chart-rps'), { height: small ? 180 : 230, format: (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(v >= 10 ? 0 : 1)) });
+    this.rpsChart = new TimeChart(byId('chart-rps'), { height: small ? 180 : 230, format: (v) => (v === 0 ? '0' : v >= 10 ? v.toFixed(0) : String(+v.toFixed(1))) });
     this.latChart = new TimeChart(byId('chart-lat'), { height: small ? 180 : 230, format: fmtShortMs });
   }
 
