@@ -1,8 +1,10 @@
 /** Every subcommand, in the order `ballast --help` lists them. */
 import type { Command } from '../command.js';
 import { backendCommand } from './backend.js';
+import { demoCommand } from './demo.js';
+import { startCommand } from './start.js';
 import { loadtestCommand } from './loadtest.js';
 import { stresstestCommand } from './stresstest.js';
 import { simulateCommand } from './simulate.js';
 
-export const commands: Command[] = [backendCommand, loadtestCommand, stresstestCommand, simulateCommand];
+export const commands: Command[] = [startCommand, demoCommand, backendCommand, loadtestCommand, stresstestCommand, simulateCommand];

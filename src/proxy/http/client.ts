@@ -81,7 +81,10 @@ export class ClientConn implements HasDeadline {
     parser[kOnMessageComplete] = () => {
       const ex = this.parsing;
       this.parsing = null;
-      ex?.requestCompleted();
+      if (ex === null) return;
+      // A client that said "Connection: close" sends nothing more we would answer.
+      if (!ex.clientKeepAlive) this.refusing = true;
+      ex.requestCompleted();
     };
     this.parser = parser;
 
@@ -112,7 +115,7 @@ export class ClientConn implements HasDeadline {
       this.destroy();
       return;
     }
-    if (isParseError(result)) this.onParseError(result);
+    if (isParseError(result) && !this.refusing) this.onParseError(result);
   }
 
   private onHead(

@@ -41,6 +41,8 @@ export class Attempt implements InflightEntry, HasDeadline, UpstreamOwner {
   deadline = 0;
   conn: UpstreamConn | null = null;
   state = AttemptState.Connecting;
+  /** Connected and the request body is still being written (independent of the response: a backend may answer early). */
+  sending = false;
   ended = false;
   headersAt = 0;
   readonly outcome = { kind: 'ok' as OutcomeKind, status: 0, latencyMs: 0 };
@@ -226,7 +228,8 @@ export class Exchange implements SlotWaiter, HasDeadline {
     if (a.ended) return;
     const sock = conn.socket;
     sock.cork();
-    sock.write(this.facts.head, 'latin1');
+    if (this.facts.missingHost) sock.write(`${this.facts.head.slice(0, -2)}Host: ${a.backend.address}\r\n\r\n`, 'latin1');
+    else sock.write(this.facts.head, 'latin1');
     const from = a === this.primary ? this.pendingFrom : 0;
     for (let i = from; i < this.chunks.length; i++) this.writeBody(sock, this.chunks[i]!);
     if (a === this.primary) {
@@ -235,15 +238,21 @@ export class Exchange implements SlotWaiter, HasDeadline {
       this.client.resumeReading('pending');
     }
     if (this.requestComplete) this.finishRequestOn(a, sock);
-    else a.state = AttemptState.Sending;
+    else {
+      a.state = AttemptState.Sending;
+      a.sending = true;
+    }
     sock.uncork();
   }
 
   private finishRequestOn(a: Attempt, sock: UpstreamConn['socket']): void {
     if (this.facts.framing === Framing.Chunked) sock.write(LAST_CHUNK);
     a.conn!.requestDone = true;
-    a.state = AttemptState.Waiting;
-    a.deadline = this.px.now() + this.px.config.timeouts.responseHeadersMs;
+    a.sending = false;
+    if (a.state !== AttemptState.Responding) {
+      a.state = AttemptState.Waiting;
+      a.deadline = this.px.now() + this.px.config.timeouts.responseHeadersMs;
+    }
   }
 
   private writeBody(sock: UpstreamConn['socket'], chunk: Buffer): boolean {
@@ -262,7 +271,7 @@ export class Exchange implements SlotWaiter, HasDeadline {
     this.chunkBytes += chunk.length;
     if (this.replayable && this.chunkBytes > this.px.replayLimit) this.replayable = false;
     const a = this.primary;
-    if (a !== null && !a.ended && a.state === AttemptState.Sending) {
+    if (a !== null && !a.ended && a.sending) {
       const ok = this.writeBody(a.conn!.socket, chunk);
       this.pendingFrom = this.chunks.length;
       this.dropWrittenChunks();
@@ -293,7 +302,7 @@ export class Exchange implements SlotWaiter, HasDeadline {
     this.requestComplete = true;
     if (this.finished) return;
     const a = this.primary;
-    if (a !== null && !a.ended && a.state === AttemptState.Sending) this.finishRequestOn(a, a.conn!.socket);
+    if (a !== null && !a.ended && a.sending) this.finishRequestOn(a, a.conn!.socket);
     this.maybeScheduleHedge();
   }
 

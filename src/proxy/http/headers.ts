@@ -29,6 +29,8 @@ export interface RequestFacts {
   idempotentMark: boolean;
   /** A reason to answer 400 instead of forwarding (smuggling guard beyond llhttp's checks). */
   invalid: string | undefined;
+  /** An HTTP/1.0 request without Host: the backend's address is sent as Host (HTTP/1.1 requires one). */
+  missingHost: boolean;
 }
 
 export interface RequestRewrite {
@@ -151,7 +153,7 @@ export function rewriteRequest(r: RequestRewrite): RequestFacts {
   head += 'X-Forwarded-Proto: http\r\n';
   const hop = `1.${r.versionMinor} ${r.via}`;
   head += `Via: ${via === undefined ? hop : `${via}, ${hop}`}\r\n\r\n`;
-  return { head, framing, contentLength, expectContinue, keyHeaderValue, cookie, idempotentMark, invalid };
+  return { head, framing, contentLength, expectContinue, keyHeaderValue, cookie, idempotentMark, invalid, missingHost: hosts === 0 };
 }
 
 export interface ResponseRewrite {

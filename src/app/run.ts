@@ -1,0 +1,86 @@
+/**
+ * Running a balancer as a process: start it (with its admin server), reload on SIGHUP or file
+ * change, stop gracefully on SIGTERM/SIGINT. Shared by `ballast start` and `ballast demo`.
+ */
+import type { Config } from '../config/schema.js';
+import { ConfigError } from '../config/load.js';
+import { createLogger, type Logger } from '../util/log.js';
+import { Ballast } from './ballast.js';
+import { startAdmin, type RunningAdmin } from './admin.js';
+
+export interface RunOptions {
+  /** Reads the config again for a reload (throws ConfigError when invalid). */
+  reloadSource?: () => Config;
+  /** Watches the config source; returns a function that stops watching. */
+  watch?: ((onChange: () => void) => () => void) | undefined;
+  log?: Logger;
+  /** Called once everything listens. */
+  onReady?: (ballast: Ballast, admin: RunningAdmin | undefined) => void;
+  /** Resolves to stop (default: SIGTERM or SIGINT). */
+  stopSignal?: Promise<unknown>;
+}
+
+export interface Running {
+  ballast: Ballast;
+  admin: RunningAdmin | undefined;
+  stop(): Promise<void>;
+}
+
+/** Starts a balancer and its admin server. */
+export async function startAll(config: Config, log: Logger): Promise<Running> {
+  const ballast = await Ballast.start({ config, log });
+  let admin: RunningAdmin | undefined;
+  try {
+    admin = config.admin.enabled ? await startAdmin(ballast) : undefined;
+  } catch (err) {
+    await ballast.stop(0);
+    throw err;
+  }
+  return {
+    ballast,
+    admin,
+    async stop() {
+      await admin?.close();
+      await ballast.stop();
+    },
+  };
+}
+
+/** Runs until a stop signal; returns the exit code. */
+export async function runBallast(config: Config, options: RunOptions = {}): Promise<number> {
+  const log = options.log ?? createLogger();
+  const running = await startAll(config, log);
+  const { ballast, admin } = running;
+  options.onReady?.(ballast, admin);
+
+  const reload = (why: string): void => {
+    if (options.reloadSource === undefined) return;
+    try {
+      const next = options.reloadSource();
+      ballast.reload(next);
+    } catch (err) {
+      const message = err instanceof ConfigError ? err.message : String(err);
+      log.error({ why }, `reload refused, the running config stays: ${message}`);
+    }
+  };
+  const onHup = (): void => reload('SIGHUP');
+  process.on('SIGHUP', onHup);
+  let debounce: NodeJS.Timeout | undefined;
+  const unwatch = options.watch?.(() => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => reload('config file changed'), 200);
+  });
+
+  const signal = await (options.stopSignal ??
+    new Promise<string>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    }));
+  log.info({ signal, inFlight: ballast.pool.totalInflight }, 'stopping: finishing in-flight requests');
+  process.off('SIGHUP', onHup);
+  unwatch?.();
+  clearTimeout(debounce);
+  await running.stop();
+  log.info('stopped');
+  return 0;
+}

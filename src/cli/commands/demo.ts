@@ -1,0 +1,132 @@
+/**
+ * `ballast demo` (= `npm start`): three demo backends as child processes, the balancer and the
+ * admin dashboard, all on 127.0.0.1. Backends are separate processes so a demo can kill one
+ * and watch failover.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import http from 'node:http';
+import { parseArgs } from 'node:util';
+import { parseConfig } from '../../config/load.js';
+import { STRATEGY_NAMES } from '../../config/schema.js';
+import { runBallast } from '../../app/run.js';
+import { UsageError, numberFlag, type Command } from '../command.js';
+
+const help = `Usage: ballast demo [flags]
+
+Starts three demo backends (separate processes), the balancer and the admin dashboard, all on
+127.0.0.1, and prints what to try. Ctrl-C stops everything.
+
+Flags:
+  --port N            balancer port (default 8080)
+  --admin-port N      admin API and dashboard port (default 8090)
+  --backend-port N    first backend port; backends use N, N+1, N+2 (default 8081)
+  --backends N        number of backends (default 3)
+  --strategy NAME     strategy at start (default round_robin; switch live from the dashboard)
+  --cache-size N      cache simulation in each backend: N keys (default 200; 0 turns it off)
+  --help              this text
+`;
+
+const cliMain = fileURLToPath(new URL('../main.js', import.meta.url));
+
+function waitHealthy(port: number, deadlineMs: number): Promise<void> {
+  const start = Date.now();
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/health', agent: false }, (res) => {
+        res.resume();
+        if (res.statusCode === 200) resolve();
+        else retry();
+      });
+      req.on('error', retry);
+    };
+    const retry = (): void => {
+      if (Date.now() - start > deadlineMs) reject(new Error(`backend on port ${port} did not start`));
+      else setTimeout(attempt, 50);
+    };
+    attempt();
+  });
+}
+
+export const demoCommand: Command = {
+  name: 'demo',
+  summary: 'run three demo backends, the balancer and the dashboard on 127.0.0.1',
+  help,
+  async run(args) {
+    const { values } = parseArgs({
+      args,
+      strict: true,
+      options: {
+        port: { type: 'string' },
+        'admin-port': { type: 'string' },
+        'backend-port': { type: 'string' },
+        backends: { type: 'string' },
+        strategy: { type: 'string' },
+        'cache-size': { type: 'string' },
+      },
+    });
+    const port = numberFlag('port', values.port, { min: 0, max: 65535, integer: true }) ?? 8080;
+    const adminPort = numberFlag('admin-port', values['admin-port'], { min: 0, max: 65535, integer: true }) ?? 8090;
+    const firstBackend = numberFlag('backend-port', values['backend-port'], { min: 1, max: 65500, integer: true }) ?? 8081;
+    const count = numberFlag('backends', values.backends, { min: 1, max: 16, integer: true }) ?? 3;
+    const cacheSize = numberFlag('cache-size', values['cache-size'], { min: 0, integer: true }) ?? 200;
+    const strategy = values.strategy ?? 'round_robin';
+    if (!(STRATEGY_NAMES as readonly string[]).includes(strategy)) {
+      throw new UsageError(`--strategy: expected one of ${STRATEGY_NAMES.join(', ')}`);
+    }
+
+    const children: ChildProcess[] = [];
+    const ports = Array.from({ length: count }, (_, i) => firstBackend + i);
+    const stopChildren = (): void => {
+      for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    };
+    process.once('exit', stopChildren);
+    for (const [i, p] of ports.entries()) {
+      const child = spawn(
+        process.execPath,
+        [cliMain, 'backend', '--port', String(p), '--name', `backend-${i + 1}`, '--cache-size', String(cacheSize), '--miss-penalty-ms', '20'],
+        { stdio: ['ignore', 'ignore', 'inherit'] },
+      );
+      children.push(child);
+    }
+    try {
+      await Promise.all(ports.map((p) => waitHealthy(p, 10_000)));
+    } catch (err) {
+      stopChildren();
+      throw new UsageError(`${(err as Error).message} (is the port free?)`);
+    }
+
+    const config = parseConfig(
+      {
+        listen: { host: '127.0.0.1', port },
+        strategy,
+        servers: ports.map((p) => ({ host: '127.0.0.1', port: p })),
+        healthCheck: { intervalMs: 1000, timeoutMs: 500, rise: 2, fall: 2 },
+        admin: { host: '127.0.0.1', port: adminPort },
+      },
+      'demo',
+    );
+    const code = await runBallast(config, {
+      onReady: (ballast, admin) => {
+        const lines = [
+          '',
+          'Ballast demo is running:',
+          `  balancer   ${ballast.url}  (strategy ${ballast.active.name})`,
+          ...ports.map((p, i) => `  backend-${i + 1}  http://127.0.0.1:${p}`),
+          admin ? `  dashboard  ${admin.url}/` : '',
+          '',
+          'Try:',
+          `  curl -i ${ballast.url}/`,
+          admin ? `  curl -s -X POST ${admin.url}/api/strategy -H 'Content-Type: application/json' -d '{"strategy":"least_connections"}'` : '',
+          `  curl "http://127.0.0.1:${ports[0]}/control?set_delay_ms=300"   # make backend-1 slow`,
+          `  ./bin/ballast loadtest --url ${ballast.url}/ --rate 200 --duration 10 --keys 1000 --zipf 1.1`,
+          '',
+          'Ctrl-C stops everything.',
+          '',
+        ];
+        process.stdout.write(lines.filter((l, i, a) => l !== '' || a[i - 1] !== '').join('\n'));
+      },
+    }).finally(stopChildren);
+    return code;
+  },
+};

@@ -1,0 +1,49 @@
+/** `ballast start --config FILE`: run the balancer from a config file. */
+import { watch } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfigFile } from '../../config/load.js';
+import { UsageError, type Command } from '../command.js';
+import { runBallast } from '../../app/run.js';
+
+const help = `Usage: ballast start --config FILE [--check]
+
+Runs the load balancer from a config file (YAML or JSON; see the README for every key).
+
+Flags:
+  --config FILE   the config file (required)
+  --check         validate the config and exit (0 valid, 2 invalid)
+  --help          this text
+
+Signals: SIGHUP reloads the config (an invalid new config is refused and the old one keeps
+running); SIGTERM or SIGINT stop accepting, let in-flight requests finish up to
+timeouts.shutdownMs, then exit 0.
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
+`;
+
+export const startCommand: Command = {
+  name: 'start',
+  summary: 'run the load balancer from a config file',
+  help,
+  async run(args) {
+    const { values } = parseArgs({ args, strict: true, options: { config: { type: 'string' }, check: { type: 'boolean' } } });
+    if (values.config === undefined) throw new UsageError('--config FILE is required');
+    const file = values.config;
+    const config = loadConfigFile(file);
+    if (values.check) {
+      process.stdout.write(`config ${file} is valid\n`);
+      return 0;
+    }
+    return runBallast(config, {
+      reloadSource: () => loadConfigFile(file),
+      watch: config.watchConfig
+        ? (onChange) => {
+            const watcher = watch(file, { persistent: false }, onChange);
+            return () => watcher.close();
+          }
+        : undefined,
+    }).catch((err) => {
+      if (err instanceof ConfigError) throw err;
+      throw err;
+    });
+  },
+};

@@ -1,0 +1,137 @@
+/**
+ * Test fixtures: small real servers on 127.0.0.1 (ephemeral ports) and a Ballast built from a
+ * config object, so tests exercise the real sockets end to end.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { parseConfig } from '../../src/config/load.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { Ballast } from '../../src/app/ballast.js';
+import { silentLogger } from '../../src/util/log.js';
+
+export interface TestServer {
+  port: number;
+  url: string;
+  /** Connections accepted so far. */
+  connections(): number;
+  /** Requests seen, with their headers. */
+  requests: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; rawHeaders: string[] }>;
+  close(): Promise<void>;
+}
+
+export async function httpServer(handler: http.RequestListener): Promise<TestServer> {
+  let connections = 0;
+  const requests: TestServer['requests'] = [];
+  const server = http.createServer((req, res) => {
+    requests.push({ method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders });
+    handler(req, res);
+  });
+  server.keepAliveTimeout = 30_000;
+  server.on('connection', () => connections++);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    connections: () => connections,
+    requests,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** A backend answering `name` in the body and X-Served-By, after `delayMs`. */
+export function namedBackend(name: string, delayMs = 0): Promise<TestServer> {
+  return httpServer((req, res) => {
+    const send = () => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-served-by': name });
+      res.end(name);
+    };
+    req.resume();
+    if (delayMs > 0) setTimeout(send, delayMs);
+    else req.on('end', send);
+  });
+}
+
+/** A raw TCP server with a custom connection handler. */
+export async function tcpServer(onConnection: (s: net.Socket) => void, options: net.ServerOpts = {}): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer(options, (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    onConnection(s);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** A port with nothing listening (bound, then closed). */
+export async function deadPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+export async function startBallast(input: Partial<ConfigInput> & { servers: ConfigInput['servers'] }): Promise<Ballast> {
+  const config = parseConfig({
+    listen: { host: '127.0.0.1', port: 0 },
+    admin: { enabled: false },
+    healthCheck: { enabled: false },
+    ...input,
+  });
+  return Ballast.start({ config, log: silentLogger() });
+}
+
+export function local(port: number, weight = 1) {
+  return { host: '127.0.0.1', port, weight };
+}
+
+/** Sends raw bytes and collects everything until the server closes or `idleMs` passes quietly. */
+export function rawRequest(port: number, payload: string | Buffer, idleMs = 500): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const s = net.connect(port, '127.0.0.1', () => s.write(payload));
+    let timer = setTimeout(() => s.destroy(), idleMs);
+    s.on('data', (c) => {
+      chunks.push(c);
+      clearTimeout(timer);
+      timer = setTimeout(() => s.destroy(), idleMs);
+    });
+    s.on('error', () => {});
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('latin1'));
+    });
+  });
+}
+
+/** One HTTP request with node:http, no agent (a fresh connection), body collected. */
+export function request(
+  url: string,
+  options: http.RequestOptions & { body?: string | Buffer } = {},
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { agent: false, ...options }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
