@@ -41,6 +41,10 @@ export const serverSchema = z
 const statusRange = z
   .string()
   .regex(/^\d{3}(-\d{3})?$/, 'a status or a range such as "200-399"')
+  .refine((s) => {
+    const [lo, hi = lo] = s.split('-').map(Number);
+    return lo! <= hi!;
+  }, 'the range must go from low to high, e.g. "200-399"')
   .describe('expected status or range, e.g. "200-399"');
 
 export const healthCheckSchema = z
