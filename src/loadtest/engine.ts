@@ -176,9 +176,10 @@ class RequestMaker {
  * Runs one load test and resolves with its result. Rejects only on bad options
  * (LoadOptionsError); failed requests are results, not errors.
  */
-export async function runLoad(options: LoadOptions, hooks: LoadHooks = {}, clock: Clock = systemClock): Promise<LoadResult> {
+export async function runLoad(options: LoadOptions, hooks: LoadHooks = {}): Promise<LoadResult> {
   const plan = planLoad(options);
-  return new LoadRun(plan, hooks, clock).run();
+  // Real time only: the run sleeps on real timers and talks to real sockets.
+  return new LoadRun(plan, hooks, systemClock).run();
 }
 
 class LoadRun {
