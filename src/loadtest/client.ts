@@ -54,6 +54,8 @@ export class RequestSlot implements Dispatcher.DispatchHandler {
   inflight = false;
   status = 0;
   backend: string | undefined = undefined;
+  /** The `X-Cache` response header (HIT or MISS from a caching backend), if any. */
+  cache: string | undefined = undefined;
   error: Error | null = null;
   private controller: Dispatcher.DispatchController | null = null;
   private expired = false;
@@ -72,6 +74,7 @@ export class RequestSlot implements Dispatcher.DispatchHandler {
     this.inflight = true;
     this.status = 0;
     this.backend = undefined;
+    this.cache = undefined;
     this.error = null;
     this.controller = null;
     this.expired = false;
@@ -96,6 +99,8 @@ export class RequestSlot implements Dispatcher.DispatchHandler {
     this.status = statusCode;
     const b = headers['x-backend'];
     this.backend = Array.isArray(b) ? b[0] : b;
+    const c = headers['x-cache'];
+    this.cache = Array.isArray(c) ? c[0] : c;
   }
 
   onResponseData(): void {

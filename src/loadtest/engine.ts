@@ -321,7 +321,7 @@ class LoadRun {
     if (end > this.lastEndMs) this.lastEndMs = end;
     const latency = end - slot.startMs;
     const err = slot.error;
-    if (err === null) this.stats.response(slot.status, latency, slot.backend);
+    if (err === null) this.stats.response(slot.status, latency, slot.backend, slot.cache);
     else if (isTimeout(err)) this.stats.timedOut(latency);
     else this.stats.connectionError(errorCode(err));
   }
@@ -386,6 +386,7 @@ class LoadRun {
       statusCodes: stats.statusCodes(),
       errorCodes: stats.errorCodeCounts(),
       backends: stats.backendShares(),
+      cache: stats.cacheCounts(),
       openLoop,
       warnings,
     };

@@ -8,7 +8,7 @@
  * the first time a backend name or error code is seen. Tables are capped.
  */
 import * as hdr from 'hdr-histogram-js';
-import type { BackendShare, FailureCounts, LatencyBucket, LatencySummary } from './types.js';
+import type { BackendShare, CacheCounts, FailureCounts, LatencyBucket, LatencySummary } from './types.js';
 
 /** Upper bounds of the chart buckets, ms; a last bucket catches the rest. */
 export const BUCKET_BOUNDS_MS: readonly number[] = [0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000];
@@ -27,6 +27,9 @@ export class LoadStats {
   timeout = 0;
   connection = 0;
   otherStatus = 0;
+  /** Responses whose `X-Cache` header said HIT or MISS (case-insensitive). */
+  cacheHits = 0;
+  cacheMisses = 0;
 
   private readonly histogram = hdr.build({
     bitBucketSize: 32,
@@ -54,8 +57,8 @@ export class LoadStats {
     return this.succeeded + this.failed;
   }
 
-  /** A response arrived completely; `backend` is its `X-Backend` header, if any. */
-  response(status: number, latencyMs: number, backend: string | undefined): void {
+  /** A response arrived completely; `backend` is its `X-Backend` header, `cache` its `X-Cache`, if any. */
+  response(status: number, latencyMs: number, backend: string | undefined, cache?: string): void {
     if (status >= 200 && status < 400) this.succeeded++;
     else if (status >= 400 && status < 500) this.http4xx++;
     else if (status >= 500 && status < 600) this.http5xx++;
@@ -63,6 +66,12 @@ export class LoadStats {
     this.statuses[status > 0 && status < 1000 ? status : 0]!++;
     this.latency(latencyMs);
     this.countBackend(backend);
+    if (cache !== undefined) {
+      // Compare the first letter only: no lowercasing (no allocation) on the hot path.
+      const c = cache.charCodeAt(0) | 0x20;
+      if (c === 0x68 /* h */ && cache.length === 3) this.cacheHits++;
+      else if (c === 0x6d /* m */ && cache.length === 4) this.cacheMisses++;
+    }
   }
 
   /** No complete response within the timeout; its latency is the time it was given. */
@@ -134,6 +143,13 @@ export class LoadStats {
       connection: this.connection,
       otherStatus: this.otherStatus,
     };
+  }
+
+  /** Hit and miss counts from `X-Cache`, or null when no response carried the header. */
+  cacheCounts(): CacheCounts | null {
+    const lookups = this.cacheHits + this.cacheMisses;
+    if (lookups === 0) return null;
+    return { hits: this.cacheHits, misses: this.cacheMisses, hitRate: this.cacheHits / lookups };
   }
 
   latencyBuckets(): LatencyBucket[] {

@@ -27,7 +27,7 @@ export function planStress(o: StressOptions): StressPlan {
   if (ramp !== 'connections' && ramp !== 'rate') throw new LoadOptionsError(`ramp must be connections or rate, got ${String(ramp)}`);
   const start = o.start ?? (ramp === 'rate' ? 100 : 10);
   const step = o.step ?? start;
-  const max = o.max ?? (ramp === 'rate' ? 20_000 : 500);
+  const max = o.max ?? (ramp === 'rate' ? 10_000 : 500);
   const stepDurationS = o.stepDurationS ?? 5;
   const maxErrorRate = o.maxErrorRate ?? 0.01;
   const maxP99Ms = o.maxP99Ms ?? 1000;

@@ -100,6 +100,16 @@ export interface BackendShare {
   share: number;
 }
 
+/** Cache verdicts seen in `X-Cache` response headers (the demo backends' cache simulation). */
+export interface CacheCounts {
+  /** Responses with `X-Cache: HIT`. */
+  hits: number;
+  /** Responses with `X-Cache: MISS`. */
+  misses: number;
+  /** hits / (hits + misses). */
+  hitRate: number;
+}
+
 /** Latency histogram bucket for charts: values <= leMs (the last bucket has leMs null, +inf). */
 export interface LatencyBucket {
   leMs: number | null;
@@ -148,6 +158,8 @@ export interface LoadResult {
   errorCodes: Record<string, number>;
   /** Share per `X-Backend`, largest first; at most 256 distinct names, the rest as `(other)`. */
   backends: BackendShare[];
+  /** Cache hits and misses from `X-Cache`; absent or null when no response carried the header. */
+  cache?: CacheCounts | null;
   /** Open loop only. */
   openLoop: OpenLoopReport | null;
   /** Things the reader must know, e.g. that the open-loop rate was not held. */
@@ -164,7 +176,7 @@ export interface StressOptions extends Omit<LoadOptions, 'connections' | 'rate' 
   start?: number;
   /** Added per step. Default equal to start. */
   step?: number;
-  /** Last level tried. Default 500 connections or 20000 req/s. */
+  /** Last level tried. Default 500 connections or 10000 req/s. */
   max?: number;
   /** Seconds per step. Default 5. */
   stepDurationS?: number;

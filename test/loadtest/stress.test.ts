@@ -51,6 +51,7 @@ test('stress ramp by rate: a first step over the p99 threshold leaves no knee', 
 test('stress plans: levels, defaults and refusals', () => {
   assert.deepEqual(planStress({ url: 'http://x/', start: 10, step: 15, max: 50 }).levels, [10, 25, 40]);
   assert.equal(planStress({ url: 'http://x/' }).levels.length, 50);
+  assert.equal(planStress({ url: 'http://x/', ramp: 'rate' }).levels.length, 100, 'the defaults fit the step cap');
   assert.throws(() => planStress({ url: 'http://x/', start: 10, max: 5 }), LoadOptionsError);
   assert.throws(() => planStress({ url: 'http://x/', start: 1, step: 1, max: 1000 }), /at most 100/);
   assert.throws(() => planStress({ url: 'http://x/', start: 1.5 }), /integer/);

@@ -20,7 +20,7 @@ Ramp:
   --ramp KIND             connections (default) or rate
   --start N               first step (default 10 connections or 100 req/s)
   --step N                added per step (default: the start)
-  --max N                 last step tried (default 500 connections or 20000 req/s); at most 100 steps
+  --max N                 last step tried (default 500 connections or 10000 req/s); at most 100 steps
   --step-duration T       length of each step (default 5s)
   --max-error-rate P      a step fails above P percent failed requests (default 1)
   --max-p99 MS            a step fails when its p99 is above MS milliseconds (default 1000)
