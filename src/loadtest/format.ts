@@ -60,6 +60,7 @@ export function formatLoadResult(r: LoadResult, bound?: { requests?: number | un
     const o = r.openLoop;
     lines.push(['Rate', `target ${o.targetRate} req/s, achieved ${rate(o.achievedRate)} req/s, latest start ${ms(o.maxStartLagMs)} ms late${o.held ? '' : ' (NOT HELD)'}`]);
   }
+  if (r.cache) lines.push(['Cache', `${(r.cache.hitRate * 100).toFixed(1)}% hits (${r.cache.hits} HIT, ${r.cache.misses} MISS in X-Cache)`]);
   if (r.backends.length > 0) lines.push(['Backends', r.backends.map((b) => `${b.backend} ${(b.share * 100).toFixed(1)}%`).join('  ')]);
   const statuses = Object.entries(r.statusCodes);
   if (statuses.length > 0) lines.push(['Status', statuses.map(([s, n]) => `${s} x${n}`).join('  ')]);

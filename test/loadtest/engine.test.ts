@@ -82,6 +82,22 @@ test('share per backend comes from the X-Backend header', async () => {
   }
 });
 
+test('cache hits and misses are counted from X-Cache, and absent without it', async () => {
+  let i = 0;
+  const srv = await startServer((req, res) => {
+    if (req.url !== '/plain') res.setHeader('X-Cache', i++ % 4 === 0 ? 'MISS' : 'HIT');
+    res.end('ok');
+  });
+  try {
+    const r = await runLoad({ url: srv.url + '/', requests: 100, connections: 2 });
+    assert.deepEqual(r.cache, { hits: 75, misses: 25, hitRate: 0.75 });
+    const plain = await runLoad({ url: srv.url + '/plain', requests: 10, connections: 2 });
+    assert.equal(plain.cache, null);
+  } finally {
+    await srv.close();
+  }
+});
+
 test('a request past its timeout fails as a timeout and its latency is at least the timeout', async () => {
   let n = 0;
   const srv = await startServer((_req, res) => {
