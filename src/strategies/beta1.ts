@@ -292,6 +292,9 @@ class Beta1 implements Strategy {
       keyed_requests: this.keyedRequests,
       cache_hit_rate: pct(this.cacheHits, looked),
       cache_lookups: looked,
+      // Raw counts for Prometheus counters (a rate cannot be turned back into a monotonic count).
+      cache_hits: this.cacheHits,
+      cache_misses: this.cacheMisses,
       affinity_rate: pct(this.affinityHits, this.keyedRequests),
       bounded_load_redirects: this.boundedRedirects,
       redirect_rate: pct(this.boundedRedirects, this.keyedRequests),
