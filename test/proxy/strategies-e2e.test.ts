@@ -1,0 +1,498 @@
+/**
+ * The strategies through the real HTTP proxy (issue 3's end-to-end tests): alpha1's hedging
+ * against a backend that stopped answering, beta1's key affinity and cache hit rate, the
+ * run-time switch with requests in flight, least_connections and weighted round robin.
+ *
+ * Backends are small servers of this file's own (`ctlServer`): a delay that can be changed
+ * at any time, a "hold" switch that parks requests until released (so in-flight requests are
+ * made without timing), and a record of every request's socket and whether its response was
+ * cancelled, so a hedge loser's connection can be checked closed.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { STRATEGY_NAMES } from '../../src/config/schema.js';
+import { startBackend } from '../../src/backend/server.js';
+import type { PickContext } from '../../src/strategies/types.js';
+import type { Ballast } from '../../src/app/ballast.js';
+import { local, request, startBallast } from '../helpers/servers.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+function track<T extends { close(): Promise<void> } | { stop(ms?: number): Promise<void> }>(x: T): T {
+  cleanups.push(() => ('stop' in x ? x.stop(50) : x.close()));
+  return x;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `cond` every 10 ms for at most `ms`; true once it holds. */
+async function until(cond: () => boolean, ms = 2_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) return false;
+    await sleep(10);
+  }
+  return true;
+}
+
+interface Seen {
+  method: string;
+  url: string;
+  socket: net.Socket;
+  /** The response was sent completely. */
+  done: boolean;
+  /** The connection went away before the response was sent (a cancelled hedge twin). */
+  aborted: boolean;
+}
+
+interface CtlServer {
+  readonly name: string;
+  readonly port: number;
+  /** Delay applied to requests arriving from now on. */
+  delayMs: number;
+  /** While true, arriving requests are parked until `release()`. */
+  hold: boolean;
+  readonly seen: Seen[];
+  openSockets(): number;
+  release(): void;
+  sawPath(url: string): boolean;
+  close(): Promise<void>;
+}
+
+/** A backend answering its name (body and X-Served-By) after its current delay. */
+async function ctlServer(name: string): Promise<CtlServer> {
+  const sockets = new Set<net.Socket>();
+  const held: Array<() => void> = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const seen: Seen[] = [];
+  const state = { delayMs: 0, hold: false };
+  const server = http.createServer((req, res) => {
+    const entry: Seen = { method: req.method!, url: req.url!, socket: req.socket, done: false, aborted: false };
+    seen.push(entry);
+    let timer: NodeJS.Timeout | undefined;
+    res.on('finish', () => (entry.done = true));
+    res.on('close', () => {
+      if (!entry.done) entry.aborted = true;
+      if (timer !== undefined) {
+        clearTimeout(timer);
+        timers.delete(timer);
+      }
+    });
+    const send = () => {
+      if (timer !== undefined) timers.delete(timer);
+      timer = undefined;
+      if (res.destroyed) return;
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-served-by': name });
+      res.end(name);
+    };
+    const delay = state.delayMs;
+    const hold = state.hold;
+    req.resume();
+    req.on('end', () => {
+      if (hold) held.push(send);
+      else if (delay > 0) {
+        timer = setTimeout(send, delay);
+        timers.add(timer);
+      } else send();
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    name,
+    port,
+    get delayMs() {
+      return state.delayMs;
+    },
+    set delayMs(v: number) {
+      state.delayMs = v;
+    },
+    get hold() {
+      return state.hold;
+    },
+    set hold(v: boolean) {
+      state.hold = v;
+    },
+    seen,
+    openSockets: () => sockets.size,
+    release: () => {
+      for (const send of held.splice(0)) send();
+    },
+    sawPath: (url) => seen.some((s) => s.url === url),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const t of timers) clearTimeout(t);
+        held.length = 0;
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** In-flight requests in the pool: the total and each backend's. */
+function inflight(lb: Ballast): number[] {
+  return [lb.pool.totalInflight, ...lb.pool.backends.map((b) => b.inflight)];
+}
+
+async function get(url: string, headers: http.OutgoingHttpHeaders = {}) {
+  const r = await request(url, { headers });
+  return { status: r.status, body: r.body.toString(), headers: r.headers };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. alpha1 hedging
+// ---------------------------------------------------------------------------------------------
+
+test('alpha1 hedges a request stuck on a slow backend: the other backend answers, the loser is cancelled and its connection closed', async (t) => {
+  const a = track(await ctlServer('a'));
+  const b = track(await ctlServer('b'));
+  const lb = track(
+    await startBallast({
+      servers: [local(a.port), local(b.port)],
+      strategy: 'alpha1',
+      seed: 7,
+      alpha1: { maxHedgeRate: 0.5, minHedgeSamples: 5, minHedgeDelayMs: 20, sloMs: 100 },
+    }),
+  );
+  const alpha1 = () => lb.active.strategy.globalMetrics!() as { hedges_sent: number; hedges_won: number; total_requests: number };
+
+  // Warm the latency window (and the hedge budget, which earns 0.5 token per request).
+  for (let i = 0; i < 40; i++) assert.equal((await get(`${lb.url}/warm/${i}`)).status, 200);
+  assert.equal(alpha1().total_requests, 40);
+  const warmHedges = lb.stats.counters().hedgesSent;
+  const openBefore = a.openSockets();
+
+  // Backend a stops answering in any useful time (5 s, far beyond the hedge delay).
+  a.delayMs = 5_000;
+  await sleep(100); // a has answered nothing for longer than a hedge delay: it looks stalled
+  const slowFrom = a.seen.length;
+
+  // Bursts of GETs: b's in-flight count makes alpha1 send some to a; those must be hedged.
+  let onSlow = 0;
+  for (let burst = 0; burst < 4 && onSlow < 2; burst++) {
+    const paths = Array.from({ length: 8 }, (_, i) => `/g/${burst}/${i}`);
+    const started = Date.now();
+    const results = await Promise.all(paths.map((p) => get(`${lb.url}${p}`)));
+    const took = Date.now() - started;
+    assert.ok(took < 2_500, `the burst took ${took} ms: some request waited for the slow backend`);
+    for (let i = 0; i < paths.length; i++) {
+      assert.equal(results[i]!.status, 200);
+      if (a.sawPath(paths[i]!)) {
+        onSlow++;
+        assert.equal(results[i]!.body, 'b', `${paths[i]} landed on the slow backend and must be answered by b's hedge`);
+        assert.ok(b.sawPath(paths[i]!), `${paths[i]} was hedged to b`);
+      }
+    }
+  }
+  assert.ok(onSlow >= 1, 'some GET landed on the slow backend');
+  const counters = lb.stats.counters();
+  assert.ok(counters.hedgesSent - warmHedges >= onSlow, `hedges sent ${counters.hedgesSent - warmHedges} >= requests on the slow backend ${onSlow}`);
+  assert.ok(counters.hedgesWon >= 1, 'the proxy counted a hedge win');
+  assert.ok(alpha1().hedges_won >= 1, 'alpha1 counted a hedge win');
+  assert.equal(alpha1().hedges_won, counters.hedgesWon);
+
+  // No dangling connection: every request a saw while slow was cancelled, its socket closed.
+  const slowEntries = () => a.seen.slice(slowFrom);
+  const closed = await until(() => slowEntries().every((s) => s.aborted && s.socket.destroyed));
+  assert.ok(
+    closed,
+    `cancelled requests on a: ${JSON.stringify(slowEntries().map((s) => ({ url: s.url, aborted: s.aborted, destroyed: s.socket.destroyed })))}`,
+  );
+  assert.ok(slowEntries().every((s) => !s.done), 'the slow backend never sent a response');
+  assert.ok(a.openSockets() <= openBefore, `a has ${a.openSockets()} open sockets, ${openBefore} before the slow phase`);
+  assert.ok(await until(() => lb.pool.totalInflight === 0), `pool in flight: ${inflight(lb)}`);
+  assert.deepEqual(inflight(lb), [0, 0, 0]);
+
+  // A POST marked idempotent may be hedged like a GET.
+  let markedOnSlow = 0;
+  let markedHedged = 0;
+  for (let burst = 0; burst < 4 && markedOnSlow < 1; burst++) {
+    const paths = Array.from({ length: 8 }, (_, i) => `/pi/${burst}/${i}`);
+    const results = await Promise.all(
+      paths.map((p) => request(`${lb.url}${p}`, { method: 'POST', body: 'x', headers: { 'x-idempotent': 'true', 'content-type': 'text/plain' } })),
+    );
+    for (let i = 0; i < paths.length; i++) {
+      assert.equal(results[i]!.status, 200);
+      if (a.sawPath(paths[i]!)) {
+        markedOnSlow++;
+        if (b.sawPath(paths[i]!) && results[i]!.body.toString() === 'b') markedHedged++;
+      }
+    }
+  }
+  assert.ok(markedOnSlow >= 1, 'some marked POST landed on the slow backend');
+  assert.equal(markedHedged, markedOnSlow, 'every marked POST on the slow backend was hedged and answered by b');
+
+  // A plain POST is never hedged: it waits for the (now merely slow) backend it was sent to.
+  a.delayMs = 300;
+  const hedgesBefore = lb.stats.counters().hedgesSent;
+  const alphaHedgesBefore = alpha1().hedges_sent;
+  let postsOnSlow = 0;
+  for (let burst = 0; burst < 4 && postsOnSlow < 1; burst++) {
+    const paths = Array.from({ length: 8 }, (_, i) => `/p/${burst}/${i}`);
+    const results = await Promise.all(paths.map((p) => request(`${lb.url}${p}`, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } })));
+    for (let i = 0; i < paths.length; i++) {
+      assert.equal(results[i]!.status, 200);
+      const onA = a.sawPath(paths[i]!);
+      const onB = b.sawPath(paths[i]!);
+      assert.ok(onA !== onB, `${paths[i]} went to exactly one backend (a: ${onA}, b: ${onB})`);
+      assert.equal(results[i]!.body.toString(), onA ? 'a' : 'b');
+      if (onA) postsOnSlow++;
+    }
+  }
+  assert.ok(postsOnSlow >= 1, 'some POST landed on the slow backend');
+  assert.equal(lb.stats.counters().hedgesSent, hedgesBefore, 'no POST was hedged');
+  assert.equal(alpha1().hedges_sent, alphaHedgesBefore);
+  assert.ok(await until(() => lb.pool.totalInflight === 0), `pool in flight: ${inflight(lb)}`);
+  t.diagnostic(
+    `GETs on the slow backend ${onSlow}, marked POSTs ${markedOnSlow}, plain POSTs ${postsOnSlow}; ` +
+      `hedges sent ${lb.stats.counters().hedgesSent} (warm-up ${warmHedges}), won ${lb.stats.counters().hedgesWon}`,
+  );
+});
+
+test('alpha1 does not hedge with a single ready backend', async () => {
+  const a = track(await ctlServer('a'));
+  const b = track(await ctlServer('b'));
+  const lb = track(
+    await startBallast({
+      servers: [local(a.port), local(b.port)],
+      strategy: 'alpha1',
+      seed: 3,
+      alpha1: { maxHedgeRate: 0.5, minHedgeSamples: 5, minHedgeDelayMs: 20, sloMs: 100 },
+    }),
+  );
+  for (let i = 0; i < 30; i++) await get(`${lb.url}/warm/${i}`);
+  lb.toggleServer('127.0.0.1', b.port);
+  a.delayMs = 150;
+  await sleep(50);
+  const before = lb.stats.counters().hedgesSent;
+  const results = await Promise.all([0, 1, 2].map((i) => get(`${lb.url}/one/${i}`)));
+  for (const r of results) assert.equal(r.body, 'a');
+  assert.equal(lb.stats.counters().hedgesSent, before);
+  assert.ok(!b.seen.some((s) => s.url.startsWith('/one/')));
+});
+
+// ---------------------------------------------------------------------------------------------
+// 2. beta1 affinity and cache hit rate
+// ---------------------------------------------------------------------------------------------
+
+/** Three demo backends with their LRU cache simulation on (X-Cache: HIT|MISS, keyed by X-Key). */
+async function cacheBackends(n = 3) {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    out.push(track(await startBackend({ host: '127.0.0.1', port: 0, name: `c${i}`, serviceTime: { kind: 'fixed', ms: 0 }, cacheSize: 1000, seed: i + 1 })));
+  }
+  return out;
+}
+
+test('beta1 with a header key: the same key goes to the same backend, keys spread, cache hit rate from X-Cache', async () => {
+  const backends = await cacheBackends();
+  const lb = track(await startBallast({ servers: backends.map((b) => local(b.port)), strategy: 'beta1', seed: 1 }));
+  const owner = new Map<string, string>();
+  const keys = Array.from({ length: 40 }, (_, i) => `user-${i}`);
+  let hits = 0;
+  let lookups = 0;
+  for (let round = 0; round < 3; round++) {
+    for (const k of keys) {
+      const r = await get(`${lb.url}/item?round=${round}`, { 'x-key': k });
+      assert.equal(r.status, 200);
+      const served = r.headers['x-backend'] as string;
+      if (round === 0) owner.set(k, served);
+      else assert.equal(served, owner.get(k), `key ${k} moved`);
+      lookups++;
+      if (r.headers['x-cache'] === 'HIT') hits++;
+      assert.equal(r.headers['x-cache'], round === 0 ? 'MISS' : 'HIT');
+    }
+  }
+  assert.equal(new Set(owner.values()).size, 3, 'forty keys spread over all three backends');
+  const g = lb.active.strategy.globalMetrics!() as Record<string, number>;
+  assert.equal(g.cache_lookups, lookups);
+  assert.equal(g.cache_hit_rate, Math.round((hits / lookups) * 10_000) / 100);
+  assert.equal(g.cache_hit_rate, 66.67);
+  assert.equal(g.affinity_rate, 100);
+  assert.equal(g.keyed_requests, 120);
+  assert.equal(g.bounded_load_redirects, 0);
+  // Per server: requests counted where they went.
+  const perServer = lb.pool.backends.map((b) => (lb.active.strategy.serverMetrics!(b) as { total_requests: number }).total_requests);
+  assert.equal(perServer.reduce((x, y) => x + y, 0), 120);
+
+  // A request without a key still goes somewhere (least loaded).
+  assert.equal((await get(`${lb.url}/nokey`)).status, 200);
+});
+
+test('beta1 with a query key: the same ?k= goes to the same backend, whatever else the URL carries', async () => {
+  const servers = [track(await ctlServer('a')), track(await ctlServer('b')), track(await ctlServer('c'))];
+  const lb = track(
+    await startBallast({ servers: servers.map((s) => local(s.port)), strategy: 'beta1', seed: 1, beta1: { key: { query: 'k' } } }),
+  );
+  const owner = new Map<string, string>();
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 30; i++) {
+      const k = `q${i}`;
+      const url = round === 0 ? `${lb.url}/a?k=${k}` : round === 1 ? `${lb.url}/b/c?x=1&k=${k}&y=${round}` : `${lb.url}/?k=${k}&z`;
+      const r = await get(url);
+      assert.equal(r.status, 200);
+      if (round === 0) owner.set(k, r.body);
+      else assert.equal(r.body, owner.get(k), `query key ${k} moved (round ${round})`);
+    }
+  }
+  assert.equal(new Set(owner.values()).size, 3);
+  const g = lb.active.strategy.globalMetrics!() as Record<string, number>;
+  assert.equal(g.keyed_requests, 90);
+  assert.equal(g.affinity_rate, 100);
+  // The X-Key header means nothing under a query key source: no key, least loaded.
+  assert.equal((await get(`${lb.url}/nokey`, { 'x-key': 'q1' })).status, 200);
+  assert.equal((lb.active.strategy.globalMetrics!() as Record<string, number>).keyed_requests, 90);
+});
+
+test('beta1 with a cookie key: the same cookie value goes to the same backend', async () => {
+  const servers = [track(await ctlServer('a')), track(await ctlServer('b')), track(await ctlServer('c'))];
+  const lb = track(
+    await startBallast({ servers: servers.map((s) => local(s.port)), strategy: 'beta1', seed: 1, beta1: { key: { cookie: 'sid' } } }),
+  );
+  const owner = new Map<string, string>();
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 30; i++) {
+      const sid = `s${i}`;
+      const cookie = round === 0 ? `sid=${sid}` : round === 1 ? `theme=dark; sid=${sid}; lang=en` : `a=${round};sid=${sid}`;
+      const r = await get(`${lb.url}/page/${round}`, { cookie });
+      assert.equal(r.status, 200);
+      if (round === 0) owner.set(sid, r.body);
+      else assert.equal(r.body, owner.get(sid), `cookie ${sid} moved (round ${round})`);
+    }
+  }
+  assert.equal(new Set(owner.values()).size, 3);
+  const g = lb.active.strategy.globalMetrics!() as Record<string, unknown>;
+  assert.equal(g.keyed_requests, 90);
+  assert.equal(g.affinity_rate, 100);
+  assert.equal(servers.reduce((n, s) => n + s.seen.length, 0), 90);
+});
+
+// ---------------------------------------------------------------------------------------------
+// 3. Run-time switch through the proxy
+// ---------------------------------------------------------------------------------------------
+
+/** Wraps the running strategy's pick to count the proxy's calls to it. */
+function countPicks(lb: Ballast): { picks: number } {
+  const s = lb.active.strategy;
+  const counter = { picks: 0 };
+  const pick = s.pick.bind(s);
+  (s as { pick: (ctx: PickContext) => unknown }).pick = (ctx: PickContext) => {
+    counter.picks++;
+    return pick(ctx);
+  };
+  return counter;
+}
+
+test('switching strategy with requests in flight: they complete, in-flight returns to 0, the new strategy takes the next requests; every name works', async () => {
+  const servers = [track(await ctlServer('a')), track(await ctlServer('b')), track(await ctlServer('c'))];
+  const lb = track(await startBallast({ servers: servers.map((s) => local(s.port)), strategy: 'round_robin', seed: 5 }));
+  const order = [...STRATEGY_NAMES.filter((n) => n !== 'round_robin'), 'round_robin'];
+  for (const name of order) {
+    const from = lb.active.name;
+    const old = countPicks(lb);
+    // Four requests parked on the backends.
+    for (const s of servers) s.hold = true;
+    const seenBefore = servers.reduce((n, s) => n + s.seen.length, 0);
+    const parked = [0, 1, 2, 3].map((i) => get(`${lb.url}/parked/${name}/${i}`, { 'x-key': `k${i}` }));
+    assert.ok(await until(() => servers.reduce((n, s) => n + s.seen.length, 0) === seenBefore + 4), 'four requests reached the backends');
+    for (const s of servers) s.hold = false;
+    assert.equal(lb.pool.totalInflight, 4);
+    const picksBefore = old.picks;
+
+    lb.active.switchTo(name);
+    assert.equal(lb.active.name, name);
+    const now = countPicks(lb);
+    for (let i = 0; i < 6; i++) {
+      const r = await get(`${lb.url}/next/${name}/${i}`, { 'x-key': `n${i}` });
+      assert.equal(r.status, 200, `${from} -> ${name}: request ${i}`);
+    }
+    assert.ok(now.picks >= 6, `${name} picked the next requests (${now.picks})`);
+    assert.equal(old.picks, picksBefore, `${from} picked nothing after the switch`);
+    assert.equal(lb.pool.totalInflight, 4, 'the parked requests are still in flight');
+
+    for (const s of servers) s.release();
+    const done = await Promise.all(parked);
+    for (const r of done) {
+      assert.equal(r.status, 200, `${from} -> ${name}: a parked request`);
+      assert.match(r.body, /^[abc]$/);
+    }
+    assert.ok(await until(() => lb.pool.totalInflight === 0), `${name}: pool in flight ${inflight(lb)}`);
+    assert.deepEqual(inflight(lb), [0, 0, 0, 0]);
+    const g = lb.active.strategy.globalMetrics?.() as { total_requests?: number } | undefined;
+    if (g?.total_requests !== undefined) assert.equal(g.total_requests, 6, `${name} counts only its own requests`);
+  }
+});
+
+test('an unknown strategy name is refused and the running one keeps going', async () => {
+  const a = track(await ctlServer('a'));
+  const lb = track(await startBallast({ servers: [local(a.port)], strategy: 'least_connections' }));
+  assert.throws(() => lb.active.switchTo('fastest'), /unknown strategy "fastest"/);
+  assert.equal(lb.active.name, 'least_connections');
+  assert.equal((await get(`${lb.url}/`)).status, 200);
+});
+
+// ---------------------------------------------------------------------------------------------
+// 4. least_connections and weighted round robin through the proxy
+// ---------------------------------------------------------------------------------------------
+
+test('least_connections sends new requests to the idle backend while the other has slow requests in flight', async () => {
+  const a = track(await ctlServer('a'));
+  const b = track(await ctlServer('b'));
+  const lb = track(await startBallast({ servers: [local(a.port), local(b.port)], strategy: 'least_connections' }));
+  // Park three requests on a (b drained meanwhile, so they cannot go elsewhere).
+  lb.toggleServer('127.0.0.1', b.port);
+  a.hold = true;
+  const parked = [0, 1, 2].map((i) => get(`${lb.url}/slow/${i}`));
+  assert.ok(await until(() => a.seen.length === 3));
+  a.hold = false;
+  lb.toggleServer('127.0.0.1', b.port);
+  assert.deepEqual(inflight(lb), [3, 3, 0]);
+
+  const served: string[] = [];
+  for (let i = 0; i < 10; i++) served.push((await get(`${lb.url}/fast/${i}`)).body);
+  assert.deepEqual(served, Array(10).fill('b'), 'every new request went to the idle backend');
+  // Concurrent ones too, until b has as many in flight as a.
+  b.hold = true;
+  const burst = [0, 1, 2].map((i) => get(`${lb.url}/burst/${i}`));
+  assert.ok(await until(() => b.seen.filter((s) => s.url.startsWith('/burst/')).length === 3));
+  assert.equal(a.seen.filter((s) => s.url.startsWith('/burst/')).length, 0);
+  assert.deepEqual(inflight(lb), [6, 3, 3]);
+  b.hold = false;
+  // Now tied at 3 each: ties rotate, so the next two go one to each.
+  a.hold = true;
+  b.hold = true;
+  const tie = [0, 1].map((i) => get(`${lb.url}/tie/${i}`));
+  assert.ok(await until(() => lb.pool.totalInflight === 8));
+  assert.deepEqual(inflight(lb), [8, 4, 4]);
+  a.hold = false;
+  b.hold = false;
+  a.release();
+  b.release();
+  for (const r of await Promise.all([...parked, ...burst, ...tie])) assert.equal(r.status, 200);
+  assert.ok(await until(() => lb.pool.totalInflight === 0));
+});
+
+test('round_robin with weights 3:1 splits 3:1 through the proxy, smoothly', async () => {
+  const a = track(await ctlServer('a'));
+  const b = track(await ctlServer('b'));
+  const lb = track(await startBallast({ servers: [local(a.port, 3), local(b.port, 1)], strategy: 'round_robin', seed: 11 }));
+  const served: string[] = [];
+  for (let i = 0; i < 40; i++) served.push((await get(`${lb.url}/w/${i}`)).body);
+  assert.equal(served.filter((s) => s === 'a').length, 30);
+  assert.equal(served.filter((s) => s === 'b').length, 10);
+  // Smooth: every window of four consecutive requests holds exactly one b.
+  for (let i = 0; i + 4 <= served.length; i += 4) {
+    assert.equal(served.slice(i, i + 4).filter((s) => s === 'b').length, 1, served.join(''));
+  }
+  assert.ok(!/aaaa/.test(served.join('')), `no burst of four to a: ${served.join('')}`);
+});
