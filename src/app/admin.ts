@@ -17,6 +17,7 @@ export interface RunningAdmin {
 
 export async function startAdmin(ballast: Ballast): Promise<RunningAdmin> {
   const log = ballast.log;
+  const loadTests = new TestRunner();
   const ctx: AdminContext = {
     config: () => ballast.config,
     pool: ballast.pool,
@@ -26,7 +27,7 @@ export async function startAdmin(ballast: Ballast): Promise<RunningAdmin> {
     proxyUrl: ballast.url,
     toggleServer: (host, port) => ballast.toggleServer(host, port),
     health: { state: (b) => ballast.health.state(b) },
-    loadTests: new TestRunner(),
+    loadTests,
     log: { warn: (m) => log.warn(m), info: (m) => log.info(m) },
   };
   const server = createAdminServer(ctx);
@@ -41,5 +42,12 @@ export async function startAdmin(ballast: Ballast): Promise<RunningAdmin> {
     }
     throw err;
   }
-  return { ...address, url: `http://${address.host}:${address.port}`, close: () => server.close() };
+  return {
+    ...address,
+    url: `http://${address.host}:${address.port}`,
+    close: async () => {
+      loadTests.close();
+      await server.close();
+    },
+  };
 }

@@ -1,0 +1,76 @@
+/**
+ * Ballast parses HTTP with Node's own llhttp binding (`_http_common`), which is private API.
+ * These tests pin the shape the proxy relies on, so a Node upgrade that changes it fails here,
+ * loudly, instead of in production.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  HTTPParser,
+  LENIENT_NONE,
+  isParseError,
+  kOnBody,
+  kOnHeaders,
+  kOnHeadersComplete,
+  kOnMessageComplete,
+  methodName,
+} from '../../src/proxy/http/llhttp.js';
+
+function parse(type: number, input: string, maxHeaderSize = 0) {
+  const p = new HTTPParser();
+  p.initialize(type, {}, maxHeaderSize, LENIENT_NONE);
+  const events: unknown[] = [];
+  p[kOnHeaders] = (headers: string[], url: string) => events.push(['headers', headers.length, url]);
+  p[kOnHeadersComplete] = (vMaj: number, vMin: number, headers: string[], method: number, url: string, status: number, message: string, upgrade: boolean, keepAlive: boolean) => {
+    events.push(['head', vMaj, vMin, headers, type === HTTPParser.REQUEST ? methodName(method) : status, url ?? message, upgrade, keepAlive]);
+    return 0;
+  };
+  p[kOnBody] = (chunk: Buffer) => events.push(['body', Buffer.from(chunk).toString()]);
+  p[kOnMessageComplete] = () => events.push(['done']);
+  const r = p.execute(Buffer.from(input, 'latin1'));
+  p.free();
+  return { result: r, events };
+}
+
+test('the binding exists with the constants and methods we use (Node 20)', () => {
+  assert.equal(typeof HTTPParser, 'function');
+  for (const k of ['REQUEST', 'RESPONSE', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete', 'kLenientNone']) {
+    assert.equal(typeof (HTTPParser as unknown as Record<string, unknown>)[k], 'number', k);
+  }
+  for (const m of ['initialize', 'execute', 'finish', 'free', 'pause', 'resume']) {
+    assert.equal(typeof (HTTPParser.prototype as unknown as Record<string, unknown>)[m], 'function', m);
+  }
+  assert.equal(methodName(1), 'GET');
+  assert.equal(methodName(3), 'POST');
+});
+
+test('onHeadersComplete argument order and body chunks as Buffers', () => {
+  const { result, events } = parse(HTTPParser.REQUEST, 'POST /a?b=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc');
+  assert.equal(typeof result, 'number');
+  assert.deepEqual(events, [['head', 1, 1, ['Host', 'x', 'Content-Length', '3'], 'POST', '/a?b=1', false, true], ['body', 'abc'], ['done']]);
+  const resp = parse(HTTPParser.RESPONSE, 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  assert.deepEqual(resp.events, [['head', 1, 1, ['Content-Length', '0', 'Connection', 'close'], 404, 'Not Found', false, false], ['done']]);
+});
+
+test('more than 32 headers arrive partly through onHeaders', () => {
+  const many = Array.from({ length: 40 }, (_, i) => `X-H${i}: ${i}\r\n`).join('');
+  const { events } = parse(HTTPParser.REQUEST, `GET / HTTP/1.1\r\nHost: x\r\n${many}\r\n`);
+  assert.equal((events[0] as unknown[])[0], 'headers', 'a first batch comes through onHeaders');
+});
+
+test('strict mode rejects the smuggling forms with an error object', () => {
+  const cases: Array<[string, string]> = [
+    ['GET / HTTP/1.1\nHost: x\n\n', 'bare LF'],
+    ['GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na', 'duplicate Content-Length'],
+    ['POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'CL and TE'],
+    ['GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n folded\r\n\r\n', 'obs-fold'],
+    ['POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n', 'chunked not last'],
+  ];
+  for (const [input, name] of cases) {
+    const { result } = parse(HTTPParser.REQUEST, input);
+    assert.ok(isParseError(result), `${name} is rejected`);
+    assert.match(result.code, /^HPE_/);
+  }
+  const { result } = parse(HTTPParser.REQUEST, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(2000)}\r\n\r\n`, 1024);
+  assert.ok(isParseError(result) && result.code === 'HPE_HEADER_OVERFLOW', 'maxHeaderSize is enforced');
+});
