@@ -48,6 +48,9 @@ interface Seen {
   done: boolean;
   /** The connection went away before the response was sent (a cancelled hedge twin). */
   aborted: boolean;
+  /** The request body as received. */
+  body: string;
+  headers: http.IncomingHttpHeaders;
 }
 
 interface CtlServer {
@@ -72,7 +75,7 @@ async function ctlServer(name: string): Promise<CtlServer> {
   const seen: Seen[] = [];
   const state = { delayMs: 0, hold: false };
   const server = http.createServer((req, res) => {
-    const entry: Seen = { method: req.method!, url: req.url!, socket: req.socket, done: false, aborted: false };
+    const entry: Seen = { method: req.method!, url: req.url!, socket: req.socket, done: false, aborted: false, body: '', headers: req.headers };
     seen.push(entry);
     let timer: NodeJS.Timeout | undefined;
     res.on('finish', () => (entry.done = true));
@@ -92,7 +95,8 @@ async function ctlServer(name: string): Promise<CtlServer> {
     };
     const delay = state.delayMs;
     const hold = state.hold;
-    req.resume();
+    req.setEncoding('latin1');
+    req.on('data', (c: string) => (entry.body += c));
     req.on('end', () => {
       if (hold) held.push(send);
       else if (delay > 0) {
@@ -281,6 +285,128 @@ test('alpha1 does not hedge with a single ready backend', async () => {
   assert.ok(!b.seen.some((s) => s.url.startsWith('/one/')));
 });
 
+/**
+ * alpha1 over a and b, hedging allowed and its latency window warm; then b carries two parked
+ * requests (so alpha1's score sends the next ones to a) and a parks whatever it receives.
+ * Every request then lands on a first and can only be answered by a hedge to b.
+ */
+async function stuckOnA(seed: number) {
+  const a = track(await ctlServer('a'));
+  const b = track(await ctlServer('b'));
+  const lb = track(
+    await startBallast({
+      servers: [local(a.port), local(b.port)],
+      strategy: 'alpha1',
+      seed,
+      alpha1: { maxHedgeRate: 0.5, minHedgeSamples: 5, minHedgeDelayMs: 20, sloMs: 100 },
+    }),
+  );
+  for (let i = 0; i < 40; i++) assert.equal((await get(`${lb.url}/warm/${i}`)).status, 200);
+  lb.toggleServer('127.0.0.1', a.port);
+  b.hold = true;
+  const parked = [0, 1].map((i) => get(`${lb.url}/parked/${i}`));
+  assert.ok(await until(() => b.seen.filter((s) => s.url.startsWith('/parked/')).length === 2));
+  b.hold = false;
+  lb.toggleServer('127.0.0.1', a.port);
+  a.hold = true;
+  await sleep(60); // longer than the hedge delay: a looks stalled to the hedge budget
+  return { a, b, lb, parked };
+}
+
+/** A POST with a chunked body written in pieces. */
+function chunkedPost(url: string, pieces: string[], agent: http.Agent, headers: http.OutgoingHttpHeaders) {
+  return new Promise<{ status: number; body: string; socket: net.Socket }>((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent, headers }, (res) => {
+      let body = '';
+      res.setEncoding('latin1');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body, socket: req.socket! }));
+    });
+    req.on('error', reject);
+    for (const p of pieces) req.write(p);
+    req.end();
+  });
+}
+
+test('a hedge carries the request body intact (Content-Length and chunked) and leaves a keep-alive client connection usable', async () => {
+  const { a, b, lb, parked } = await stuckOnA(21);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const sockets = new Set<net.Socket>();
+  const send = async (path: string, method: string, body?: string) => {
+    const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(`${lb.url}${path}`, { method, agent, headers: { 'x-idempotent': 'true' } }, (res) => {
+        let text = '';
+        res.setEncoding('latin1');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+      });
+      req.on('socket', (s) => sockets.add(s));
+      req.on('error', reject);
+      req.end(body);
+    });
+    return r;
+  };
+  const results = [
+    await send('/ka/get', 'GET'),
+    await send('/ka/sized', 'POST', 'sized-body-0123456789'),
+  ];
+  const chunked = await chunkedPost(`${lb.url}/ka/chunked`, ['first;', 'second;', 'third'], agent, { 'x-idempotent': 'true' });
+  sockets.add(chunked.socket);
+  results.push(chunked);
+  results.push(await send('/ka/after', 'GET'));
+  agent.destroy();
+  for (const r of results) {
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'b', 'answered by the hedge');
+  }
+  assert.equal(sockets.size, 1, 'one client connection carried all four requests');
+  for (const [path, body] of [
+    ['/ka/sized', 'sized-body-0123456789'],
+    ['/ka/chunked', 'first;second;third'],
+  ]) {
+    const onA = a.seen.find((s) => s.url === path)!;
+    const onB = b.seen.find((s) => s.url === path)!;
+    assert.ok(onA !== undefined && onB !== undefined, `${path} reached both backends`);
+    assert.equal(onA.body, body, `${path}: the first attempt's body`);
+    assert.equal(onB.body, body, `${path}: the hedge's body`);
+  }
+  assert.equal(lb.stats.counters().hedgesWon, 4);
+  assert.ok(await until(() => a.seen.filter((s) => s.url.startsWith('/ka/')).every((s) => s.aborted && s.socket.destroyed)));
+  b.release();
+  for (const r of await Promise.all(parked)) assert.equal(r.status, 200);
+  assert.ok(await until(() => lb.pool.totalInflight === 0), `pool in flight: ${inflight(lb)}`);
+  // Statistics count client requests, not attempts: 40 warm-up, 2 parked, 4 hedged.
+  const totals = lb.stats.totals();
+  assert.equal(totals.total, 46);
+  assert.equal(totals.failed, 0);
+  const counts = lb.stats.serverRequestCounts();
+  assert.equal(Object.values(counts).reduce((x, y) => x + y, 0), 46, JSON.stringify(counts));
+});
+
+test('a client that goes away during a hedge race cancels both attempts and closes both backend connections', async () => {
+  const { a, b, lb, parked } = await stuckOnA(22);
+  b.hold = true; // the hedge gets parked too
+  const req = http.request(`${lb.url}/race`, { agent: false });
+  req.on('error', () => {});
+  req.end();
+  assert.ok(await until(() => a.sawPath('/race') && b.sawPath('/race')), 'the request and its hedge reached both backends');
+  assert.deepEqual(inflight(lb), [4, 1, 3]);
+  // Gone for good (RST). A plain close (FIN) reads as a half-close, which HTTP allows: the
+  // proxy would keep the request running until a backend answers.
+  req.socket!.resetAndDestroy();
+  const entries = () => [...a.seen, ...b.seen].filter((s) => s.url === '/race');
+  assert.ok(
+    await until(() => entries().every((s) => s.aborted && s.socket.destroyed)),
+    JSON.stringify(entries().map((s) => ({ aborted: s.aborted, destroyed: s.socket.destroyed }))),
+  );
+  assert.ok(await until(() => lb.pool.totalInflight === 2), `pool in flight: ${inflight(lb)}`);
+  b.hold = false;
+  b.release();
+  a.release();
+  for (const r of await Promise.all(parked)) assert.equal(r.status, 200);
+  assert.ok(await until(() => lb.pool.totalInflight === 0), `pool in flight: ${inflight(lb)}`);
+});
+
 // ---------------------------------------------------------------------------------------------
 // 2. beta1 affinity and cache hit rate
 // ---------------------------------------------------------------------------------------------
@@ -430,6 +556,7 @@ test('switching strategy with requests in flight: they complete, in-flight retur
     assert.deepEqual(inflight(lb), [0, 0, 0, 0]);
     const g = lb.active.strategy.globalMetrics?.() as { total_requests?: number } | undefined;
     if (g?.total_requests !== undefined) assert.equal(g.total_requests, 6, `${name} counts only its own requests`);
+    if (name === 'beta1') assert.equal((g as { keyed_requests?: number }).keyed_requests, 6, 'beta1 reads X-Key once switched in');
   }
 });
 

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { STRATEGY_NAMES } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/config/load.js';
-import { deadPort, local, startBallast, tcpServer } from '../helpers/servers.js';
+import { startAdmin } from '../../src/app/admin.js';
+import { deadPort, local, request, startBallast, tcpServer } from '../helpers/servers.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -169,4 +170,26 @@ test('tcp mode: beta1 keyed by client address runs, and one client sticks to one
   const g = lb.active.strategy.globalMetrics!() as Record<string, number>;
   assert.equal(g.keyed_requests, 6);
   assert.equal(g.affinity_rate, 100);
+});
+
+test('tcp mode through the admin API: POST /api/strategy refuses beta1 with a 400 naming the reason, then switches to a strategy that can run', async () => {
+  const a = track(await echoServer('a'));
+  const b = track(await echoServer('b'));
+  const lb = track(await startBallast({ mode: 'tcp', strategy: 'round_robin', servers: [local(a.port), local(b.port)], admin: { port: 0 } }));
+  const admin = track(await startAdmin(lb));
+  const post = (strategy: string) =>
+    request(`${admin.url}/api/strategy`, { method: 'POST', body: JSON.stringify({ strategy }), headers: { 'content-type': 'application/json' } });
+  const refused = await post('beta1');
+  assert.equal(refused.status, 400);
+  const body = JSON.parse(refused.body.toString()) as { success: boolean; error: string };
+  assert.equal(body.success, false);
+  assert.match(body.error, /beta1.*needs HTTP requests.*tcp/);
+  assert.equal(lb.active.name, 'round_robin');
+  assert.match((await exchange(lb.address.port, 'still')).data.toString(), /^[ab]:still$/);
+
+  const ok = await post('least_connections');
+  assert.equal(ok.status, 200);
+  assert.deepEqual(JSON.parse(ok.body.toString()), { success: true, strategy: 'least_connections', previous: 'round_robin' });
+  assert.equal(lb.active.name, 'least_connections');
+  assert.match((await exchange(lb.address.port, 'then')).data.toString(), /^[ab]:then$/);
 });
