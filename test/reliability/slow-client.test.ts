@@ -1,0 +1,79 @@
+/**
+ * Slow clients on the request body side: an upload that is slow but steady must succeed,
+ * however long it takes (only the client's idle timeout bounds it, between reads, like nginx's
+ * client_body_timeout); a body that stops arriving gets 408 after timeouts.clientIdleMs, and
+ * neither counts against the backend.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { httpServer, local, startBallast } from '../helpers/servers.js';
+import { sleep } from './helpers.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function countingBackend() {
+  const aborted: string[] = [];
+  const server = await httpServer((req, res) => {
+    let n = 0;
+    req.on('data', (c: Buffer) => (n += c.length));
+    req.on('end', () => res.end(`got ${n}`));
+    req.on('error', () => {});
+    req.on('close', () => {
+      if (!req.complete) aborted.push(req.url!);
+    });
+  });
+  cleanups.push(() => server.close());
+  return { ...server, aborted };
+}
+
+test('a request body slower than connectMs still goes through (the connect deadline ends at connect)', async () => {
+  const backend = await countingBackend();
+  const lb = await startBallast({ servers: [local(backend.port)], timeouts: { connectMs: 300, clientIdleMs: 2000 } });
+  cleanups.push(() => lb.stop(50));
+  const result = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = http.request(`${lb.url}/upload`, { method: 'POST', agent: false, headers: { 'content-length': '10' } }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    let sent = 0;
+    const drip = setInterval(() => {
+      req.write('x');
+      if (++sent === 10) {
+        clearInterval(drip);
+        req.end();
+      }
+    }, 120);
+    req.on('close', () => clearInterval(drip));
+  });
+  assert.deepEqual(result, { status: 200, body: 'got 10' }, 'a 1.2 s upload with connectMs 300');
+  assert.equal(lb.pool.backends[0]!.consecutiveFailures, 0, 'a slow client is not a backend failure');
+});
+
+test('a request body that stops arriving gets 408 after clientIdleMs; the backend is not blamed', async () => {
+  const backend = await countingBackend();
+  const IDLE = 500;
+  const lb = await startBallast({ servers: [local(backend.port)], timeouts: { clientIdleMs: IDLE } });
+  cleanups.push(() => lb.stop(50));
+  const s = net.connect(lb.address.port, '127.0.0.1');
+  s.on('error', () => {});
+  let data = '';
+  s.on('data', (c) => (data += c.toString('latin1')));
+  const closed = new Promise<number>((r) => s.on('close', () => r(performance.now())));
+  s.write('POST /stalled HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789');
+  const sentAt = performance.now();
+  const at = await Promise.race([closed, sleep(IDLE * 6).then(() => 0)]);
+  assert.ok(at > 0, 'the balancer closed the stalled connection');
+  assert.ok(at - sentAt >= IDLE * 0.9 && at - sentAt <= IDLE * 3, `after ${Math.round(at - sentAt)} ms`);
+  assert.match(data, /^HTTP\/1\.1 408 /);
+  await sleep(100);
+  assert.deepEqual(backend.aborted, ['/stalled'], 'the backend saw the request aborted, never completed');
+  assert.equal(lb.pool.backends[0]!.consecutiveFailures, 0, 'not counted as a backend failure');
+});
