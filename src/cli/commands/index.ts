@@ -6,5 +6,6 @@ import { startCommand } from './start.js';
 import { loadtestCommand } from './loadtest.js';
 import { stresstestCommand } from './stresstest.js';
 import { simulateCommand } from './simulate.js';
+import { benchCommand } from './bench.js';
 
-export const commands: Command[] = [startCommand, demoCommand, backendCommand, loadtestCommand, stresstestCommand, simulateCommand];
+export const commands: Command[] = [startCommand, demoCommand, backendCommand, loadtestCommand, stresstestCommand, simulateCommand, benchCommand];

@@ -1,0 +1,333 @@
+/**
+ * The live benchmark: for each scenario, each target (Ballast with one strategy, HAProxy in
+ * one mode) gets a run of its own on real processes: fresh demo backends, the balancer, a
+ * warm-up, then the measured open-loop load from the load tester (src/loadtest: constant or
+ * Poisson arrivals, latency from each request's intended start, so queueing behind a slow
+ * balancer or backend is never hidden). Every target sees the same arrival schedule and the
+ * same keys (one seed), and the scenario's timeline (deaths, revivals, joins) at the same
+ * moments of its measured window.
+ *
+ * Bounded: each run stops by itself (warm-up + duration, then in-flight requests finish within
+ * the request timeout), and every child is stopped when its run ends, fails or is aborted.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { runLoad, type Arrivals, type CacheCounts, type FailureCounts, type LoadOptions, type OpenLoopReport } from '../loadtest/index.js';
+import type { Scenario } from '../sim/scenario.js';
+import { ChildSet } from './children.js';
+import { defaultHaproxyModes, type HaproxyBinary, type HaproxyMode } from './haproxy.js';
+import { SeededRandom } from '../util/random.js';
+import { pauseSchedule, planLive, type LivePlan } from './live-scenario.js';
+import { BackendFleet, startBallast, startHaproxy, type Balancer, type ExtraCounters } from './targets.js';
+
+export type TargetSpec = { kind: 'ballast'; strategy: string } | { kind: 'haproxy'; mode: HaproxyMode };
+
+export function targetLabel(t: TargetSpec): string {
+  return t.kind === 'ballast' ? t.strategy : `haproxy ${t.mode}`;
+}
+
+export interface BenchOptions {
+  scenarios: Scenario[];
+  strategies: string[];
+  /** HAProxy binary, or null to run Ballast only. */
+  haproxy: HaproxyBinary | null;
+  /** HAProxy modes; undefined: the defaults per scenario (hash only for keyed scenarios). */
+  haproxyModes?: HaproxyMode[];
+  /** Measured seconds per run. */
+  durationS: number;
+  /** Unmeasured seconds of the same load before each measured window (JIT, EWMAs, caches). */
+  warmupS: number;
+  /** Requests per second; undefined: each scenario's own rate. */
+  rate?: number;
+  arrivals: Arrivals;
+  seed: number;
+  /** Load tester connections; undefined: its open-loop default. */
+  connections?: number;
+  /** Per request; default 10 s. */
+  timeoutMs?: number;
+}
+
+export interface BenchHooks {
+  /** One line per step (starting a run, a run's result), for a progress display. */
+  onProgress?: (line: string) => void;
+  /** Stops the run in progress (its figures are dropped) and the ones after it. */
+  signal?: AbortSignal;
+}
+
+export interface ServerShare {
+  name: string;
+  /** Responses that named this server in X-Backend. */
+  count: number;
+  share: number;
+}
+
+export interface TargetResult {
+  target: string;
+  kind: 'ballast' | 'haproxy';
+  /** Requests started in the measured window; sent = succeeded + failed.total. */
+  sent: number;
+  succeeded: number;
+  failed: FailureCounts;
+  /** Client-side latency in ms, from each request's intended start. */
+  latency: { p50: number; p90: number; p99: number; p999: number; mean: number; max: number };
+  /** Extra attempts the balancer made in the measured window (HAProxy: retries and redispatches). */
+  hedges: number;
+  retries: number;
+  failovers: number;
+  /** Attempts beyond one per request per 100 requests sent; hedge% + retry% (failovers included). */
+  extraLoadPercent: number;
+  hedgePercent: number;
+  retryPercent: number;
+  /** X-Cache verdicts of the responses the client got; null when no response carried one. */
+  cache: CacheCounts | null;
+  cacheHitRate: number | null;
+  /** Responses per server (X-Backend), in the plan's server order. */
+  servers: ServerShare[];
+  /** Responses of the busiest server over the mean per server (1 = even). */
+  maxAvgLoad: number;
+  openLoop: OpenLoopReport | null;
+  warnings: string[];
+  wallMs: number;
+}
+
+export interface Comparison {
+  /** HAProxy's lowest p99 and its mode. */
+  bestP99: { target: string; p99: number };
+  /** HAProxy's highest hit rate (cache scenarios). */
+  bestHitRate: { target: string; hitRate: number } | null;
+  /** Each Ballast strategy over HAProxy's best: p99 ratio (below 1 is better), hit ratio (above 1 is better). */
+  rows: Array<{ strategy: string; p99Ratio: number; hitRatio: number | null }>;
+}
+
+export interface ScenarioBench {
+  scenario: Scenario;
+  /** Why the scenario was not run (it cannot be reproduced live), else null. */
+  skipped: string | null;
+  rate: number;
+  durationS: number;
+  warmupS: number;
+  arrivals: Arrivals;
+  seed: number;
+  results: TargetResult[];
+  comparison: Comparison | null;
+}
+
+export interface BenchReport {
+  haproxy: HaproxyBinary | null;
+  scenarios: ScenarioBench[];
+  /** Stopped early by the signal: the last run's figures are missing. */
+  interrupted: boolean;
+  wallMs: number;
+}
+
+/** Seconds a run costs beyond its load (spawning node processes on a busy machine, draining). */
+const RUN_OVERHEAD_S = 2;
+
+/** The targets of a scenario, Ballast's strategies first. */
+export function targetsFor(plan: LivePlan | null, o: Pick<BenchOptions, 'strategies' | 'haproxy' | 'haproxyModes'>): TargetSpec[] {
+  const out: TargetSpec[] = o.strategies.map((strategy) => ({ kind: 'ballast', strategy }));
+  if (o.haproxy !== null && plan !== null) {
+    const modes = o.haproxyModes ?? defaultHaproxyModes(plan.keys !== null);
+    for (const mode of modes) out.push({ kind: 'haproxy', mode });
+  }
+  return out;
+}
+
+/** Planned wall time, seconds (an estimate: start-up costs vary). */
+export function estimateSeconds(o: BenchOptions): { runs: number; seconds: number } {
+  let runs = 0;
+  for (const s of o.scenarios) {
+    let plan: LivePlan | null = null;
+    try {
+      plan = planLive(s, o.seed);
+    } catch {
+      continue;
+    }
+    runs += targetsFor(plan, o).length;
+  }
+  return { runs, seconds: Math.ceil(runs * (o.durationS + o.warmupS + RUN_OVERHEAD_S)) };
+}
+
+class Aborted extends Error {}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new Aborted('aborted');
+}
+
+const round = (v: number, d = 3): number => Math.round(v * 10 ** d) / 10 ** d;
+
+export async function runBench(o: BenchOptions, hooks: BenchHooks = {}): Promise<BenchReport> {
+  const t0 = performance.now();
+  const report: BenchReport = { haproxy: o.haproxy, scenarios: [], interrupted: false, wallMs: 0 };
+  const say = hooks.onProgress ?? (() => {});
+  const { runs } = estimateSeconds(o);
+  let n = 0;
+  try {
+    for (const scenario of o.scenarios) {
+      const rate = o.rate ?? scenario.rate;
+      const entry: ScenarioBench = { scenario, skipped: null, rate, durationS: o.durationS, warmupS: o.warmupS, arrivals: o.arrivals, seed: o.seed, results: [], comparison: null };
+      report.scenarios.push(entry);
+      let plan: LivePlan;
+      try {
+        plan = planLive(scenario, o.seed);
+      } catch (err) {
+        entry.skipped = (err as Error).message;
+        say(`${scenario.name}: skipped: ${entry.skipped}`);
+        continue;
+      }
+      for (const target of targetsFor(plan, o)) {
+        throwIfAborted(hooks.signal);
+        n++;
+        say(`[${n}/${runs}] ${scenario.name}: ${targetLabel(target)} ...`);
+        const r = await runTarget(plan, target, rate, o, hooks.signal);
+        entry.results.push(r);
+        say(`[${n}/${runs}] ${scenario.name}: ${targetLabel(target)}: p50 ${r.latency.p50.toFixed(1)} p99 ${r.latency.p99.toFixed(1)} ms, ${r.failed.total} errors${r.cacheHitRate === null ? '' : `, hit ${(r.cacheHitRate * 100).toFixed(1)}%`} (${(r.wallMs / 1000).toFixed(1)} s)`);
+      }
+      entry.comparison = compare(entry.results);
+    }
+  } catch (err) {
+    if (!(err instanceof Aborted)) throw err;
+    report.interrupted = true;
+    const last = report.scenarios[report.scenarios.length - 1];
+    if (last !== undefined) last.comparison = compare(last.results);
+  }
+  report.wallMs = Math.round(performance.now() - t0);
+  return report;
+}
+
+/** Ballast's strategies against HAProxy's best mode, on p99 and hit rate. */
+export function compare(results: TargetResult[]): Comparison | null {
+  const ha = results.filter((r) => r.kind === 'haproxy' && r.latency.p99 > 0);
+  if (ha.length === 0) return null;
+  const bestP99 = ha.reduce((a, b) => (b.latency.p99 < a.latency.p99 ? b : a));
+  const hits = ha.filter((r) => r.cacheHitRate !== null);
+  const bestHit = hits.length === 0 ? null : hits.reduce((a, b) => (b.cacheHitRate! > a.cacheHitRate! ? b : a));
+  return {
+    bestP99: { target: bestP99.target, p99: bestP99.latency.p99 },
+    bestHitRate: bestHit === null ? null : { target: bestHit.target, hitRate: bestHit.cacheHitRate! },
+    rows: results
+      .filter((r) => r.kind === 'ballast')
+      .map((r) => ({
+        strategy: r.target,
+        p99Ratio: round(r.latency.p99 / bestP99.latency.p99),
+        hitRatio: bestHit === null || r.cacheHitRate === null || bestHit.cacheHitRate === 0 ? null : round(r.cacheHitRate / bestHit.cacheHitRate!),
+      })),
+  };
+}
+
+async function runTarget(plan: LivePlan, target: TargetSpec, rate: number, o: BenchOptions, signal: AbortSignal | undefined): Promise<TargetResult> {
+  const started = performance.now();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ballast-bench-'));
+  const set = new ChildSet();
+  const timers: NodeJS.Timeout[] = [];
+  const eventWork: Promise<void>[] = [];
+  const warnings: string[] = [];
+  try {
+    const fleet = await BackendFleet.start(plan, set);
+    throwIfAborted(signal);
+    const balancer: Balancer =
+      target.kind === 'ballast'
+        ? await startBallast({ strategy: target.strategy, seed: o.seed, plan, fleet, dir, set })
+        : await startHaproxy({ binary: o.haproxy!, mode: target.mode, plan, fleet, dir, set });
+    throwIfAborted(signal);
+
+    const load: LoadOptions = {
+      url: balancer.url,
+      rate,
+      arrivals: o.arrivals,
+      ...(plan.keys === null ? {} : { keys: plan.keys.count, zipf: plan.keys.zipf }),
+      ...(o.connections === undefined ? {} : { connections: o.connections }),
+      timeoutMs: o.timeoutMs ?? 10_000,
+      progressIntervalMs: 60_000,
+    };
+    if (o.warmupS > 0) {
+      // Its own seed, so the measured window's keys are the same whatever the warm-up length.
+      await runLoad({ ...load, durationS: o.warmupS, seed: (o.seed ^ 0x5bd1e995) >>> 0 }, signal === undefined ? {} : { signal });
+      throwIfAborted(signal);
+    }
+    const before = await balancer.counters();
+
+    for (const e of plan.events) {
+      timers.push(
+        setTimeout(() => {
+          const work = (async () => {
+            if (e.action === 'die') for (const i of e.servers) await fleet.die(i);
+            else if (e.action === 'revive') for (const i of e.servers) await fleet.revive(i);
+            else await balancer.join(e.servers.map((i) => plan.servers[i]!));
+          })().catch((err: unknown) => {
+            warnings.push(`event ${e.action} ${e.servers.map((i) => `s${i}`).join(',')} failed: ${(err as Error).message}`);
+          });
+          eventWork.push(work);
+        }, e.at * o.durationS * 1000),
+      );
+    }
+    for (const p of pauseSchedule(plan, rate, o.durationS, new SeededRandom((o.seed ^ 0x2545f491) >>> 0))) {
+      timers.push(setTimeout(() => fleet.pause(p.server, p.ms), p.atMs));
+    }
+    const result = await runLoad({ ...load, durationS: o.durationS, seed: o.seed }, signal === undefined ? {} : { signal });
+    for (const t of timers) clearTimeout(t);
+    await Promise.all(eventWork);
+    throwIfAborted(signal);
+    const after = await balancer.counters();
+    return summarize(plan, target, result, before, after, [...result.warnings, ...warnings], performance.now() - started);
+  } finally {
+    for (const t of timers) clearTimeout(t);
+    await set.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function summarize(
+  plan: LivePlan,
+  target: TargetSpec,
+  r: Awaited<ReturnType<typeof runLoad>>,
+  before: ExtraCounters,
+  after: ExtraCounters,
+  warnings: string[],
+  wallMs: number,
+): TargetResult {
+  const hedges = after.hedges - before.hedges;
+  const retries = after.retries - before.retries;
+  const failovers = after.failovers - before.failovers;
+  const pct = (v: number): number => (r.sent > 0 ? round((v / r.sent) * 100) : 0);
+  const counts = new Map<string, number>();
+  for (const b of r.backends) {
+    // X-Backend is NAME:PORT; the name is stable across a revival.
+    const name = b.backend.replace(/:\d+$/, '');
+    counts.set(name, (counts.get(name) ?? 0) + b.count);
+  }
+  const responses = [...counts.values()].reduce((a, b) => a + b, 0);
+  const servers: ServerShare[] = plan.servers.map((s) => {
+    const count = counts.get(s.name) ?? 0;
+    return { name: s.name, count, share: responses > 0 ? round(count / responses, 4) : 0 };
+  });
+  // Any other name (a `(none)` row: a response without X-Backend, e.g. a balancer's own 503).
+  for (const [name, count] of counts) if (!plan.servers.some((s) => s.name === name)) servers.push({ name, count, share: responses > 0 ? round(count / responses, 4) : 0 });
+  const planned = servers.slice(0, plan.servers.length);
+  const mean = planned.reduce((a, s) => a + s.count, 0) / Math.max(1, planned.length);
+  const max = planned.reduce((a, s) => Math.max(a, s.count), 0);
+  const cache = r.cache ?? null;
+  return {
+    target: targetLabel(target),
+    kind: target.kind,
+    sent: r.sent,
+    succeeded: r.succeeded,
+    failed: r.failed,
+    latency: { p50: r.latencyMs.p50, p90: r.latencyMs.p90, p99: r.latencyMs.p99, p999: r.latencyMs.p999, mean: r.latencyMs.mean, max: r.latencyMs.max },
+    hedges,
+    retries,
+    failovers,
+    extraLoadPercent: pct(hedges + retries + failovers),
+    hedgePercent: pct(hedges),
+    retryPercent: pct(retries + failovers),
+    cache,
+    cacheHitRate: cache === null ? null : round(cache.hitRate, 4),
+    servers,
+    maxAvgLoad: mean > 0 ? round(max / mean, 3) : 0,
+    openLoop: r.openLoop,
+    warnings,
+    wallMs: Math.round(wallMs),
+  };
+}

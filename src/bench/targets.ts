@@ -1,0 +1,238 @@
+/**
+ * The processes of one benchmark run: the demo backends of a live plan, and the balancer under
+ * test in front of them (Ballast with one strategy, or HAProxy in one mode). Each is a child
+ * process on 127.0.0.1, so the balancer pays for its own event loop or threads as in
+ * production, and nothing is shared between runs (fresh caches, fresh strategy state).
+ *
+ * Ports: backends and Ballast listen on port 0 and print the port they got; HAProxy cannot,
+ * so its port is picked by binding port 0 here first (a race with other programs is possible
+ * but unlikely, and fails loudly as "was not ready").
+ */
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { mergeScenario } from '../sim/scenario.js';
+import { formatServiceTime, parseServiceTime } from '../backend/service-time.js';
+import { ChildError, ChildSet, ballastCli, nodeModule, type Child } from './children.js';
+import { BACKEND_NAME, haproxyCommand, haproxyConfig, parseShowStat, type HaproxyBinary, type HaproxyMode } from './haproxy.js';
+import type { LiveBackendOptions, LivePlan, LiveServer } from './live-scenario.js';
+import { ballastCounters } from './prometheus.js';
+
+const HOST = '127.0.0.1';
+/** Time a process gets to say it listens (node start-up on a busy 2-core machine can be slow). */
+const READY_TIMEOUT_MS = 20_000;
+/** Health checks of both balancers: the same interval, fall and rise. */
+export const CHECK = { intervalMs: 1_000, timeoutMs: 500, fall: 2, rise: 2 } as const;
+
+/** Extra attempts a balancer made, cumulative since it started. */
+export interface ExtraCounters {
+  hedges: number;
+  retries: number;
+  failovers: number;
+}
+
+export interface Balancer {
+  /** Where the load goes. */
+  readonly url: string;
+  counters(): Promise<ExtraCounters>;
+  /** Adds servers that join the pool (already listening). */
+  join(servers: LiveServer[]): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, HOST, () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The demo backends of a plan, one process each; die and revive act on one of them. */
+export class BackendFleet {
+  readonly ports: number[] = [];
+  private readonly children: Child[] = [];
+
+  private constructor(
+    private readonly plan: LivePlan,
+    private readonly set: ChildSet,
+  ) {}
+
+  static async start(plan: LivePlan, set: ChildSet): Promise<BackendFleet> {
+    const fleet = new BackendFleet(plan, set);
+    await Promise.all(plan.servers.map((s) => fleet.spawn(s, 0)));
+    return fleet;
+  }
+
+  /** SIGKILL: requests in flight are reset, new connections refused. */
+  async die(index: number): Promise<void> {
+    await this.children[index]?.stop('SIGKILL');
+  }
+
+  /**
+   * The whole server stops for `ms` (SIGSTOP, then SIGCONT): accepted connections wait in the
+   * kernel, timers fire late, as in a long GC pause or CPU steal.
+   */
+  pause(index: number, ms: number): void {
+    const c = this.children[index];
+    if (c === undefined || !c.running) return;
+    c.signal('SIGSTOP');
+    setTimeout(() => c.signal('SIGCONT'), ms);
+  }
+
+  /** A fresh process on the same port: the same server back, with a cold cache. */
+  async revive(index: number): Promise<void> {
+    const c = this.children[index];
+    if (c !== undefined && c.running) return;
+    await this.spawn(this.plan.servers[index]!, this.ports[index]!);
+  }
+
+  private async spawn(s: LiveServer, port: number): Promise<void> {
+    const args = backendCliArgs(s.backend);
+    let child: Child;
+    if (args !== null) {
+      const cli = ballastCli();
+      child = this.set.spawn(`backend ${s.name}`, cli.command, [...cli.prefix, 'backend', '--host', HOST, '--port', String(port), ...args]);
+    } else {
+      const entry = nodeModule('./backend-child');
+      child = this.set.spawn(`backend ${s.name}`, entry.command, [...entry.prefix, JSON.stringify({ ...s.backend, host: HOST, port })]);
+    }
+    this.children[s.index] = child;
+    const m = await child.waitFor(/listening on http:\/\/[^:]+:(\d+)/, READY_TIMEOUT_MS);
+    this.ports[s.index] = Number(m[1]);
+  }
+}
+
+/**
+ * `ballast backend` flags for these options, or null when the CLI's parser would not read the
+ * service time back exactly (then backend-child.ts starts the same server from JSON).
+ */
+export function backendCliArgs(o: LiveBackendOptions): string[] | null {
+  const service = formatServiceTime(o.serviceTime);
+  try {
+    if (JSON.stringify(parseServiceTime(service)) !== JSON.stringify(o.serviceTime)) return null;
+  } catch {
+    return null;
+  }
+  const args = ['--name', o.name, '--service', service, '--workers', String(o.workers)];
+  if (o.stallProbability > 0) args.push('--stall-prob', String(o.stallProbability), '--stall-ms', String(o.stallMs));
+  if (o.cacheSize > 0) args.push('--cache-size', String(o.cacheSize), '--miss-penalty-ms', String(o.missPenaltyMs), '--cache-key-header', o.cacheKeyHeader);
+  args.push('--seed', String(o.seed));
+  return args;
+}
+
+export interface BallastTargetOptions {
+  strategy: string;
+  seed: number;
+  plan: LivePlan;
+  fleet: BackendFleet;
+  dir: string;
+  set: ChildSet;
+}
+
+function ballastConfig(o: BallastTargetOptions, servers: LiveServer[]): Record<string, unknown> {
+  const base = {
+    listen: { host: HOST, port: 0 },
+    strategy: o.strategy,
+    seed: o.seed,
+    servers: servers.map((s) => ({ host: HOST, port: o.fleet.ports[s.index]!, weight: s.weight, name: s.name })),
+    healthCheck: { intervalMs: CHECK.intervalMs, timeoutMs: CHECK.timeoutMs, fall: CHECK.fall, rise: CHECK.rise },
+    admin: { host: HOST, port: 0 },
+  };
+  // The scenario's own Ballast settings (alpha1, beta1, retries ...), as the simulator applies them.
+  return mergeScenario(base, o.plan.scenario.config) as Record<string, unknown>;
+}
+
+/** `ballast start --config FILE` with the strategy; reads /metrics for hedges and retries. */
+export async function startBallast(o: BallastTargetOptions): Promise<Balancer> {
+  const file = path.join(o.dir, `ballast-${o.strategy}.json`);
+  let members = o.plan.servers.filter((s) => s.initial);
+  writeFileSync(file, JSON.stringify(ballastConfig(o, members), null, 2));
+  const cli = ballastCli();
+  const child = o.set.spawn(`ballast (${o.strategy})`, cli.command, [...cli.prefix, 'start', '--config', file], { BALLAST_LOG_LEVEL: 'info' });
+  const listening = await child.waitFor(/"listen":"[^"]*:(\d+)".*ballast listening|ballast listening.*"listen":"[^"]*:(\d+)"/, READY_TIMEOUT_MS);
+  const port = Number(listening[1] ?? listening[2]);
+  const admin = await child.waitFor(/admin API and dashboard on (http:\/\/[0-9.]+:\d+)/, READY_TIMEOUT_MS);
+  const adminUrl = admin[1]!;
+  return {
+    url: `http://${HOST}:${port}/`,
+    async counters() {
+      const res = await fetch(`${adminUrl}/metrics`, { signal: AbortSignal.timeout(5_000) });
+      if (!res.ok) throw new ChildError(`ballast /metrics answered ${res.status}`);
+      const c = ballastCounters(await res.text());
+      return { hedges: c.hedgesSent, retries: c.retries, failovers: c.failovers };
+    },
+    async join(servers) {
+      // A config reload, as an operator adds servers: pool.add, checked before traffic, warm-up.
+      members = [...members, ...servers];
+      writeFileSync(file, JSON.stringify(ballastConfig(o, members), null, 2));
+      const reloaded = child.waitFor(/config reloaded|reload refused/, 10_000, true);
+      child.signal('SIGHUP');
+      const m = await reloaded;
+      if (m[0] === 'reload refused') throw new ChildError(`ballast refused the reload that adds ${servers.map((s) => s.name).join(', ')}:\n${child.output()}`);
+    },
+  };
+}
+
+export interface HaproxyTargetOptions {
+  binary: HaproxyBinary;
+  mode: HaproxyMode;
+  plan: LivePlan;
+  fleet: BackendFleet;
+  dir: string;
+  set: ChildSet;
+}
+
+/** HAProxy in one mode; joining servers are declared disabled and enabled through the runtime API. */
+export async function startHaproxy(o: HaproxyTargetOptions): Promise<Balancer> {
+  const port = await freePort();
+  const socket = path.join(o.dir, `haproxy-${o.mode}.sock`);
+  const cfgFile = path.join(o.dir, `haproxy-${o.mode}.cfg`);
+  writeFileSync(
+    cfgFile,
+    haproxyConfig({
+      mode: o.mode,
+      port,
+      socket,
+      servers: o.plan.servers.map((s) => ({ name: s.name, host: HOST, port: o.fleet.ports[s.index]!, weight: s.weight, disabled: !s.initial })),
+      checkIntervalMs: CHECK.intervalMs,
+      fall: CHECK.fall,
+      rise: CHECK.rise,
+    }),
+  );
+  const child = o.set.spawn(`haproxy (${o.mode})`, o.binary.path, ['-db', '-f', cfgFile]);
+  // Ready when the runtime API answers and every initial server is UP (as Ballast, which
+  // listens only after its first health checks).
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const initial = new Set(o.plan.servers.filter((s) => s.initial).map((s) => s.name));
+  for (;;) {
+    if (!child.running) throw new ChildError(`haproxy exited before it was ready; its last output:\n${child.output()}`);
+    try {
+      const stat = await haproxyCommand(socket, 'show stat', 1_000);
+      const up = stat.split('\n').filter((l) => {
+        const f = l.split(',');
+        return f[0] === BACKEND_NAME && initial.has(f[1]!) && /^UP/.test(f[17] ?? '');
+      }).length;
+      if (up === initial.size) break;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) throw new ChildError(`haproxy was not ready within ${READY_TIMEOUT_MS} ms; its last output:\n${child.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url: `http://${HOST}:${port}/`,
+    async counters() {
+      const c = parseShowStat(await haproxyCommand(socket, 'show stat'));
+      return { hedges: 0, retries: c.retries, failovers: c.redispatches };
+    },
+    async join(servers) {
+      for (const s of servers) {
+        const answer = await haproxyCommand(socket, `enable server ${BACKEND_NAME}/${s.name}`);
+        if (answer.trim() !== '') throw new ChildError(`haproxy: enable server ${s.name}: ${answer.trim()}`);
+      }
+    },
+  };
+}

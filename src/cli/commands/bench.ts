@@ -1,0 +1,226 @@
+/**
+ * `ballast bench`: the live benchmark (src/bench): the simulator's scenarios on real processes
+ * on 127.0.0.1, Ballast with each strategy and HAProxy in each mode in front of the same demo
+ * backends, under the same open-loop load.
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { renderBenchChart } from '../../bench/chart.js';
+import { findHaproxy, HAPROXY_MODES, type HaproxyBinary, type HaproxyMode } from '../../bench/haproxy.js';
+import { liveSupport } from '../../bench/live-scenario.js';
+import { formatBench } from '../../bench/report.js';
+import { estimateSeconds, runBench, type BenchOptions } from '../../bench/run.js';
+import { NAMED_SCENARIOS, ScenarioError, resolveScenario, type Scenario } from '../../sim/scenario.js';
+import { describeScenario } from '../../sim/report.js';
+import { availableStrategies } from '../../strategies/registry.js';
+import { numberFlag, UsageError, type Command } from '../command.js';
+
+const help = `Usage: ballast bench [flags]
+
+Runs the simulator's scenarios live on 127.0.0.1: demo backends as child processes (service
+times, worker slots, stalls and caches as the scenario says), then for each target a run of
+its own: Ballast with one strategy (\`ballast start\`), or HAProxy in one mode, in front of
+fresh backends, under the same open-loop load (the load tester: a constant arrival rate,
+latency counted from each request's intended start, the same keys for every target). Prints
+the simulator's table per scenario, each server's share, and each Ballast strategy's ratio
+to HAProxy's best mode on p99 and cache hit rate. Every run stops by itself; every child
+process is stopped at the end, on errors and on Ctrl-C.
+
+Live scenarios: homogeneous, slow-server, stragglers (stalls in the backends; whole-server
+pauses by SIGSTOP/SIGCONT), cache, scale-out (joins by config reload / HAProxy runtime API),
+failure (backends killed and restarted). heavy-tail is simulator-only (Pareto service times).
+
+Flags:
+  --scenario NAME[,NAME]  scenario(s), or "all" (the live ones; default homogeneous):
+                          ${Object.keys(NAMED_SCENARIOS).join(', ')}
+  --strategies A,B        Ballast strategies (default: all seven)
+  --haproxy-modes A,B     HAProxy modes: ${HAPROXY_MODES.join(', ')} (default roundrobin,
+                          leastconn, random, plus hash for keyed scenarios); giving this flag
+                          makes HAProxy required (exit 1 when it is missing)
+  --no-haproxy            Ballast only
+  --haproxy-bin PATH      the haproxy binary (default: found on PATH or in /usr/sbin)
+  --duration S            measured seconds per run (default 10)
+  --warmup S              unmeasured seconds of the same load before each run (default 2)
+  --rate R                requests per second (default: the scenario's rate)
+  --arrivals KIND         constant (default) or poisson
+  --connections N         load tester connections (default: its open-loop default)
+  --seed N                seeds arrivals, keys and the backends' service times (default 1)
+  --servers N, --slots N, --set PATH=VALUE
+                          scenario overrides, as in \`ballast simulate\`
+  --json                  print JSON instead of tables (progress stays on stderr)
+  --chart FILE.svg        SVG of latency percentiles per target (several scenarios:
+                          FILE-<scenario>.svg)
+  --list                  the scenarios, and whether each runs live
+  -h, --help              this help
+
+Exit codes: 0 done, 1 a run failed or HAProxy was asked for and is missing, 2 bad usage,
+130 interrupted.
+`;
+
+function chartPath(base: string, scenario: string, several: boolean): string {
+  if (!several) return base;
+  const dot = base.toLowerCase().endsWith('.svg') ? base.length - 4 : base.length;
+  return `${base.slice(0, dot)}-${scenario}${base.slice(dot)}`;
+}
+
+function list(flag: string | undefined): string[] | undefined {
+  return flag?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+function haproxyAt(path: string): HaproxyBinary | null {
+  try {
+    const out = execFileSync(path, ['-v'], { encoding: 'utf8', timeout: 5_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    return { path, version: out.split('\n')[0]!.trim() };
+  } catch {
+    return null;
+  }
+}
+
+export const benchCommand: Command = {
+  name: 'bench',
+  summary: 'benchmark the strategies live against HAProxy (real processes on 127.0.0.1)',
+  help,
+  async run(args: string[]): Promise<number> {
+    const { values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        scenario: { type: 'string' },
+        strategies: { type: 'string' },
+        'haproxy-modes': { type: 'string' },
+        'no-haproxy': { type: 'boolean', default: false },
+        'haproxy-bin': { type: 'string' },
+        duration: { type: 'string' },
+        warmup: { type: 'string' },
+        rate: { type: 'string' },
+        arrivals: { type: 'string' },
+        connections: { type: 'string' },
+        seed: { type: 'string' },
+        servers: { type: 'string' },
+        slots: { type: 'string' },
+        set: { type: 'string', multiple: true },
+        json: { type: 'boolean', default: false },
+        chart: { type: 'string' },
+        list: { type: 'boolean', default: false },
+      },
+    });
+
+    if (values.list) {
+      for (const name of Object.keys(NAMED_SCENARIOS)) {
+        const s = resolveScenario(name);
+        const why = liveSupport(s);
+        process.stdout.write(`${name}${why === null ? '' : ' (simulator only)'}: ${s.description}\n  ${describeScenario(s).split('; ').slice(2).join('; ')}\n`);
+        if (why !== null) process.stdout.write(`  not live: ${why}\n`);
+      }
+      return 0;
+    }
+
+    const seed = numberFlag('seed', values.seed, { min: 0, max: 0xffffffff, integer: true }) ?? 1;
+    const durationS = numberFlag('duration', values.duration, { min: 0.1, max: 3600 }) ?? 10;
+    const warmupS = numberFlag('warmup', values.warmup, { min: 0, max: 3600 }) ?? 2;
+    const rate = numberFlag('rate', values.rate, { min: 0.1, max: 100_000 });
+    const connections = numberFlag('connections', values.connections, { min: 1, max: 10_000, integer: true });
+    const arrivals = values.arrivals ?? 'constant';
+    if (arrivals !== 'constant' && arrivals !== 'poisson') throw new UsageError(`--arrivals: constant or poisson, got "${arrivals}"`);
+
+    const shorthand: Record<string, unknown> = {};
+    const servers = numberFlag('servers', values.servers, { min: 1, max: 64, integer: true });
+    const slots = numberFlag('slots', values.slots, { min: 1, max: 10_000, integer: true });
+    if (servers !== undefined) shorthand.servers = servers;
+    if (slots !== undefined) shorthand.slots = slots;
+
+    const all = values.scenario === 'all';
+    const names = all ? Object.keys(NAMED_SCENARIOS) : (list(values.scenario) ?? ['homogeneous']);
+    let scenarios: Scenario[] = [];
+    try {
+      for (const name of names) scenarios.push(resolveScenario(name, { values: shorthand, settings: values.set ?? [] }));
+    } catch (err) {
+      if (err instanceof ScenarioError) throw new UsageError(err.message);
+      throw err;
+    }
+    // "all" means the live ones; a scenario named explicitly is reported as skipped, with why.
+    if (all) scenarios = scenarios.filter((s) => liveSupport(s) === null);
+    if (scenarios.every((s) => liveSupport(s) !== null)) {
+      throw new UsageError(scenarios.map((s) => `scenario ${s.name} cannot run live: ${liveSupport(s)}`).join('\n'));
+    }
+
+    const registered: string[] = availableStrategies();
+    const strategies = list(values.strategies) ?? registered;
+    for (const s of strategies) if (!registered.includes(s)) throw new UsageError(`--strategies: unknown strategy "${s}"; registered: ${registered.join(', ')}`);
+
+    const modes = list(values['haproxy-modes']);
+    for (const m of modes ?? []) if (!(HAPROXY_MODES as readonly string[]).includes(m)) throw new UsageError(`--haproxy-modes: unknown mode "${m}"; one of ${HAPROXY_MODES.join(', ')}`);
+    if (modes !== undefined && values['no-haproxy']) throw new UsageError('--haproxy-modes and --no-haproxy contradict each other');
+    if (strategies.length === 0 && (values['no-haproxy'] || modes?.length === 0)) throw new UsageError('nothing to run: no strategy and no HAProxy mode');
+
+    let haproxy: HaproxyBinary | null = null;
+    if (!values['no-haproxy']) {
+      haproxy = values['haproxy-bin'] !== undefined ? haproxyAt(values['haproxy-bin']) : findHaproxy();
+      if (haproxy === null) {
+        const where = values['haproxy-bin'] ?? 'on PATH, /usr/sbin or /usr/local/sbin';
+        const install = 'install it (Debian: apt-get install -y haproxy)';
+        if (modes !== undefined) {
+          process.stderr.write(`ballast bench: haproxy not found (${where}); ${install}, or run without --haproxy-modes\n`);
+          return 1;
+        }
+        process.stderr.write(`ballast bench: haproxy not found (${where}): running Ballast only; ${install} to compare, or pass --no-haproxy to silence this\n`);
+        if (strategies.length === 0) return 1;
+      }
+    }
+
+    const options: BenchOptions = {
+      scenarios,
+      strategies,
+      haproxy,
+      ...(modes === undefined ? {} : { haproxyModes: modes as HaproxyMode[] }),
+      durationS,
+      warmupS,
+      ...(rate === undefined ? {} : { rate }),
+      arrivals,
+      seed,
+      ...(connections === undefined ? {} : { connections }),
+    };
+    const { runs, seconds } = estimateSeconds(options);
+    const minutes = Math.floor(seconds / 60);
+    process.stderr.write(
+      `ballast bench: ${runs} runs (${scenarios.map((s) => s.name).join(', ')}; ${strategies.length} strategies${haproxy === null ? '' : ` + HAProxy`}), ` +
+        `each ${warmupS} s warm-up + ${durationS} s measured: about ${minutes > 0 ? `${minutes} min ` : ''}${seconds % 60} s in all. Ctrl-C stops.\n`,
+    );
+
+    const abort = new AbortController();
+    let signals = 0;
+    const onSignal = (): void => {
+      signals++;
+      if (signals === 1) {
+        process.stderr.write('ballast bench: stopping (children are being stopped; Ctrl-C again to quit at once)\n');
+        abort.abort();
+      } else {
+        // The exit hook in src/bench/children.ts kills every child still running.
+        process.exit(130);
+      }
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    let report;
+    try {
+      report = await runBench(options, { signal: abort.signal, onProgress: (line) => process.stderr.write(`${line}\n`) });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+
+    if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    else process.stdout.write(formatBench(report));
+    if (values.chart !== undefined) {
+      const ran = report.scenarios.filter((s) => s.results.length > 0);
+      for (const s of ran) {
+        const path = chartPath(values.chart, s.scenario.name, ran.length > 1);
+        writeFileSync(path, renderBenchChart(s));
+        process.stderr.write(`chart written to ${path}\n`);
+      }
+    }
+    return report.interrupted ? 130 : 0;
+  },
+};
