@@ -217,50 +217,47 @@ test('alpha1 hedges a request stuck on a slow backend: the other backend answers
   assert.ok(await until(() => lb.pool.totalInflight === 0), `pool in flight: ${inflight(lb)}`);
   assert.deepEqual(inflight(lb), [0, 0, 0]);
 
-  // A POST marked idempotent may be hedged like a GET.
-  let markedOnSlow = 0;
-  let markedHedged = 0;
-  for (let burst = 0; burst < 4 && markedOnSlow < 1; burst++) {
-    const paths = Array.from({ length: 8 }, (_, i) => `/pi/${burst}/${i}`);
-    const results = await Promise.all(
-      paths.map((p) => request(`${lb.url}${p}`, { method: 'POST', body: 'x', headers: { 'x-idempotent': 'true', 'content-type': 'text/plain' } })),
-    );
-    for (let i = 0; i < paths.length; i++) {
-      assert.equal(results[i]!.status, 200);
-      if (a.sawPath(paths[i]!)) {
-        markedOnSlow++;
-        if (b.sawPath(paths[i]!) && results[i]!.body.toString() === 'b') markedHedged++;
-      }
-    }
-  }
-  assert.ok(markedOnSlow >= 1, 'some marked POST landed on the slow backend');
-  assert.equal(markedHedged, markedOnSlow, 'every marked POST on the slow backend was hedged and answered by b');
-
-  // A plain POST is never hedged: it waits for the (now merely slow) backend it was sent to.
-  a.delayMs = 300;
-  const hedgesBefore = lb.stats.counters().hedgesSent;
-  const alphaHedgesBefore = alpha1().hedges_sent;
-  let postsOnSlow = 0;
-  for (let burst = 0; burst < 4 && postsOnSlow < 1; burst++) {
-    const paths = Array.from({ length: 8 }, (_, i) => `/p/${burst}/${i}`);
-    const results = await Promise.all(paths.map((p) => request(`${lb.url}${p}`, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } })));
-    for (let i = 0; i < paths.length; i++) {
-      assert.equal(results[i]!.status, 200);
-      const onA = a.sawPath(paths[i]!);
-      const onB = b.sawPath(paths[i]!);
-      assert.ok(onA !== onB, `${paths[i]} went to exactly one backend (a: ${onA}, b: ${onB})`);
-      assert.equal(results[i]!.body.toString(), onA ? 'a' : 'b');
-      if (onA) postsOnSlow++;
-    }
-  }
-  assert.ok(postsOnSlow >= 1, 'some POST landed on the slow backend');
-  assert.equal(lb.stats.counters().hedgesSent, hedgesBefore, 'no POST was hedged');
-  assert.equal(alpha1().hedges_sent, alphaHedgesBefore);
-  assert.ok(await until(() => lb.pool.totalInflight === 0), `pool in flight: ${inflight(lb)}`);
   t.diagnostic(
-    `GETs on the slow backend ${onSlow}, marked POSTs ${markedOnSlow}, plain POSTs ${postsOnSlow}; ` +
+    `GETs on the slow backend ${onSlow}; ` +
       `hedges sent ${lb.stats.counters().hedgesSent} (warm-up ${warmHedges}), won ${lb.stats.counters().hedgesWon}`,
   );
+});
+
+test('alpha1 against demo backends: after /control?set_delay_ms on one, requests sent to it are answered by the other before the delay', async () => {
+  const demo = (name: string) => startBackend({ host: '127.0.0.1', port: 0, name, serviceTime: { kind: 'fixed', ms: 1 }, seed: 1 });
+  const a = track(await demo('slow'));
+  const b = track(await demo('fast'));
+  const lb = track(
+    await startBallast({
+      servers: [local(a.port), local(b.port)],
+      strategy: 'alpha1',
+      seed: 9,
+      alpha1: { maxHedgeRate: 0.5, minHedgeSamples: 5, minHedgeDelayMs: 20, sloMs: 100 },
+    }),
+  );
+  for (let i = 0; i < 40; i++) assert.equal((await get(`${lb.url}/warm/${i}`)).status, 200);
+  const servedBefore = a.served();
+  const control = await get(`http://127.0.0.1:${a.port}/control?set_delay_ms=2000`);
+  assert.equal(JSON.parse(control.body).fixed_delay_ms, 2000);
+  await sleep(100);
+  const won = lb.stats.counters().hedgesWon;
+  for (let burst = 0; burst < 4 && lb.stats.counters().hedgesWon === won; burst++) {
+    const results = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const started = Date.now();
+        const r = await get(`${lb.url}/d/${burst}/${i}`);
+        return { ...r, took: Date.now() - started };
+      }),
+    );
+    for (const r of results) {
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['x-backend'], `fast:${b.port}`, 'answered by the fast backend');
+      assert.ok(r.took < 1_000, `took ${r.took} ms: it waited for the 2 s backend`);
+    }
+  }
+  assert.ok(lb.stats.counters().hedgesWon > won, 'a hedge won');
+  assert.equal(a.served(), servedBefore, 'the slow backend completed nothing: its requests were cancelled');
+  assert.ok(await until(() => lb.pool.totalInflight === 0), `pool in flight: ${inflight(lb)}`);
 });
 
 test('alpha1 does not hedge with a single ready backend', async () => {
@@ -383,6 +380,39 @@ test('a hedge carries the request body intact (Content-Length and chunked) and l
   assert.equal(Object.values(counts).reduce((x, y) => x + y, 0), 46, JSON.stringify(counts));
 });
 
+test('a POST is never hedged; one marked X-Idempotent: true is', async () => {
+  const { a, b, lb, parked } = await stuckOnA(23);
+  const hedges = () => lb.stats.counters().hedgesSent;
+  const before = hedges();
+  const plain = request(`${lb.url}/post/plain`, { method: 'POST', body: 'p', headers: { 'content-type': 'text/plain' } });
+  assert.ok(await until(() => a.sawPath('/post/plain')));
+  await sleep(200); // ten hedge delays
+  assert.ok(!b.sawPath('/post/plain'), 'the plain POST was not copied to b');
+  assert.equal(hedges(), before);
+  a.release();
+  const r = await plain;
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'a', 'it waited for the backend it was sent to');
+
+  const marked = await request(`${lb.url}/post/marked`, { method: 'POST', body: 'm', headers: { 'content-type': 'text/plain', 'x-idempotent': 'true' } });
+  assert.equal(marked.status, 200);
+  assert.equal(marked.body.toString(), 'b');
+  assert.ok(a.sawPath('/post/marked') && b.sawPath('/post/marked'));
+  assert.equal(hedges(), before + 1);
+  // Only "true" marks a request: another value leaves a POST unhedged.
+  const other = request(`${lb.url}/post/other`, { method: 'POST', body: 'o', headers: { 'x-idempotent': 'yes' } });
+  assert.ok(await until(() => a.sawPath('/post/other')));
+  await sleep(200);
+  assert.ok(!b.sawPath('/post/other'));
+  a.release();
+  assert.equal((await other).body.toString(), 'a');
+  assert.equal(hedges(), before + 1);
+
+  b.release();
+  for (const p of await Promise.all(parked)) assert.equal(p.status, 200);
+  assert.ok(await until(() => lb.pool.totalInflight === 0), `pool in flight: ${inflight(lb)}`);
+});
+
 test('a client that goes away during a hedge race cancels both attempts and closes both backend connections', async () => {
   const { a, b, lb, parked } = await stuckOnA(22);
   b.hold = true; // the hedge gets parked too
@@ -501,6 +531,42 @@ test('beta1 with a cookie key: the same cookie value goes to the same backend', 
   assert.equal(g.keyed_requests, 90);
   assert.equal(g.affinity_rate, 100);
   assert.equal(servers.reduce((n, s) => n + s.seen.length, 0), 90);
+});
+
+test('beta1 bounded loads through the proxy: one key held in flight spills to the next ranked backends within the bound, then comes home', async () => {
+  const servers = [track(await ctlServer('a')), track(await ctlServer('b')), track(await ctlServer('c'))];
+  const lb = track(
+    await startBallast({ servers: servers.map((s) => local(s.port)), strategy: 'beta1', seed: 1, beta1: { hotKeyShare: 1, boundFloor: 4, loadFactor: 1.25 } }),
+  );
+  const owner = (await get(`${lb.url}/first`, { 'x-key': 'hot' })).body;
+  for (const s of servers) s.hold = true;
+  const pending = [];
+  let maxLoad = 0;
+  for (let i = 0; i < 12; i++) {
+    pending.push(get(`${lb.url}/held/${i}`, { 'x-key': 'hot' }));
+    assert.ok(await until(() => lb.pool.totalInflight === i + 1), `request ${i} reached a backend`);
+    for (const b of lb.pool.backends) {
+      // The bound the request was admitted under: max(floor, ceil(c x (T + 1) / n)) with T before it.
+      assert.ok(b.inflight <= Math.max(4, Math.ceil((1.25 * (i + 1)) / 3)), `${b.address} has ${b.inflight} in flight after ${i + 1}`);
+      maxLoad = Math.max(maxLoad, b.inflight);
+    }
+  }
+  const ownerServer = servers.find((s) => s.name === owner)!;
+  // The owner takes the floor (4), then the second ranked up to 4, then the third; from 9 in
+  // flight on the bound, ceil(1.25 x (T + 1) / 3), reaches 5 and the owner and the second
+  // ranked take one more each, in rank order: 5, 5, 2.
+  assert.equal(ownerServer.seen.filter((s) => s.url.startsWith('/held/')).length, 5);
+  assert.deepEqual(lb.pool.backends.map((b) => b.inflight).sort(), [2, 5, 5]);
+  assert.equal(maxLoad, 5);
+  const g = lb.active.strategy.globalMetrics!() as Record<string, number>;
+  assert.equal(g.bounded_load_redirects, 7);
+  for (const s of servers) {
+    s.hold = false;
+    s.release();
+  }
+  for (const r of await Promise.all(pending)) assert.equal(r.status, 200);
+  assert.ok(await until(() => lb.pool.totalInflight === 0));
+  for (let i = 0; i < 5; i++) assert.equal((await get(`${lb.url}/after/${i}`, { 'x-key': 'hot' })).body, owner, 'light load: affinity again');
 });
 
 // ---------------------------------------------------------------------------------------------
