@@ -176,10 +176,20 @@ export class ClientConn implements HasDeadline {
     this.rejections.warn(reason, { client: this.remoteAddress, detail }, `rejected request: ${detail}`);
     this.deadline = 0;
     this.socket.pause();
+    const current = this.current;
+    const inCurrentBody = current !== null && this.parsing === current;
     this.parsing = null;
     this.pipeline.length = 0;
     this.closeAfterCurrent = true;
-    if (this.current !== null && !this.current.finished) {
+    if (current !== null && inCurrentBody) {
+      // The request being answered is itself malformed (its body): stop it and answer now.
+      this.current = null;
+      if (current.abandonMalformed()) this.sendAndClose(canned);
+      else this.destroy();
+      return;
+    }
+    if (current !== null && !current.finished) {
+      // A pipelined request is bad: answer it once the response in progress is done.
       this.pendingError = canned;
       return;
     }

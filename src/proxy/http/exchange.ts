@@ -11,6 +11,7 @@
 import type { Backend, InflightEntry, OutcomeKind } from '../../pool/backend.js';
 import { PickContext } from '../../strategies/types.js';
 import { idempotentMethod } from '../attempts.js';
+import { NO_HEDGE, hedgeDelay, hedgeSettled, hedgeable, sendHedge } from '../hedging.js';
 import type { HasDeadline } from '../deadlines.js';
 import type { ProxyContext } from './context.js';
 import { Framing, rewriteRequest, rewriteResponse, type RequestFacts } from './headers.js';
@@ -239,8 +240,11 @@ export class Exchange implements SlotWaiter, HasDeadline {
     }
     if (this.requestComplete) this.finishRequestOn(a, sock);
     else {
+      // Connected: the connect deadline no longer applies, and the response-headers one starts
+      // when the request is complete. A slow upload is the client's (clientIdleMs), not the backend's.
       a.state = AttemptState.Sending;
       a.sending = true;
+      a.deadline = 0;
     }
     sock.uncork();
   }
@@ -307,28 +311,21 @@ export class Exchange implements SlotWaiter, HasDeadline {
   }
 
   private maybeScheduleHedge(): void {
-    const strategy = this.px.active.strategy;
-    if (strategy.hedgeDelayMs === undefined || this.hedgeTimer !== undefined || this.hedged) return;
-    if (!this.requestComplete || !this.replayable || !this.idempotent || this.winner !== null || this.attemptCount !== 1) return;
-    if (this.chunkBytes > this.px.config.alpha1.maxHedgeBodyBytes) return;
-    const delay = strategy.hedgeDelayMs(this.ctx);
-    if (delay < 0) return;
+    if (this.hedgeTimer !== undefined || this.hedged || this.winner !== null || this.attemptCount !== 1) return;
+    if (!this.requestComplete || !hedgeable(this.idempotent, this.replayable, this.chunkBytes, this.px.config.alpha1.maxHedgeBodyBytes)) return;
+    const delay = hedgeDelay(this.px.active.strategy, this.ctx);
+    if (delay === NO_HEDGE) return;
     this.hedgeTimer = setTimeout(() => this.onHedgeTimer(), delay);
   }
 
   private onHedgeTimer(): void {
     this.hedgeTimer = undefined;
     if (this.finished || this.winner !== null || this.attempts.length !== 1 || this.responseStarted) return;
-    const strategy = this.px.active.strategy;
-    if (strategy.tryHedge === undefined || !strategy.tryHedge(this.ctx)) return;
-    this.ctx.hedge = true;
-    const b = this.px.active.pick(this.ctx);
-    if (b !== undefined) {
+    sendHedge(this.px.active, this.ctx, (b) => {
       this.hedged = true;
       this.px.stats.hedgeSent();
       this.startAttempt(b, true);
-    }
-    this.ctx.hedge = false;
+    });
   }
 
   responseHead(a: Attempt, status: number, message: string, headers: string[], _versionMinor: number): number {
@@ -356,7 +353,7 @@ export class Exchange implements SlotWaiter, HasDeadline {
     }
     if (this.attempts.length > 1) this.cancelAttempts(a);
     if (this.hedged) {
-      px.active.strategy.onHedgeResult?.(a.hedge);
+      hedgeSettled(px.active, a.hedge);
       if (a.hedge) px.stats.hedgeWon();
     }
     const isHead = this.method === 'HEAD';
@@ -501,6 +498,20 @@ export class Exchange implements SlotWaiter, HasDeadline {
     this.cancelAttempts(null);
     this.px.stats.requestFinished(backend, status, this.px.now() - this.startTime, this.client.remoteAddress);
     this.client.destroy();
+  }
+
+  /**
+   * The client's request turned out malformed after its head was forwarded (a bad chunk):
+   * abandon the attempts (the backend sees an aborted request, never a complete one).
+   * True when the caller may still answer (no response byte was sent).
+   */
+  abandonMalformed(): boolean {
+    if (this.finished) return false;
+    this.finished = true;
+    this.clearPending();
+    this.cancelAttempts(null);
+    this.px.stats.requestFinished(undefined, 400, this.px.now() - this.startTime, this.client.remoteAddress);
+    return !this.responseStarted;
   }
 
   /** The client went away: stop everything this request started. */

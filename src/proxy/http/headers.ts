@@ -82,6 +82,8 @@ function isHopByHop(lower: string): boolean {
   }
 }
 
+const FINAL_CHUNKED = /(?:^|,)[ \t]*chunked[ \t]*$/i;
+
 /** Lengths of every name the request rewrite must look at; others are copied without lower-casing. */
 const REQUEST_NAME_LENGTHS = new Set([2, 3, 4, 6, 7, 10, 14, 15, 16, 17]);
 
@@ -109,7 +111,9 @@ export function rewriteRequest(r: RequestRewrite): RequestFacts {
       const lower = name.toLowerCase();
       if (lower === 'transfer-encoding') {
         teCount++;
-        // llhttp already insists that chunked is the final coding; we forward only chunked bodies.
+        // RFC 9112 6.3: a request whose final coding is not chunked cannot be delimited. llhttp
+        // says so only after the head callback, so refuse here, before anything is forwarded.
+        if (!FINAL_CHUNKED.test(value)) invalid = 'Transfer-Encoding whose final coding is not chunked';
         framing = Framing.Chunked;
         continue;
       }
@@ -143,10 +147,16 @@ export function rewriteRequest(r: RequestRewrite): RequestFacts {
     head += `${name}: ${value}\r\n`;
   }
 
-  if (hosts > 1) invalid = 'more than one Host header';
-  else if (hosts === 0 && r.versionMinor >= 1) invalid = 'missing Host header';
-  else if (teCount > 0 && r.versionMinor === 0) invalid = 'Transfer-Encoding in an HTTP/1.0 request';
-  else if (teCount > 1) invalid = 'more than one Transfer-Encoding header';
+  invalid ??=
+    hosts > 1
+      ? 'more than one Host header'
+      : hosts === 0 && r.versionMinor >= 1
+        ? 'missing Host header'
+        : teCount > 0 && r.versionMinor === 0
+          ? 'Transfer-Encoding in an HTTP/1.0 request'
+          : teCount > 1
+            ? 'more than one Transfer-Encoding header'
+            : undefined;
 
   if (framing === Framing.Chunked) head += 'Transfer-Encoding: chunked\r\n';
   head += `X-Forwarded-For: ${xff === undefined ? r.clientIp : `${xff}, ${r.clientIp}`}\r\n`;
