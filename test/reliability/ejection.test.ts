@@ -1,0 +1,96 @@
+/**
+ * Passive ejection (issue 4, Envoy outlier detection): a backend whose connections are reset
+ * is ejected after outlierDetection.consecutiveFailures failed attempts, traffic avoids it
+ * (and the failed attempts were retried, so clients saw no error); it returns after its
+ * backoff and a passing active check, and a repeat ejection lasts twice as long. Never more
+ * than maxEjectedPercent of the pool is ejected at once.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { local, namedBackend, request, startBallast, tcpServer } from '../helpers/servers.js';
+import { sleep, waitFor } from './helpers.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+/** Accepts TCP (so a TCP health check passes) but resets every connection that sends a request. */
+async function resetter() {
+  const counts = { connections: 0, requests: 0 };
+  const server = await tcpServer((s) => {
+    counts.connections++;
+    s.once('data', () => {
+      counts.requests++;
+      s.resetAndDestroy();
+    });
+  });
+  cleanups.push(() => server.close());
+  return { ...server, counts };
+}
+
+async function good(name: string) {
+  const g = await namedBackend(name);
+  cleanups.push(() => g.close());
+  return g;
+}
+
+const FAILURES = 3;
+const BASE_MS = 600;
+
+test('a resetting backend is ejected after consecutiveFailures, traffic avoids it, clients see no error; it returns and a repeat ejection is longer', async (t) => {
+  const bad = await resetter();
+  const g1 = await good('g1');
+  const g2 = await good('g2');
+  const lb = await startBallast({
+    strategy: 'round_robin',
+    servers: [local(bad.port), local(g1.port), local(g2.port)],
+    // TCP checks pass on the resetter: only the passive detector can see it is broken.
+    healthCheck: { enabled: true, type: 'tcp', intervalMs: 100, timeoutMs: 100, rise: 1, fall: 2, jitter: 0 },
+    outlierDetection: { consecutiveFailures: FAILURES, baseEjectionMs: BASE_MS, maxEjectionMs: 10_000 },
+  });
+  cleanups.push(() => lb.stop(50));
+  const b = lb.pool.find('127.0.0.1', bad.port)!;
+
+  const statuses: number[] = [];
+  for (let i = 0; i < 30; i++) statuses.push((await request(`${lb.url}/`)).status);
+  assert.deepEqual(statuses, Array(30).fill(200), 'failed attempts were retried on the good backends');
+  assert.equal(bad.counts.requests, FAILURES, `exactly ${FAILURES} requests reached it before the ejection`);
+  assert.equal(b.status, 'ejected');
+  const firstUntil = b.ejectedUntil;
+  const firstAt = lb.outlier.state(b).lastEjectedAt!;
+  assert.ok(Math.abs(firstUntil - firstAt - BASE_MS) < 1, 'first ejection lasts baseEjectionMs');
+
+  // Back after the backoff and a passing check; it fails again and is ejected for twice as long.
+  assert.ok(await waitFor(() => b.status === 'up', BASE_MS + 1000), 'returned after its backoff');
+  let more = 0;
+  for (; more < 30 && b.status === 'up'; more++) assert.equal((await request(`${lb.url}/`)).status, 200);
+  assert.equal(b.status, 'ejected', 'ejected again');
+  assert.equal(bad.counts.requests, 2 * FAILURES);
+  const second = lb.outlier.state(b);
+  assert.equal(second.ejections, 2);
+  assert.ok(Math.abs(second.ejectedUntil - second.lastEjectedAt! - 2 * BASE_MS) < 1, 'the repeat ejection lasts twice as long');
+  t.diagnostic(`figures ${JSON.stringify({ requests: statuses.length + more, badRequests: bad.counts.requests, counters: lb.outlier.counters })}`);
+});
+
+test('never more than maxEjectedPercent of the pool is ejected at once', async () => {
+  const bad1 = await resetter();
+  const bad2 = await resetter();
+  const g = await good('g');
+  const lb = await startBallast({
+    strategy: 'round_robin',
+    servers: [local(bad1.port), local(bad2.port), local(g.port)],
+    retries: { budgetPercent: 100 },
+    outlierDetection: { consecutiveFailures: FAILURES, baseEjectionMs: 5000, maxEjectedPercent: 50 },
+  });
+  cleanups.push(() => lb.stop(50));
+  let maxEjected = 0;
+  for (let i = 0; i < 40; i++) {
+    await request(`${lb.url}/`);
+    maxEjected = Math.max(maxEjected, lb.outlier.currentlyEjected());
+  }
+  assert.equal(maxEjected, 1, '3 members at 50%: one ejected at most');
+  assert.ok(lb.outlier.counters.skippedByLimit > 0, 'the second resetter was refused an ejection by the limit');
+  assert.equal(lb.pool.ready.length, 2);
+  await sleep(10);
+});
