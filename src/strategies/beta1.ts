@@ -33,6 +33,7 @@ import { HotKeys } from './hot-keys.js';
 import { RendezvousRanking } from './rendezvous.js';
 import { Warmup } from './warmup.js';
 import { excluded, type PickContext, type Strategy, type StrategyDefinition, type StrategyDeps } from './types.js';
+import { LeastLoaded } from './least-connections.js';
 
 /** HyperLogLog registers per backend for `cached_keys_count` (standard error ~6.5%). */
 const HLL_BITS = 8;
@@ -89,7 +90,8 @@ class Beta1 implements Strategy {
   private lastLoadSkips = 0;
   private lastWarmupSkips = 0;
 
-  private rotation = 0;
+  /** Requests without a key go least-loaded (least_connections' scan). */
+  private readonly leastLoaded = new LeastLoaded();
 
   // Counters for the API.
   totalRequests = 0;
@@ -137,7 +139,7 @@ class Beta1 implements Strategy {
     const ready = this.pool.ready;
     if (ready.length === 0) return undefined;
     const key = ctx.key;
-    if (key === undefined) return this.leastLoaded(ctx);
+    if (key === undefined) return this.leastLoaded.pick(this.pool.ready, ctx);
 
     hashString64(key, this.keyHash);
     this.lastKey = key;
@@ -169,7 +171,7 @@ class Beta1 implements Strategy {
         this.hotSpreads++;
       }
     }
-    if (chosen === undefined) chosen = this.leastLoaded(ctx); // only when tried backends block the walk
+    if (chosen === undefined) chosen = this.leastLoaded.pick(this.pool.ready, ctx); // only when tried backends block the walk
     this.ctx = undefined;
 
     this.lastCtx = ctx;
@@ -178,29 +180,6 @@ class Beta1 implements Strategy {
     this.lastLoadSkips = loadSkips;
     this.lastWarmupSkips = this.warmupSkips;
     return chosen;
-  }
-
-  /** Fewest in flight per weight, ties rotating (least_connections' rule). */
-  private leastLoaded(ctx: PickContext): Backend | undefined {
-    const ready = this.pool.ready;
-    const n = ready.length;
-    const start = this.rotation % n;
-    let best: Backend | undefined;
-    let bestIndex = 0;
-    let bestLoad = Infinity;
-    for (let k = 0; k < n; k++) {
-      const i = start + k < n ? start + k : start + k - n;
-      const b = ready[i]!;
-      if (excluded(ctx, b)) continue;
-      const load = (b.inflight + 1) / b.weight;
-      if (load < bestLoad) {
-        best = b;
-        bestLoad = load;
-        bestIndex = i;
-      }
-    }
-    if (best !== undefined) this.rotation = bestIndex + 1;
-    return best;
   }
 
   /** Counts the request (first attempts only: ctx.attempt 0, not a hedge) and the key's backend. */

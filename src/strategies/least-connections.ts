@@ -10,17 +10,14 @@
 import type { Backend } from '../pool/backend.js';
 import { excluded, type PickContext, type Strategy, type StrategyDefinition, type StrategyDeps } from './types.js';
 
-class LeastConnections implements Strategy {
-  readonly name = 'least_connections' as const;
-  private readonly pool: StrategyDeps['pool'];
+/**
+ * The least-loaded scan with rotating ties, shared by least_connections and by beta1 for
+ * requests without a key. Keeps only the rotation point between picks.
+ */
+export class LeastLoaded {
   private rotation = 0;
 
-  constructor(deps: StrategyDeps) {
-    this.pool = deps.pool;
-  }
-
-  pick(ctx: PickContext): Backend | undefined {
-    const ready = this.pool.ready;
+  pick(ready: readonly Backend[], ctx: PickContext): Backend | undefined {
     const n = ready.length;
     if (n === 0) return undefined;
     const start = this.rotation % n;
@@ -40,6 +37,20 @@ class LeastConnections implements Strategy {
     }
     if (best !== undefined) this.rotation = bestIndex + 1;
     return best;
+  }
+}
+
+class LeastConnections implements Strategy {
+  readonly name = 'least_connections' as const;
+  private readonly pool: StrategyDeps['pool'];
+  private readonly scan = new LeastLoaded();
+
+  constructor(deps: StrategyDeps) {
+    this.pool = deps.pool;
+  }
+
+  pick(ctx: PickContext): Backend | undefined {
+    return this.scan.pick(this.pool.ready, ctx);
   }
 }
 
