@@ -166,25 +166,30 @@ export interface HaproxyCounters {
   redispatches: number;
 }
 
-/** The backend's retry counters from `show stat` CSV. */
-export function parseShowStat(csv: string, backend = BACKEND_NAME): HaproxyCounters {
+/** `show stat` CSV as rows of named fields (the header line names the columns). */
+function statRows(csv: string): Array<Record<string, string>> {
   const lines = csv.split('\n').filter((l) => l.trim() !== '');
   const head = lines.find((l) => l.startsWith('# '));
   if (head === undefined) throw new Error('haproxy show stat: no header line');
   const cols = head.slice(2).split(',');
-  const at = (name: string): number => {
-    const i = cols.indexOf(name);
-    if (i < 0) throw new Error(`haproxy show stat: no column ${name}`);
-    return i;
-  };
-  const px = at('pxname');
-  const sv = at('svname');
-  const retr = at('wretr');
-  const redis = at('wredis');
-  for (const l of lines) {
-    if (l.startsWith('#')) continue;
-    const f = l.split(',');
-    if (f[px] === backend && f[sv] === 'BACKEND') return { retries: Number(f[retr]) || 0, redispatches: Number(f[redis]) || 0 };
-  }
-  throw new Error(`haproxy show stat: no BACKEND row for ${backend}`);
+  return lines
+    .filter((l) => !l.startsWith('#'))
+    .map((l) => {
+      const f = l.split(',');
+      return Object.fromEntries(cols.map((c, i) => [c, f[i] ?? '']));
+    });
+}
+
+/** The backend's retry counters from `show stat` CSV. */
+export function parseShowStat(csv: string, backend = BACKEND_NAME): HaproxyCounters {
+  const row = statRows(csv).find((r) => r.pxname === backend && r.svname === 'BACKEND');
+  if (row === undefined) throw new Error(`haproxy show stat: no BACKEND row for ${backend}`);
+  return { retries: Number(row.wretr) || 0, redispatches: Number(row.wredis) || 0 };
+}
+
+/** Each server's status (UP, DOWN, MAINT ...) from `show stat` CSV. */
+export function serverStatuses(csv: string, backend = BACKEND_NAME): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const r of statRows(csv)) if (r.pxname === backend && r.svname !== 'BACKEND' && r.svname !== undefined) out.set(r.svname, r.status ?? '');
+  return out;
 }

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { mergeScenario } from '../sim/scenario.js';
 import { formatServiceTime, parseServiceTime } from '../backend/service-time.js';
 import { ChildError, ChildSet, ballastCli, nodeModule, type Child } from './children.js';
-import { BACKEND_NAME, haproxyCommand, haproxyConfig, parseShowStat, type HaproxyBinary, type HaproxyMode } from './haproxy.js';
+import { BACKEND_NAME, haproxyCommand, haproxyConfig, parseShowStat, serverStatuses, type HaproxyBinary, type HaproxyMode } from './haproxy.js';
 import type { LiveBackendOptions, LivePlan, LiveServer } from './live-scenario.js';
 import { ballastCounters } from './prometheus.js';
 
@@ -210,12 +210,8 @@ export async function startHaproxy(o: HaproxyTargetOptions): Promise<Balancer> {
   for (;;) {
     if (!child.running) throw new ChildError(`haproxy exited before it was ready; its last output:\n${child.output()}`);
     try {
-      const stat = await haproxyCommand(socket, 'show stat', 1_000);
-      const up = stat.split('\n').filter((l) => {
-        const f = l.split(',');
-        return f[0] === BACKEND_NAME && initial.has(f[1]!) && /^UP/.test(f[17] ?? '');
-      }).length;
-      if (up === initial.size) break;
+      const statuses = serverStatuses(await haproxyCommand(socket, 'show stat', 1_000));
+      if ([...initial].every((name) => /^UP/.test(statuses.get(name) ?? ''))) break;
     } catch {
       // Not listening yet.
     }
