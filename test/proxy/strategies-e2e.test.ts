@@ -492,7 +492,7 @@ test('beta1 with a query key: the same ?k= goes to the same backend, whatever el
   );
   const owner = new Map<string, string>();
   for (let round = 0; round < 3; round++) {
-    for (let i = 0; i < 30; i++) {
+    for (let i = 0; i < 31; i++) {
       const k = `q${i}`;
       const url = round === 0 ? `${lb.url}/a?k=${k}` : round === 1 ? `${lb.url}/b/c?x=1&k=${k}&y=${round}` : `${lb.url}/?k=${k}&z`;
       const r = await get(url);
@@ -503,11 +503,11 @@ test('beta1 with a query key: the same ?k= goes to the same backend, whatever el
   }
   assert.equal(new Set(owner.values()).size, 3);
   const g = lb.active.strategy.globalMetrics!() as Record<string, number>;
-  assert.equal(g.keyed_requests, 90);
+  assert.equal(g.keyed_requests, 93);
   assert.equal(g.affinity_rate, 100);
   // The X-Key header means nothing under a query key source: no key, least loaded.
   assert.equal((await get(`${lb.url}/nokey`, { 'x-key': 'q1' })).status, 200);
-  assert.equal((lb.active.strategy.globalMetrics!() as Record<string, number>).keyed_requests, 90);
+  assert.equal((lb.active.strategy.globalMetrics!() as Record<string, number>).keyed_requests, 93);
 });
 
 test('beta1 with a cookie key: the same cookie value goes to the same backend', async () => {
@@ -517,7 +517,7 @@ test('beta1 with a cookie key: the same cookie value goes to the same backend', 
   );
   const owner = new Map<string, string>();
   for (let round = 0; round < 3; round++) {
-    for (let i = 0; i < 30; i++) {
+    for (let i = 0; i < 31; i++) {
       const sid = `s${i}`;
       const cookie = round === 0 ? `sid=${sid}` : round === 1 ? `theme=dark; sid=${sid}; lang=en` : `a=${round};sid=${sid}`;
       const r = await get(`${lb.url}/page/${round}`, { cookie });
@@ -528,9 +528,57 @@ test('beta1 with a cookie key: the same cookie value goes to the same backend', 
   }
   assert.equal(new Set(owner.values()).size, 3);
   const g = lb.active.strategy.globalMetrics!() as Record<string, unknown>;
-  assert.equal(g.keyed_requests, 90);
+  assert.equal(g.keyed_requests, 93);
   assert.equal(g.affinity_rate, 100);
-  assert.equal(servers.reduce((n, s) => n + s.seen.length, 0), 90);
+  assert.equal(servers.reduce((n, s) => n + s.seen.length, 0), 93);
+});
+
+/** Sends each of `keys` three times with `requestFor`; returns the backend each key went to, asserting it never moved. */
+async function affinity(lb: Ballast, keys: string[], requestFor: (key: string, round: number) => Promise<{ status: number; body: string }>) {
+  const owner = new Map<string, string>();
+  for (let round = 0; round < 3; round++) {
+    for (const k of keys) {
+      const r = await requestFor(k, round);
+      assert.equal(r.status, 200);
+      if (round === 0) owner.set(k, r.body);
+      else assert.equal(r.body, owner.get(k), `key ${k} moved in round ${round}`);
+    }
+  }
+  return owner;
+}
+
+test('beta1 with a path key: the same path goes to the same backend, whatever its query', async () => {
+  const servers = [track(await ctlServer('a')), track(await ctlServer('b')), track(await ctlServer('c'))];
+  const lb = track(await startBallast({ servers: servers.map((s) => local(s.port)), strategy: 'beta1', seed: 1, beta1: { key: { path: true } } }));
+  const keys = Array.from({ length: 31 }, (_, i) => `/catalog/item-${i}`);
+  const owner = await affinity(lb, keys, (k, round) => get(`${lb.url}${k}?round=${round}&r=${Math.random()}`));
+  assert.equal(new Set(owner.values()).size, 3);
+  assert.equal((lb.active.strategy.globalMetrics!() as Record<string, number>).keyed_requests, 93);
+});
+
+test('beta1 keyed by the Host header (virtual hosts) keeps each host on one backend', async () => {
+  const servers = [track(await ctlServer('a')), track(await ctlServer('b')), track(await ctlServer('c'))];
+  const lb = track(await startBallast({ servers: servers.map((s) => local(s.port)), strategy: 'beta1', seed: 1, beta1: { key: { header: 'Host' } } }));
+  const keys = Array.from({ length: 31 }, (_, i) => `site-${i}.example`);
+  const owner = await affinity(lb, keys, (k, round) => get(`${lb.url}/r${round}`, { host: k }));
+  assert.equal(new Set(owner.values()).size, 3);
+  assert.equal((lb.active.strategy.globalMetrics!() as Record<string, number>).keyed_requests, 93);
+});
+
+// Regression guard (see /work/notes/strategy-e2e-bugs.md): the request rewrite consumes
+// X-Forwarded-For (and Via, X-Forwarded-Proto) before looking for the key header, so a key
+// on the original client's address behind another proxy is never seen.
+test('beta1 keyed by X-Forwarded-For (the original client behind a CDN) keeps each client on one backend', async () => {
+  const servers = [track(await ctlServer('a')), track(await ctlServer('b')), track(await ctlServer('c'))];
+  const lb = track(
+    await startBallast({ servers: servers.map((s) => local(s.port)), strategy: 'beta1', seed: 1, beta1: { key: { header: 'X-Forwarded-For' } } }),
+  );
+  const keys = Array.from({ length: 31 }, (_, i) => `203.0.113.${i}`);
+  const owner = await affinity(lb, keys, (k, round) => get(`${lb.url}/r${round}`, { 'x-forwarded-for': k }));
+  assert.equal(new Set(owner.values()).size, 3);
+  assert.equal((lb.active.strategy.globalMetrics!() as Record<string, number>).keyed_requests, 93);
+  // The backend still sees the chain with the proxy's peer appended.
+  assert.equal(servers.flatMap((s) => s.seen).at(-1)!.headers['x-forwarded-for'], '203.0.113.30, 127.0.0.1');
 });
 
 test('beta1 bounded loads through the proxy: one key held in flight spills to the next ranked backends within the bound, then comes home', async () => {
