@@ -193,3 +193,43 @@ test('tcp mode through the admin API: POST /api/strategy refuses beta1 with a 40
   assert.equal(lb.active.name, 'least_connections');
   assert.match((await exchange(lb.address.port, 'then')).data.toString(), /^[ab]:then$/);
 });
+
+test('tcp mode: least_connections counts open connections, so new ones go to the backend with fewer', async () => {
+  const a = track(await echoServer('a'));
+  const b = track(await echoServer('b'));
+  const lb = track(await startBallast({ mode: 'tcp', strategy: 'least_connections', servers: [local(a.port), local(b.port)] }));
+  const open: Array<{ socket: net.Socket; name: string }> = [];
+  const connect = async () => {
+    const socket = net.connect({ port: lb.address.port, host: '127.0.0.1' });
+    socket.on('error', () => {});
+    const name = await new Promise<string>((resolve) => socket.once('data', (c: Buffer) => resolve(c.toString().slice(0, 1))));
+    open.push({ socket, name });
+    return name;
+  };
+  for (let i = 0; i < 6; i++) await connect();
+  assert.deepEqual(open.map((o) => o.name).sort(), ['a', 'a', 'a', 'b', 'b', 'b'], 'six long connections split evenly');
+  assert.equal(lb.pool.totalInflight, 6);
+  // Close a's three: the next three all go to a.
+  for (const o of open.filter((x) => x.name === 'a')) o.socket.destroy();
+  assert.ok(await until(() => lb.pool.totalInflight === 3), `in flight ${lb.pool.totalInflight}`);
+  const next = [await connect(), await connect(), await connect()];
+  assert.deepEqual(next, ['a', 'a', 'a']);
+  for (const o of open) o.socket.destroy();
+  assert.ok(await until(() => lb.pool.totalInflight === 0), `in flight ${lb.pool.totalInflight}`);
+});
+
+test('tcp mode: a backend that closes first ends the client too; with every backend down the client is closed at once', async () => {
+  const srv = track(await tcpServer((s) => s.end('bye'), { allowHalfOpen: true }));
+  const lb = track(await startBallast({ mode: 'tcp', servers: [local(srv.port)] }));
+  const r = await exchange(lb.address.port, '', false);
+  assert.equal(r.data.toString(), 'bye');
+  assert.ok(r.ended);
+  assert.ok(await until(() => lb.pool.totalInflight === 0), `in flight ${lb.pool.totalInflight}`);
+
+  const lb2 = track(await startBallast({ mode: 'tcp', servers: [local(await deadPort()), local(await deadPort())] }));
+  const started = Date.now();
+  const none = await exchange(lb2.address.port, 'anyone?', false);
+  assert.equal(none.data.length, 0);
+  assert.ok(Date.now() - started < 2_500, 'closed without waiting for the client timeout');
+  assert.ok(await until(() => lb2.pool.totalInflight === 0));
+});
