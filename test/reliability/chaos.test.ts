@@ -98,7 +98,8 @@ test('SIGKILL of a backend under load: no GET fails, it is marked down within in
   const address = `127.0.0.1:${victim.port}`;
   const watcher = watch(lb, address);
 
-  const load = closedLoop(lb.url, { connections: 6, durationMs: 4000 });
+  // Runs until stopped below (at most 15 s): through the kill, the restart and the rejoin.
+  const load = closedLoop(lb.url, { connections: 6, durationMs: 15_000 });
   await sleep(1000);
   const servedBeforeKill = load.result.byBackend.get(`b2:${victim.port}`) ?? 0;
   const killedAt = performance.now();
@@ -113,7 +114,11 @@ test('SIGKILL of a backend under load: no GET fails, it is marked down within in
   // Restart on the same port: it must come back after `rise` passing checks and take traffic.
   const restarted = await spawnBackend('b2', ['--service', 'uniform:2-8'], victim.port);
   cleanups.push(() => restarted.kill('SIGKILL'));
-  const upSeen = await waitFor(() => watcher.seen.backUpAt !== 0, CHECK.intervalMs * (CHECK.rise + 1) + 2000);
+  const upSeen = await waitFor(() => watcher.seen.backUpAt !== 0, CHECK.intervalMs * (CHECK.rise + 1) + 3000);
+  const victimKey = `b2:${victim.port}`;
+  const servedBeforeRejoin = load.result.byBackend.get(victimKey) ?? 0;
+  await waitFor(() => (load.result.byBackend.get(victimKey) ?? 0) > servedBeforeRejoin + 20, 3000);
+  load.stop();
   const result = await load.done;
   await watcher.stop();
 
@@ -135,7 +140,7 @@ test('SIGKILL of a backend under load: no GET fails, it is marked down within in
     `marked down ${Math.round(downAfterMs)} ms after the kill; bound ${CHECK.intervalMs} x ${CHECK.fall} + ${CHECK.timeoutMs} (+${SLACK_MS} polling slack)`,
   );
   assert.ok(upSeen, 'the restarted backend was marked up again');
-  assert.ok((result.lastAtByBackend.get(`b2:${victim.port}`) ?? 0) > watcher.seen.backUpAt, 'the restarted backend took traffic again');
+  assert.ok((result.byBackend.get(victimKey) ?? 0) > servedBeforeRejoin + 20, 'the restarted backend took traffic again');
   assert.equal(lb.child.exitCode, null, 'the balancer is still running');
 });
 
