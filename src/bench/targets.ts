@@ -226,6 +226,9 @@ export async function startHaproxy(o: HaproxyTargetOptions): Promise<Balancer> {
     },
     async join(servers) {
       for (const s of servers) {
+        // UP at once. Ballast, given the server by a reload, sends it traffic after its first
+        // passing check, which starts at once: a few milliseconds later, so the two match.
+        // (`set server ... health down` would make HAProxy wait for `rise` checks, ~1.5 s.)
         const answer = await haproxyCommand(socket, `enable server ${BACKEND_NAME}/${s.name}`);
         if (answer.trim() !== '') throw new ChildError(`haproxy: enable server ${s.name}: ${answer.trim()}`);
       }
