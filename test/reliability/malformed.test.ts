@@ -162,3 +162,39 @@ test('rejections are counted and logged rate-limited, not once per request', asy
   assert.ok(rejected.length >= 1 && rejected.length <= 10, `${rejected.length} log lines for 50 bad requests`);
   assert.equal((await request(`${lb.url}/`)).status, 200);
 });
+
+test('a malformed chunked body arriving after the head was forwarded: one 400 at once, the backend request aborted, never completed', async () => {
+  const outcomes: string[] = [];
+  const backend = await httpServer((req, res) => {
+    req.on('error', () => {});
+    req.resume();
+    req.on('end', () => {
+      outcomes.push('completed');
+      res.end('ok');
+    });
+    req.on('close', () => {
+      if (!req.complete) outcomes.push('aborted');
+    });
+  });
+  cleanups.push(() => backend.close());
+  const lb = await startBallast({ servers: [local(backend.port)] });
+  cleanups.push(() => lb.stop(50));
+  const s = net.connect(lb.address.port, '127.0.0.1');
+  s.on('error', () => {});
+  let data = '';
+  s.on('data', (c) => (data += c.toString('latin1')));
+  const closed = new Promise<void>((r) => s.on('close', () => r()));
+  s.write(`POST /split HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n`);
+  const deadline = Date.now() + 3000;
+  while (backend.requests.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(backend.requests.length, 1, 'the valid head was forwarded');
+  const sentAt = Date.now();
+  s.write('zz\r\nsmuggled\r\n0\r\n\r\n');
+  await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
+  assert.ok(s.destroyed || s.readableEnded, 'the balancer closed the connection');
+  assert.ok(Date.now() - sentAt < 1000, `closed ${Date.now() - sentAt} ms after the bad chunk`);
+  assert.deepEqual([...data.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]), ['400'], 'exactly one response, a 400');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(outcomes, ['aborted'], 'the backend saw its request aborted');
+  assert.equal((await request(`${lb.url}/next`)).status, 200);
+});

@@ -89,3 +89,23 @@ test('when the silent backend is the only one: 504 after responseHeadersMs (GET 
   assert.equal(r.status, 200);
   assert.equal(r.body.toString(), 'good');
 });
+
+test('a backend that sends the head and part of the body, then stalls: the client is cut after upstreamIdleMs and the in-flight count returns to 0', async (t) => {
+  // Defaults keep backendKeepAliveMs (15 s) below upstreamIdleMs (60 s); the same ratio here, scaled down.
+  const IDLE = 600;
+  const staller = track(
+    await tcpServer((s) => {
+      s.once('data', () => s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial'));
+    }),
+  );
+  const lb = track(await startBallast({ servers: [local(staller.port)], timeouts: { upstreamIdleMs: IDLE, backendKeepAliveMs: 300 } }));
+  const { rawRequest } = await import('../helpers/servers.js');
+  const t0 = performance.now();
+  // rawRequest gives up after 4 s of silence; the balancer must close well before.
+  const out = await rawRequest(lb.address.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', 4000);
+  const ms = performance.now() - t0;
+  t.diagnostic(`connection ended after ${Math.round(ms)} ms`);
+  assert.match(out, /^HTTP\/1\.1 200 OK/);
+  assert.ok(ms < IDLE + 1500, `the stalled response was cut after ${Math.round(ms)} ms (upstreamIdleMs ${IDLE}), not left hanging`);
+  assert.equal(lb.pool.backends[0]!.inflight, 0, 'the attempt ended');
+});
