@@ -23,7 +23,9 @@
  * The original never hedged, mixed seconds with counts in its score, and updated only the
  * winner's state. Here every attempt's outcome updates its own server: a hedge loser cancelled
  * after waiting longer than its median is evidence of interference and counts as such (a
- * censored sample: a wait shorter than the median says nothing and is ignored).
+ * censored sample: a wait shorter than the median says nothing and is ignored). A failure
+ * (5xx, reset, refused connect, timeout) counts as a latency sample of at least `sloMs`, so a
+ * server that fails fast does not pass for the fastest one.
  *
  * Hedging (Dean and Barroso, "The Tail at Scale", 2013; tower's `hedge`): the proxy asks
  * `hedgeDelayMs` for a first attempt; after that long without response headers it calls
@@ -275,15 +277,29 @@ class Alpha1 implements Strategy {
       if (this.sampleCount[id]! > 0) this.updateInterference(id, Math.max(0, x - this.median[id]!), now);
       this.addServerSample(id, x);
       this.window.add(x);
-      const a = this.o.ewmaAlpha;
-      this.ewma[id] = this.ewmaCount[id] === 0 ? x : this.latencyOf(b, now) * (1 - a) + x * a;
-      this.ewmaCount[id]!++;
-      this.ewmaAt[id] = now;
-    } else if (outcome.kind === 'timeout' || outcome.kind === 'reset' || outcome.kind === 'cancelled') {
-      // Censored: it took at least x. Only a wait past the median says anything.
-      if (this.sampleCount[id]! > 0 && x > this.median[id]!) this.updateInterference(id, x - this.median[id]!, now);
+      this.addLatency(b, x, now);
+    } else {
+      if (outcome.kind === 'timeout' || outcome.kind === 'reset' || outcome.kind === 'cancelled') {
+        // Censored: it took at least x. Only a wait past the median says anything.
+        if (this.sampleCount[id]! > 0 && x > this.median[id]!) this.updateInterference(id, x - this.median[id]!, now);
+      }
+      // A failure (5xx, reset, refused connect, timeout) costs its client an error or a retry,
+      // so it enters the server's latency EWMA as a sample of at least the SLO. Without it a
+      // server failing fast has no sample, is assumed as fast as the pool's median, and wins
+      // most comparisons: through the proxy it drew 79 of 120 requests over three backends.
+      // A hedge loser or a client gone (`cancelled`) says nothing about the server's health.
+      if (outcome.kind !== 'cancelled') this.addLatency(b, Math.max(x, this.o.sloMs), now);
     }
     this.roll(now);
+  }
+
+  /** One sample into the server's own latency EWMA. */
+  private addLatency(b: Backend, x: number, now: number): void {
+    const id = b.id;
+    const a = this.o.ewmaAlpha;
+    this.ewma[id] = this.ewmaCount[id] === 0 ? x : this.latencyOf(b, now) * (1 - a) + x * a;
+    this.ewmaCount[id]!++;
+    this.ewmaAt[id] = now;
   }
 
   private updateInterference(id: number, excess: number, now: number): void {

@@ -17,7 +17,7 @@ import { STRATEGY_NAMES } from '../../src/config/schema.js';
 import { startBackend } from '../../src/backend/server.js';
 import type { PickContext } from '../../src/strategies/types.js';
 import type { Ballast } from '../../src/app/ballast.js';
-import { local, request, startBallast } from '../helpers/servers.js';
+import { httpServer, local, request, startBallast } from '../helpers/servers.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -435,6 +435,27 @@ test('a client that goes away during a hedge race cancels both attempts and clos
   a.release();
   for (const r of await Promise.all(parked)) assert.equal(r.status, 200);
   assert.ok(await until(() => lb.pool.totalInflight === 0), `pool in flight: ${inflight(lb)}`);
+});
+
+// Regression: alpha1 used to take a server answering 500 at once for its fastest (failures gave
+// no latency sample, and an unsampled server is assumed as fast as the pool's median), so it
+// sent most requests to it, where round robin sends a third.
+test('alpha1 does not favour a backend that fails fast with 500s', async (t) => {
+  const bad = track(
+    await httpServer((_req, res) => {
+      res.writeHead(500, { 'x-served-by': 'bad' });
+      res.end('bad');
+    }),
+  );
+  const fast = track(await ctlServer('fast'));
+  const slower = track(await ctlServer('slower'));
+  slower.delayMs = 20;
+  const lb = track(await startBallast({ servers: [local(bad.port), local(fast.port), local(slower.port)], strategy: 'alpha1', seed: 13 }));
+  const counts: Record<string, number> = { bad: 0, fast: 0, slower: 0 };
+  for (let i = 0; i < 120; i++) counts[(await get(`${lb.url}/f/${i}`)).body]!++;
+  t.diagnostic(`alpha1 with one backend answering 500: ${JSON.stringify(counts)}`);
+  assert.ok(counts.bad! <= 12, `the failing backend got ${counts.bad} of 120 requests (round robin: 40)`);
+  assert.ok(counts.fast! > counts.slower!, JSON.stringify(counts));
 });
 
 // ---------------------------------------------------------------------------------------------
