@@ -118,6 +118,9 @@ export function rewriteRequest(r: RequestRewrite): RequestFacts {
         continue;
       }
       if (isHopByHop(lower) || (named !== undefined && named.has(lower))) continue;
+      // Before the switch: the key may be a header rebuilt below (X-Forwarded-For behind a CDN).
+      if (lower === r.keyHeader && keyHeaderValue === undefined) keyHeaderValue = value;
+      if (lower === r.idempotentHeader && value.trim().toLowerCase() === 'true') idempotentMark = true;
       switch (lower) {
         case 'host':
           hosts++;
@@ -141,8 +144,6 @@ export function rewriteRequest(r: RequestRewrite): RequestFacts {
           if (r.wantCookie) cookie = cookie === undefined ? value : `${cookie}; ${value}`;
           break;
       }
-      if (lower === r.keyHeader && keyHeaderValue === undefined) keyHeaderValue = value;
-      if (lower === r.idempotentHeader && value.trim().toLowerCase() === 'true') idempotentMark = true;
     }
     head += `${name}: ${value}\r\n`;
   }
