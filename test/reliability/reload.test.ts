@@ -151,3 +151,42 @@ test('reload removes a backend with requests in flight, adds one after its check
   }
   assert.equal(lb.child.exitCode, null, 'the balancer is still running');
 });
+
+test('watchConfig: rewriting the file reloads without a signal; a broken file is refused and the old config keeps serving', async () => {
+  const a = await backend('a');
+  const b = await backend('b');
+  const lb = await spawnBalancer({ ...config([a]), watchConfig: true, healthCheck: { enabled: false } });
+  cleanups.push(() => lb.cleanup());
+  assert.equal((await get(`${lb.url}/`)).body, 'a');
+  lb.writeConfig({ ...config([b]), watchConfig: true, healthCheck: { enabled: false } });
+  await lb.waitForLog((l) => l.msg === 'config reloaded', 5000);
+  assert.ok(await waitFor(() => a.served.length === 1, 10));
+  for (let i = 0; i < 5; i++) assert.equal((await get(`${lb.url}/`)).body, 'b');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(lb.configFile, '{ "servers": [ ');
+  await lb.waitForLog((l) => /reload refused/.test(l.msg) && l.why === 'config file changed', 5000);
+  for (let i = 0; i < 5; i++) assert.equal((await get(`${lb.url}/`)).body, 'b');
+  assert.equal(a.served.length, 1);
+});
+
+test('watchConfig survives atomic replacement (write a temp file, rename over), as editors and deploy tools do', async () => {
+  const a = await backend('a');
+  const b = await backend('b');
+  const c = await backend('c');
+  const lb = await spawnBalancer({ ...config([a]), watchConfig: true, healthCheck: { enabled: false } });
+  cleanups.push(() => lb.cleanup());
+  const { renameSync, writeFileSync } = await import('node:fs');
+  const replace = (servers: Backend[]) => {
+    const tmp = `${lb.configFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, ...config(servers), watchConfig: true, healthCheck: { enabled: false } }));
+    renameSync(tmp, lb.configFile);
+  };
+  replace([b]);
+  await lb.waitForLog((l) => l.msg === 'config reloaded', 5000);
+  assert.equal((await get(`${lb.url}/`)).body, 'b');
+  const reloads = () => lb.logs.filter((l) => l.msg === 'config reloaded').length;
+  await sleep(300);
+  replace([c]);
+  assert.ok(await waitFor(() => reloads() === 2, 3000), 'the second replacement was seen too');
+  assert.equal((await get(`${lb.url}/`)).body, 'c');
+});
