@@ -603,6 +603,45 @@ test('beta1 keyed by X-Forwarded-For (the original client behind a CDN) keeps ea
   assert.equal(chains.filter((c) => c === '203.0.113.30, 127.0.0.1').length, 3, 'the client value, then our peer');
 });
 
+test('beta1 warm-up through the proxy: a backend back from disabled gets its keys back gradually, the same keys first', async () => {
+  const servers = [track(await ctlServer('a')), track(await ctlServer('b')), track(await ctlServer('c'))];
+  const lb = track(
+    await startBallast({ servers: servers.map((s) => local(s.port)), strategy: 'beta1', seed: 1, beta1: { warmupMs: 1_500, hotKeyShare: 1 } }),
+  );
+  const keys = Array.from({ length: 60 }, (_, i) => `w${i}`);
+  const home = new Map<string, string>();
+  for (const k of keys) home.set(k, (await get(`${lb.url}/`, { 'x-key': k })).body);
+  const cKeys = keys.filter((k) => home.get(k) === 'c');
+  assert.ok(cKeys.length >= 8, `c owns ${cKeys.length} keys`);
+  const g0 = lb.active.strategy.globalMetrics!() as Record<string, number>;
+  assert.equal(g0.servers_in_warmup, 0, 'backends present at start do not warm up');
+
+  lb.toggleServer('127.0.0.1', servers[2]!.port);
+  for (const k of cKeys) assert.notEqual((await get(`${lb.url}/`, { 'x-key': k })).body, 'c');
+  lb.toggleServer('127.0.0.1', servers[2]!.port);
+  const backOn = Date.now();
+  // Rounds over c's keys while it warms: the share admitted grows, and a key admitted stays admitted.
+  const admitted: number[] = [];
+  let ever = new Set<string>();
+  for (let round = 0; Date.now() - backOn < 1_700 && round < 100; round++) {
+    const now = new Set<string>();
+    for (const k of cKeys) {
+      const r = await get(`${lb.url}/`, { 'x-key': k });
+      if (r.body === 'c') now.add(k);
+    }
+    for (const k of ever) assert.ok(now.has(k), `key ${k} was admitted to c, then refused again`);
+    ever = now;
+    admitted.push(now.size);
+    if (round === 0) assert.equal((lb.active.strategy.globalMetrics!() as Record<string, number>).servers_in_warmup, 1);
+    await sleep(100);
+  }
+  assert.ok(admitted[0]! < cKeys.length, `c took all its keys at once: ${admitted.join(',')}`);
+  assert.equal(admitted.at(-1), cKeys.length, `after the warm-up c has all its keys back: ${admitted.join(',')}`);
+  const g = lb.active.strategy.globalMetrics!() as Record<string, number>;
+  assert.ok(g.warmup_redirects > 0);
+  assert.equal(g.servers_in_warmup, 0);
+});
+
 test('beta1 bounded loads through the proxy: one key held in flight spills to the next ranked backends within the bound, then comes home', async () => {
   const servers = [track(await ctlServer('a')), track(await ctlServer('b')), track(await ctlServer('c'))];
   const lb = track(
