@@ -37,6 +37,8 @@
  *   whenChecked(): Promise<void>  resolves the next time no member awaits its first check
  *     (e.g. after a reload added backends).
  *   reconfigure(settings)  new settings for the next checks (reload); enabling/disabling works.
+ *     A changed interval (or jitter) also re-times the checks already waiting, from the start
+ *     of each backend's last check, so the new interval applies at once.
  *     Like the constructor, throws ConfigError for a backwards expectStatus ("399-200") before
  *     changing anything.
  *   stop()  clears every timer, closes every probe socket, stops listening to the pool; the
@@ -198,13 +200,15 @@ export class HealthMonitor {
   }
 
   /**
-   * New settings (config reload). Interval, timeout, type, path... apply from each backend's
-   * next check. Disabling stops all checks and marks every member healthy; enabling starts
-   * checks, and members already up stay up until `fall` failures.
+   * New settings (config reload). Timeout, type, path... apply from each backend's next
+   * check; a new interval also re-times the next check itself. Disabling stops all checks and
+   * marks every member healthy; enabling starts checks, and members already up stay up until
+   * `fall` failures.
    */
   reconfigure(settings: HealthCheckSettings): void {
     const spec = this.probeSpec(settings); // throws on a bad range before anything changes
-    const wasEnabled = this.settings.enabled;
+    const previous = this.settings;
+    const wasEnabled = previous.enabled;
     this.settings = settings;
     this.spec = spec;
     if (!this.running) return;
@@ -216,6 +220,12 @@ export class HealthMonitor {
     }
     // Switching checks on must not take down members that carry traffic now.
     this.sync(wasEnabled ? gateAll : gateUnused);
+    if (wasEnabled && settings.enabled && (settings.intervalMs !== previous.intervalMs || settings.jitter !== previous.jitter)) {
+      // Checks already waiting were timed with the old interval: re-time them from their last
+      // start, so "down within intervalMs x fall" holds for the new interval at once (a
+      // reload from 30 s to 1 s must not wait out the 30 s).
+      for (const t of this.tracked.values()) if (t.timer !== null) this.reschedule(t);
+    }
   }
 
   addCheckListener(listener: CheckListener): () => void {
@@ -347,6 +357,13 @@ export class HealthMonitor {
     }
     for (let i = 0; i < this.listeners.length; i++) this.listeners[i]!(b, r.ok, now);
     if (first) this.firstDone();
+  }
+
+  /** A waiting check re-timed under new settings, counted from the start of the last one. */
+  private reschedule(t: Tracked): void {
+    clearTimeout(t.timer!);
+    t.timer = null;
+    this.schedule(t, false);
   }
 
   private schedule(t: Tracked, afterFirst: boolean): void {
