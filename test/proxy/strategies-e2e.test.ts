@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { STRATEGY_NAMES } from '../../src/config/schema.js';
+import { STRATEGY_NAMES, type ConfigInput } from '../../src/config/schema.js';
 import { startBackend } from '../../src/backend/server.js';
 import type { PickContext } from '../../src/strategies/types.js';
 import type { Ballast } from '../../src/app/ballast.js';
@@ -287,7 +287,7 @@ test('alpha1 does not hedge with a single ready backend', async () => {
  * requests (so alpha1's score sends the next ones to a) and a parks whatever it receives.
  * Every request then lands on a first and can only be answered by a hedge to b.
  */
-async function stuckOnA(seed: number) {
+async function stuckOnA(seed: number, extra: Partial<ConfigInput> = {}) {
   const a = track(await ctlServer('a'));
   const b = track(await ctlServer('b'));
   const lb = track(
@@ -296,6 +296,7 @@ async function stuckOnA(seed: number) {
       strategy: 'alpha1',
       seed,
       alpha1: { maxHedgeRate: 0.5, minHedgeSamples: 5, minHedgeDelayMs: 20, sloMs: 100 },
+      ...extra,
     }),
   );
   for (let i = 0; i < 40; i++) assert.equal((await get(`${lb.url}/warm/${i}`)).status, 200);
@@ -411,6 +412,32 @@ test('a POST is never hedged; one marked X-Idempotent: true is', async () => {
   b.release();
   for (const p of await Promise.all(parked)) assert.equal(p.status, 200);
   assert.ok(await until(() => lb.pool.totalInflight === 0), `pool in flight: ${inflight(lb)}`);
+});
+
+// Bug (see /work/notes/strategy-e2e-bugs.md): the hedge is started without the per-backend
+// connection limit that every other attempt respects.
+test('a hedge respects maxConnectionsPerBackend: no copy to a backend at its limit', async () => {
+  const { a, b, lb, parked } = await stuckOnA(24, { limits: { maxConnectionsPerBackend: 2 } });
+  assert.equal(lb.pool.backends[1]!.inflight, 2, 'b is at its limit');
+  const before = lb.stats.counters().hedgesSent;
+  let peak = 0;
+  const watch = setInterval(() => (peak = Math.max(peak, lb.pool.backends[1]!.inflight)), 5);
+  b.hold = true;
+  const r = get(`${lb.url}/limited`);
+  assert.ok(await until(() => a.sawPath('/limited')));
+  await sleep(200); // ten hedge delays
+  clearInterval(watch);
+  const bInflight = lb.pool.backends[1]!.inflight;
+  b.hold = false;
+  a.release();
+  b.release();
+  const body = (await r).body;
+  for (const p of await Promise.all(parked)) assert.equal(p.status, 200);
+  assert.ok(await until(() => lb.pool.totalInflight === 0), `pool in flight: ${inflight(lb)}`);
+  assert.ok(Math.max(peak, bInflight) <= 2, `b had ${Math.max(peak, bInflight)} requests in flight, its limit is 2`);
+  assert.ok(!b.sawPath('/limited'), 'no copy went to b');
+  assert.equal(lb.stats.counters().hedgesSent, before);
+  assert.equal(body, 'a');
 });
 
 test('a client that goes away during a hedge race cancels both attempts and closes both backend connections', async () => {
