@@ -77,3 +77,76 @@ test('a request body that stops arriving gets 408 after clientIdleMs; the backen
   assert.deepEqual(backend.aborted, ['/stalled'], 'the backend saw the request aborted, never completed');
   assert.equal(lb.pool.backends[0]!.consecutiveFailures, 0, 'not counted as a backend failure');
 });
+
+test('a client reading a large response slowly is not cut by upstreamIdleMs (the backend is waiting on us, not idle)', async () => {
+  const SIZE = 8 << 20;
+  const backend = await httpServer((_req, res) => {
+    res.writeHead(200, { 'content-length': String(SIZE) });
+    const chunk = Buffer.alloc(64 * 1024, 120);
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < SIZE) {
+        sent += chunk.length;
+        if (!res.write(chunk)) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      res.end();
+    };
+    pump();
+  });
+  cleanups.push(() => backend.close());
+  const lb = await startBallast({ servers: [local(backend.port)], timeouts: { upstreamIdleMs: 400, backendKeepAliveMs: 400 } });
+  cleanups.push(() => lb.stop(50));
+  const s = net.connect(lb.address.port, '127.0.0.1');
+  s.on('error', () => {});
+  let received = 0;
+  const closed = new Promise<void>((r) => s.on('close', () => r()));
+  s.on('data', (c: Buffer) => (received += c.length));
+  s.write('GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  // Read a little, then stop reading for 1.5 s (buffers fill, the backend is paused), then read on.
+  await sleep(100);
+  s.pause();
+  await sleep(1500);
+  s.resume();
+  await Promise.race([closed, sleep(5000)]);
+  assert.ok(received > SIZE, `the whole body arrived (${received} bytes of ${SIZE} + head)`);
+});
+
+test('a client that never reads its response (slow-read attack) is cut after clientIdleMs, and the backend connection is released', async () => {
+  const SIZE = 8 << 20;
+  const backend = await httpServer((_req, res) => {
+    res.writeHead(200, { 'content-length': String(SIZE) });
+    const chunk = Buffer.alloc(64 * 1024, 120);
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < SIZE) {
+        sent += chunk.length;
+        if (!res.write(chunk)) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      res.end();
+    };
+    res.on('error', () => {});
+    pump();
+  });
+  cleanups.push(() => backend.close());
+  const IDLE = 500;
+  const lb = await startBallast({ servers: [local(backend.port)], timeouts: { clientIdleMs: IDLE } });
+  cleanups.push(() => lb.stop(50));
+  const s = net.connect(lb.address.port, '127.0.0.1');
+  s.on('error', () => {});
+  const closed = new Promise<number>((r) => s.on('close', () => r(performance.now())));
+  s.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
+  s.pause(); // never reads
+  const t0 = performance.now();
+  const at = await Promise.race([closed, sleep(IDLE * 8).then(() => 0)]);
+  const b = lb.pool.backends[0]!;
+  s.destroy();
+  assert.ok(at > 0, `the balancer cut the non-reading client (still open after ${IDLE * 8} ms)`);
+  assert.ok(at - t0 < IDLE * 4, `after ${Math.round(at - t0)} ms`);
+  assert.equal(b.inflight, 0, 'the backend attempt ended');
+});
