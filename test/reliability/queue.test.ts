@@ -103,3 +103,18 @@ test('with two backends the queue spills to whichever frees first; each stays wi
   assert.equal(b.seen.max, 1);
   assert.ok(a.requests.length > b.requests.length, 'the faster backend took more of the queue');
 });
+
+test('a graceful stop lets queued requests through before closing', async () => {
+  const be = await limitedBackend('a', 300);
+  const lb = await startBallast({ servers: [local(be.port)], limits: { maxConnectionsPerBackend: 1, queueTimeoutMs: 5000 } });
+  await timed(`${lb.url}/warm`);
+  const results = Array.from({ length: 3 }, () => timed(`${lb.url}/`));
+  const { waitFor } = await import('./helpers.js');
+  assert.ok(await waitFor(() => be.requests.length === 2, 2000), 'one in flight, two queued');
+  await lb.stop(3000);
+  assert.deepEqual(
+    (await Promise.all(results)).map((r) => r.status),
+    [200, 200, 200],
+  );
+  assert.equal(be.seen.max, 1);
+});
