@@ -22,7 +22,8 @@ export function describeLive(b: ScenarioBench): string {
   // load replaces both.
   const shape = describeScenario(b.scenario).split('; ').slice(2).join('; ');
   const load = `${b.arrivals} arrivals at ${b.rate} req/s, ${b.durationS} s measured after ${b.warmupS} s warm-up`;
-  return `${shape}; ${load}; seed ${b.seed}`;
+  const runs = Math.max(1, ...b.results.map((r) => r.runs));
+  return `${shape}; ${load}${runs > 1 ? `; ${runs} interleaved runs per target (medians)` : ''}; seed ${b.seed}`;
 }
 
 export function formatScenario(b: ScenarioBench): string {
@@ -40,12 +41,14 @@ export function formatScenario(b: ScenarioBench): string {
     return out.join('\n');
   }
   const hasCache = b.results.some((r) => r.cacheHitRate !== null);
-  const header = ['target', 'p50', 'p90', 'p99', 'p99.9', 'mean', 'extra%', 'hedge%', 'retry%', ...(hasCache ? ['hit%'] : []), 'max/avg', 'errors', 'sent'];
+  const repeated = b.results.some((r) => r.runs > 1);
+  const header = ['target', 'p50', 'p90', 'p99', ...(repeated ? ['p99 range'] : []), 'p99.9', 'mean', 'extra%', 'hedge%', 'retry%', ...(hasCache ? ['hit%'] : []), 'max/avg', 'errors', 'sent'];
   const rows = b.results.map((r) => [
     r.target,
     fmt(r.latency.p50),
     fmt(r.latency.p90),
     fmt(r.latency.p99),
+    ...(repeated ? [`${fmt(Math.min(...r.p99Runs), 0)}-${fmt(Math.max(...r.p99Runs), 0)}`] : []),
     fmt(r.latency.p999),
     fmt(r.latency.mean),
     fmt(r.extraLoadPercent, 2),
@@ -83,6 +86,7 @@ export function formatScenario(b: ScenarioBench): string {
   }
   out.push('');
   out.push("latency in ms from each request's intended start to the end of its response (open loop), as the load tester saw it;");
+  if (repeated) out.push('with several runs per target: medians of the runs (p99 range: lowest and highest p99 of a run); errors and sent: sums;');
   out.push('extra% = attempts beyond one per request (hedges, retries, failovers; HAProxy: retries and redispatches) per 100 requests sent;');
   out.push(`max/avg = responses of the busiest server over the mean; errors = requests without a 2xx/3xx answer${hasCache ? '; hit% = X-Cache HIT among the responses' : ''}`);
   const warned = b.results.filter((r) => r.warnings.length > 0);

@@ -43,8 +43,14 @@ export interface BenchOptions {
   rate?: number;
   arrivals: Arrivals;
   seed: number;
-  /** Load tester connections; undefined: its open-loop default. */
+  /** Load tester connections; undefined: one per request per second (64 to 1000), see `loadConnections`. */
   connections?: number;
+  /**
+   * Runs per target (default 1). Repetitions are interleaved (every target once, then again),
+   * so a burst of load from elsewhere on the machine hits all targets alike, and the table
+   * shows each figure's median over them.
+   */
+  repeat?: number;
   /** Per request; default 10 s. */
   timeoutMs?: number;
 }
@@ -66,6 +72,10 @@ export interface ServerShare {
 export interface TargetResult {
   target: string;
   kind: 'ballast' | 'haproxy';
+  /** Repetitions aggregated here: latency, extra load and hit rate are medians over them, counts sums. */
+  runs: number;
+  /** p99 of each repetition, in run order: the spread the medians hide. */
+  p99Runs: number[];
   /** Requests started in the measured window; sent = succeeded + failed.total. */
   sent: number;
   succeeded: number;
@@ -122,6 +132,16 @@ export interface BenchReport {
   wallMs: number;
 }
 
+/**
+ * Open-loop connections: enough for every request of a second to be in flight at once. A
+ * balancer or backend stalled for a moment then still gets the arrivals the schedule says
+ * (an open loop), instead of the tester holding them back for a free connection. Idle
+ * keep-alive connections cost both balancers alike, and little.
+ */
+export function loadConnections(rate: number): number {
+  return Math.min(1000, Math.max(64, Math.ceil(rate)));
+}
+
 /** Seconds a run costs beyond its load (spawning node processes on a busy machine, draining). */
 const RUN_OVERHEAD_S = 2;
 
@@ -147,6 +167,7 @@ export function estimateSeconds(o: BenchOptions): { runs: number; seconds: numbe
     }
     runs += targetsFor(plan, o).length;
   }
+  runs *= o.repeat ?? 1;
   return { runs, seconds: Math.ceil(runs * (o.durationS + o.warmupS + RUN_OVERHEAD_S)) };
 }
 
@@ -177,13 +198,25 @@ export async function runBench(o: BenchOptions, hooks: BenchHooks = {}): Promise
         say(`${scenario.name}: skipped: ${entry.skipped}`);
         continue;
       }
-      for (const target of targetsFor(plan, o)) {
-        throwIfAborted(hooks.signal);
-        n++;
-        say(`[${n}/${runs}] ${scenario.name}: ${targetLabel(target)} ...`);
-        const r = await runTarget(plan, target, rate, o, hooks.signal);
-        entry.results.push(r);
-        say(`[${n}/${runs}] ${scenario.name}: ${targetLabel(target)}: p50 ${r.latency.p50.toFixed(1)} p99 ${r.latency.p99.toFixed(1)} ms, ${r.failed.total} errors${r.cacheHitRate === null ? '' : `, hit ${(r.cacheHitRate * 100).toFixed(1)}%`} (${(r.wallMs / 1000).toFixed(1)} s)`);
+      const targets = targetsFor(plan, o);
+      const repeat = o.repeat ?? 1;
+      const done: TargetResult[][] = targets.map(() => []);
+      try {
+        for (let rep = 1; rep <= repeat; rep++) {
+          for (let i = 0; i < targets.length; i++) {
+            const target = targets[i]!;
+            throwIfAborted(hooks.signal);
+            n++;
+            const what = `[${n}/${runs}] ${scenario.name}: ${targetLabel(target)}${repeat > 1 ? ` (${rep}/${repeat})` : ''}`;
+            say(`${what} ...`);
+            const r = await runTarget(plan, target, rate, o, hooks.signal);
+            done[i]!.push(r);
+            say(`${what}: p50 ${r.latency.p50.toFixed(1)} p99 ${r.latency.p99.toFixed(1)} ms, ${r.failed.total} errors${r.cacheHitRate === null ? '' : `, hit ${(r.cacheHitRate * 100).toFixed(1)}%`} (${(r.wallMs / 1000).toFixed(1)} s)`);
+          }
+        }
+      } finally {
+        // Whatever finished, also when aborted part-way.
+        entry.results = done.filter((d) => d.length > 0).map((d) => combine(plan, d));
       }
       entry.comparison = compare(entry.results);
     }
@@ -195,6 +228,52 @@ export async function runBench(o: BenchOptions, hooks: BenchHooks = {}): Promise
   }
   report.wallMs = Math.round(performance.now() - t0);
   return report;
+}
+
+function median(values: number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+/** One row from a target's repetitions: medians of the figures, sums of the counts. */
+export function combine(plan: LivePlan, runs: TargetResult[]): TargetResult {
+  if (runs.length === 1) return runs[0]!;
+  const first = runs[0]!;
+  const med = (f: (r: TargetResult) => number): number => round(median(runs.map(f)));
+  const sum = (f: (r: TargetResult) => number): number => runs.reduce((n, r) => n + f(r), 0);
+  const counts = new Map<string, number>();
+  for (const r of runs) for (const sv of r.servers) counts.set(sv.name, (counts.get(sv.name) ?? 0) + sv.count);
+  const responses = [...counts.values()].reduce((a, b) => a + b, 0);
+  const servers = [...counts].map(([name, count]) => ({ name, count, share: responses > 0 ? round(count / responses, 4) : 0 }));
+  const planned = servers.filter((sv) => plan.servers.some((p) => p.name === sv.name));
+  const mean = planned.reduce((a, sv) => a + sv.count, 0) / Math.max(1, planned.length);
+  const hits = runs.every((r) => r.cache !== null) ? { hits: sum((r) => r.cache!.hits), misses: sum((r) => r.cache!.misses) } : null;
+  const key = ['http4xx', 'http5xx', 'timeout', 'connection', 'otherStatus', 'total'] as const;
+  const failed = Object.fromEntries(key.map((k) => [k, sum((r) => r.failed[k])])) as unknown as FailureCounts;
+  return {
+    target: first.target,
+    kind: first.kind,
+    runs: sum((r) => r.runs),
+    p99Runs: runs.flatMap((r) => r.p99Runs),
+    sent: sum((r) => r.sent),
+    succeeded: sum((r) => r.succeeded),
+    failed,
+    latency: { p50: med((r) => r.latency.p50), p90: med((r) => r.latency.p90), p99: med((r) => r.latency.p99), p999: med((r) => r.latency.p999), mean: med((r) => r.latency.mean), max: Math.max(...runs.map((r) => r.latency.max)) },
+    hedges: sum((r) => r.hedges),
+    retries: sum((r) => r.retries),
+    failovers: sum((r) => r.failovers),
+    extraLoadPercent: med((r) => r.extraLoadPercent),
+    hedgePercent: med((r) => r.hedgePercent),
+    retryPercent: med((r) => r.retryPercent),
+    cache: hits === null ? null : { ...hits, hitRate: hits.hits + hits.misses > 0 ? hits.hits / (hits.hits + hits.misses) : 0 },
+    cacheHitRate: hits === null ? null : round(median(runs.map((r) => r.cacheHitRate!)), 4),
+    servers,
+    maxAvgLoad: mean > 0 ? round(planned.reduce((a, sv) => Math.max(a, sv.count), 0) / mean, 3) : 0,
+    openLoop: null,
+    warnings: runs.flatMap((r, i) => r.warnings.map((w) => `run ${i + 1}: ${w}`)),
+    wallMs: sum((r) => r.wallMs),
+  };
 }
 
 /** Ballast's strategies against HAProxy's best mode, on p99 and hit rate. */
@@ -238,7 +317,7 @@ async function runTarget(plan: LivePlan, target: TargetSpec, rate: number, o: Be
       rate,
       arrivals: o.arrivals,
       ...(plan.keys === null ? {} : { keys: plan.keys.count, zipf: plan.keys.zipf }),
-      ...(o.connections === undefined ? {} : { connections: o.connections }),
+      connections: o.connections ?? loadConnections(rate),
       timeoutMs: o.timeoutMs ?? 10_000,
       progressIntervalMs: 60_000,
     };
@@ -312,6 +391,8 @@ function summarize(
   return {
     target: targetLabel(target),
     kind: target.kind,
+    runs: 1,
+    p99Runs: [r.latencyMs.p99],
     sent: r.sent,
     succeeded: r.succeeded,
     failed: r.failed,

@@ -117,7 +117,7 @@ test('CLI: haproxy missing runs Ballast only (exit 0), but exits 1 when HAProxy 
   const [asked, simOnly, auto] = await Promise.all([
     cli(['--haproxy-bin', '/nonexistent/haproxy', '--haproxy-modes', 'roundrobin']),
     cli(['--scenario', 'heavy-tail']),
-    cli(['--haproxy-bin', '/nonexistent/haproxy', '--strategies', 'least_connections', '--servers', '2', '--rate', '50', '--duration', '0.5', '--warmup', '0', '--json']),
+    cli(['--haproxy-bin', '/nonexistent/haproxy', '--strategies', 'least_connections', '--servers', '2', '--rate', '50', '--duration', '0.5', '--warmup', '0', '--repeat', '2', '--json']),
   ]);
   assert.equal(asked.code, 1, asked.stderr);
   assert.match(asked.stderr, /haproxy not found .*apt-get install -y haproxy/);
@@ -125,11 +125,14 @@ test('CLI: haproxy missing runs Ballast only (exit 0), but exits 1 when HAProxy 
   assert.match(simOnly.stderr, /heavy-tail cannot run live: service pareto/);
   assert.equal(auto.code, 0, auto.stderr);
   assert.match(auto.stderr, /haproxy not found .*running Ballast only/);
-  assert.match(auto.stderr, /1 runs \(homogeneous; 1 strategies\), each 0 s warm-up \+ 0\.5 s measured: about \d+ s in all/);
+  assert.match(auto.stderr, /2 runs \(homogeneous; 1 strategies\), each 0 s warm-up \+ 0\.5 s measured \(2 interleaved rounds\): about \d+ s in all/);
   const report = JSON.parse(auto.stdout) as BenchReport;
   assert.equal(report.haproxy, null);
   const r = report.scenarios[0]!.results[0]!;
   assert.equal(r.target, 'least_connections');
+  assert.equal(r.runs, 2);
+  assert.equal(r.p99Runs.length, 2);
+  assert.ok(Math.abs(r.sent - 50) <= 4, `sent ${r.sent}: two runs of 25`);
   assert.equal(r.sent, r.succeeded + r.failed.total);
   assert.equal(r.cache, null);
 });

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { defaultHaproxyModes, findHaproxy, haproxyConfig, parseShowStat, serverStatuses, HAPROXY_MODES } from '../../src/bench/haproxy.js';
 import { liveSupport, pauseSchedule, planLive, UnsupportedScenarioError } from '../../src/bench/live-scenario.js';
 import { ballastCounters } from '../../src/bench/prometheus.js';
-import { compare, estimateSeconds, targetsFor, type ScenarioBench, type TargetResult } from '../../src/bench/run.js';
+import { combine, compare, estimateSeconds, loadConnections, targetsFor, type ScenarioBench, type TargetResult } from '../../src/bench/run.js';
 import { formatScenario } from '../../src/bench/report.js';
 import { renderBenchChart } from '../../src/bench/chart.js';
 import { backendCliArgs } from '../../src/bench/targets.js';
@@ -166,6 +166,8 @@ function result(target: string, kind: 'ballast' | 'haproxy', p99: number, hit: n
   return {
     target,
     kind,
+    runs: 1,
+    p99Runs: [p99],
     sent: 100,
     succeeded: 100,
     failed: { total: 0, http4xx: 0, http5xx: 0, timeout: 0, connection: 0, otherStatus: 0 },
@@ -233,4 +235,31 @@ test('targets and time estimate: strategies first, hash only for keyed scenarios
   });
   assert.equal(est.runs, 6);
   assert.ok(est.seconds >= 6 * 12);
+});
+
+test('repetitions: medians of the figures, sums of the counts, every p99 kept; connections follow the rate', () => {
+  const plan = planLive(resolveScenario('cache', { values: { servers: 2 } }), 1);
+  const runs = [result('beta1', 'ballast', 30, 0.5), result('beta1', 'ballast', 90, 0.7), result('beta1', 'ballast', 40, 0.6)];
+  const c = combine(plan, runs);
+  assert.equal(c.runs, 3);
+  assert.deepEqual(c.p99Runs, [30, 90, 40]);
+  assert.equal(c.latency.p99, 40);
+  assert.equal(c.latency.p50, 10);
+  assert.equal(c.latency.max, 180);
+  assert.equal(c.cacheHitRate, 0.6);
+  assert.equal(c.sent, 300);
+  assert.equal(c.succeeded, 300);
+  assert.deepEqual(c.servers, [
+    { name: 's0', count: 180, share: 0.6 },
+    { name: 's1', count: 120, share: 0.4 },
+  ]);
+  assert.equal(c.maxAvgLoad, 1.2);
+  assert.deepEqual(c.cache, { hits: 180, misses: 120, hitRate: 0.6 });
+  assert.equal(combine(plan, [runs[0]!]), runs[0]);
+  const bench: ScenarioBench = { scenario: resolveScenario('cache'), skipped: null, rate: 600, durationS: 10, warmupS: 2, arrivals: 'constant', seed: 1, results: [c], comparison: null };
+  const text = formatScenario(bench);
+  assert.match(text, /^target +p50 +p90 +p99 +p99 range +p99\.9/m);
+  assert.match(text, /^beta1 +10\.0 +20\.0 +40\.0 +30-90 /m);
+  assert.match(text, /3 interleaved runs per target \(medians\)/);
+  assert.deepEqual([loadConnections(10), loadConnections(250), loadConnections(5000)], [64, 250, 1000]);
 });

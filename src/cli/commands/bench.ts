@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { renderBenchChart } from '../../bench/chart.js';
+import { ChildError } from '../../bench/children.js';
 import { findHaproxy, HAPROXY_MODES, type HaproxyBinary, type HaproxyMode } from '../../bench/haproxy.js';
 import { liveSupport } from '../../bench/live-scenario.js';
 import { formatBench } from '../../bench/report.js';
@@ -44,7 +45,8 @@ Flags:
   --warmup S              unmeasured seconds of the same load before each run (default 2)
   --rate R                requests per second (default: the scenario's rate)
   --arrivals KIND         constant (default) or poisson
-  --connections N         load tester connections (default: its open-loop default)
+  --connections N         load tester connections (default: the rate, 64 to 1000)
+  --repeat N              runs per target, interleaved; the table shows medians (default 1)
   --seed N                seeds arrivals, keys and the backends' service times (default 1)
   --servers N, --slots N, --set PATH=VALUE
                           scenario overrides, as in \`ballast simulate\`
@@ -97,6 +99,7 @@ export const benchCommand: Command = {
         rate: { type: 'string' },
         arrivals: { type: 'string' },
         connections: { type: 'string' },
+        repeat: { type: 'string' },
         seed: { type: 'string' },
         servers: { type: 'string' },
         slots: { type: 'string' },
@@ -122,6 +125,7 @@ export const benchCommand: Command = {
     const warmupS = numberFlag('warmup', values.warmup, { min: 0, max: 3600 }) ?? 2;
     const rate = numberFlag('rate', values.rate, { min: 0.1, max: 100_000 });
     const connections = numberFlag('connections', values.connections, { min: 1, max: 10_000, integer: true });
+    const repeat = numberFlag('repeat', values.repeat, { min: 1, max: 100, integer: true }) ?? 1;
     const arrivals = values.arrivals ?? 'constant';
     if (arrivals !== 'constant' && arrivals !== 'poisson') throw new UsageError(`--arrivals: constant or poisson, got "${arrivals}"`);
 
@@ -181,12 +185,13 @@ export const benchCommand: Command = {
       arrivals,
       seed,
       ...(connections === undefined ? {} : { connections }),
+      repeat,
     };
     const { runs, seconds } = estimateSeconds(options);
     const minutes = Math.floor(seconds / 60);
     process.stderr.write(
       `ballast bench: ${runs} runs (${scenarios.map((s) => s.name).join(', ')}; ${strategies.length} strategies${haproxy === null ? '' : ` + HAProxy`}), ` +
-        `each ${warmupS} s warm-up + ${durationS} s measured: about ${minutes > 0 ? `${minutes} min ` : ''}${seconds % 60} s in all. Ctrl-C stops.\n`,
+        `each ${warmupS} s warm-up + ${durationS} s measured${repeat > 1 ? ` (${repeat} interleaved rounds)` : ''}: about ${minutes > 0 ? `${minutes} min ` : ''}${seconds % 60} s in all. Ctrl-C stops.\n`,
     );
 
     const abort = new AbortController();
@@ -206,6 +211,13 @@ export const benchCommand: Command = {
     let report;
     try {
       report = await runBench(options, { signal: abort.signal, onProgress: (line) => process.stderr.write(`${line}\n`) });
+    } catch (err) {
+      // A process that would not start (its last output is in the message); children are stopped.
+      if (err instanceof ChildError) {
+        process.stderr.write(`ballast bench: ${err.message}\n`);
+        return 1;
+      }
+      throw err;
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
