@@ -141,21 +141,24 @@ test('tcp mode refuses a strategy that needs HTTP requests, at start and at run 
   assert.equal(lb.active.name, 'round_robin');
   open.write('after;');
   assert.ok(await until(() => Buffer.concat(got).toString().endsWith('before;after;')), Buffer.concat(got).toString());
-  open.destroy();
 
   // New connections still go through, round robin alternating.
   const names = [];
   for (let i = 0; i < 4; i++) names.push((await exchange(lb.address.port, 'x')).data.toString());
   assert.deepEqual(names.slice().sort(), ['a:x', 'a:x', 'b:x', 'b:x']);
 
-  // Every other strategy runs in tcp mode.
+  // Every other strategy runs in tcp mode; the connection opened first stays usable across all the switches.
   for (const name of STRATEGY_NAMES) {
     if (name === 'beta1') continue;
     lb.active.switchTo(name);
     assert.equal(lb.active.name, name);
     for (let i = 0; i < 3; i++) assert.match((await exchange(lb.address.port, name)).data.toString(), new RegExp(`^[ab]:${name}$`));
+    assert.ok(await until(() => lb.pool.totalInflight === 1), `only the long connection is open: ${lb.pool.totalInflight}`);
   }
-  assert.ok(await until(() => lb.pool.totalInflight === 0));
+  open.write('end;');
+  assert.ok(await until(() => Buffer.concat(got).toString().endsWith('before;after;end;')), Buffer.concat(got).toString());
+  open.destroy();
+  assert.ok(await until(() => lb.pool.totalInflight === 0), `in flight ${lb.pool.totalInflight}`);
 });
 
 test('tcp mode: beta1 keyed by client address runs, and one client sticks to one backend', async () => {
