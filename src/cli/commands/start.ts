@@ -1,7 +1,8 @@
 /** `ballast start --config FILE`: run the balancer from a config file. */
 import { watch } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfigFile } from '../../config/load.js';
+import { loadConfigFile } from '../../config/load.js';
 import { UsageError, type Command } from '../command.js';
 import { runBallast } from '../../app/run.js';
 
@@ -35,15 +36,17 @@ export const startCommand: Command = {
     }
     return runBallast(config, {
       reloadSource: () => loadConfigFile(file),
+      // Watch the directory, not the file: editors and deploy tools replace a config by
+      // renaming a new file over it, and a watch on the old inode would miss every later change.
       watch: config.watchConfig
         ? (onChange) => {
-            const watcher = watch(file, { persistent: false }, onChange);
+            const name = basename(file);
+            const watcher = watch(dirname(resolve(file)), { persistent: false }, (_event, changed) => {
+              if (changed === null || changed === name) onChange();
+            });
             return () => watcher.close();
           }
         : undefined,
-    }).catch((err) => {
-      if (err instanceof ConfigError) throw err;
-      throw err;
     });
   },
 };

@@ -248,6 +248,13 @@ export class ClientConn implements HasDeadline {
   private onIdleTimeout(): void {
     if (this.current === null && this.parsing === null) {
       this.destroy(); // idle keep-alive connection
+    } else if (this.socket.writableLength > 0) {
+      // A response is being written and the client has not taken a byte for clientIdleMs
+      // (Node counts write progress as activity): a slow-read client; free the backend.
+      this.px.stats.rejected('timeout');
+      this.rejections.warn('slow_reader', { client: this.remoteAddress }, 'client stopped reading its response');
+      // A reset, not a FIN: the unsent response would otherwise linger in the kernel for it.
+      this.socket.resetAndDestroy();
     } else if (this.parsing !== null && this.parsing === this.current && !this.parsing.requestComplete && this.pauses === 0) {
       // The client stopped sending its request body.
       if (this.current.winner === null) {

@@ -321,11 +321,19 @@ export class Exchange implements SlotWaiter, HasDeadline {
   private onHedgeTimer(): void {
     this.hedgeTimer = undefined;
     if (this.finished || this.winner !== null || this.attempts.length !== 1 || this.responseStarted) return;
-    sendHedge(this.px.active, this.ctx, (b) => {
+    // A hedge never goes to a backend at its connection limit (it would not queue: the first
+    // attempt is still running). Such backends are hidden from this one pick.
+    const max = this.px.config.limits.maxConnectionsPerBackend;
+    const tried = this.ctx.tried;
+    const before = tried.length;
+    if (max > 0) for (const b of this.px.pool.ready) if (b.inflight >= max && !tried.includes(b)) tried.push(b);
+    const sent = sendHedge(this.px.active, this.ctx, (b) => {
+      tried.length = before;
       this.hedged = true;
       this.px.stats.hedgeSent();
       this.startAttempt(b, true);
     });
+    if (!sent) tried.length = before;
   }
 
   responseHead(a: Attempt, status: number, message: string, headers: string[], _versionMinor: number): number {

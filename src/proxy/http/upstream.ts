@@ -5,6 +5,7 @@
  * nothing about balancing.
  */
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Backend } from '../../pool/backend.js';
 import {
   HTTPParser,
@@ -59,7 +60,10 @@ export class UpstreamConn {
   private partialHeaders: string[] | null = null;
   private inExecute = false;
   private releaseAfterExecute = false;
-  private quietTicks = 0;
+  /** When the last bytes arrived (performance.now()), for the body-idle check. */
+  private lastReadAt = 0;
+  /** Socket timeout: the shorter of the pool keep-alive and the body-idle limit. */
+  private readonly tickMs: number;
 
   constructor(
     backend: Backend,
@@ -103,7 +107,8 @@ export class UpstreamConn {
 
     const socket = net.connect({ host: backend.host, port: backend.port, noDelay: true });
     this.socket = socket;
-    socket.setTimeout(pool.settings.keepAliveMs);
+    this.tickMs = Math.max(1, Math.min(pool.settings.keepAliveMs, pool.settings.bodyIdleMs));
+    socket.setTimeout(this.tickMs);
     socket.on('connect', () => {
       this.connected = true;
       this.owner?.onConnected(this);
@@ -117,7 +122,7 @@ export class UpstreamConn {
   }
 
   private onData(chunk: Buffer): void {
-    this.quietTicks = 0;
+    this.lastReadAt = performance.now();
     const owner = this.owner;
     if (owner === null) {
       // Bytes on an idle connection are a protocol violation; the connection cannot be trusted.
@@ -145,18 +150,27 @@ export class UpstreamConn {
     }
   }
 
+  /**
+   * The socket was quiet for `tickMs` (Node fires 'timeout' once per quiet period, so each
+   * call re-arms it). Idle in the pool: close. Busy: a body that stalls longer than
+   * `bodyIdleMs` fails; time spent paused by our own backpressure (a slow client) or before
+   * the response began (the response-headers deadline applies) does not count.
+   */
   private onTimeout(): void {
     if (this.owner === null) {
       this.destroy(); // idle too long in the pool
       return;
     }
-    this.quietTicks++;
-    if (this.quietTicks * this.pool.settings.keepAliveMs >= this.pool.settings.bodyIdleMs) {
-      const owner = this.owner;
-      this.owner = null;
-      owner.onUpstreamFailure(this, 'timeout', 'backend connection idle');
-      this.destroy();
+    const settings = this.pool.settings;
+    const quiet = performance.now() - this.lastReadAt;
+    if (this.received === 0 || this.socket.isPaused() || quiet < settings.bodyIdleMs) {
+      this.socket.setTimeout(this.tickMs);
+      return;
     }
+    const owner = this.owner;
+    this.owner = null;
+    owner.onUpstreamFailure(this, 'timeout', 'backend connection idle');
+    this.destroy();
   }
 
   private onEnd(): void {
@@ -227,7 +241,6 @@ export class UpstreamConn {
     this.received = 0;
     this.requestDone = false;
     this.responseKeepAlive = false;
-    this.quietTicks = 0;
   }
 }
 
