@@ -42,7 +42,10 @@ Flags:
   --no-haproxy            Ballast only
   --haproxy-bin PATH      the haproxy binary (default: found on PATH or in /usr/sbin)
   --duration S            measured seconds per run (default 10)
-  --warmup S              unmeasured seconds of the same load before each run (default 2)
+  --warmup S              unmeasured seconds of the same load before each run (default 5:
+                          a Node.js balancer runs its code cold at first, and on a busy
+                          machine it needs seconds of load to compile its hot paths; caches
+                          fill too)
   --rate R                requests per second (default: the scenario's rate)
   --arrivals KIND         constant (default) or poisson
   --connections N         load tester connections (default: the rate, 64 to 1000)
@@ -122,7 +125,7 @@ export const benchCommand: Command = {
 
     const seed = numberFlag('seed', values.seed, { min: 0, max: 0xffffffff, integer: true }) ?? 1;
     const durationS = numberFlag('duration', values.duration, { min: 0.1, max: 3600 }) ?? 10;
-    const warmupS = numberFlag('warmup', values.warmup, { min: 0, max: 3600 }) ?? 2;
+    const warmupS = numberFlag('warmup', values.warmup, { min: 0, max: 3600 }) ?? 5;
     const rate = numberFlag('rate', values.rate, { min: 0.1, max: 100_000 });
     const connections = numberFlag('connections', values.connections, { min: 1, max: 10_000, integer: true });
     const repeat = numberFlag('repeat', values.repeat, { min: 1, max: 100, integer: true }) ?? 1;
