@@ -36,7 +36,7 @@ async function good(name: string) {
 }
 
 const FAILURES = 3;
-const BASE_MS = 600;
+const BASE_MS = 2000;
 
 test('a resetting backend is ejected after consecutiveFailures, traffic avoids it, clients see no error; it returns and a repeat ejection is longer', async (t) => {
   const bad = await resetter();
@@ -46,7 +46,7 @@ test('a resetting backend is ejected after consecutiveFailures, traffic avoids i
     strategy: 'round_robin',
     servers: [local(bad.port), local(g1.port), local(g2.port)],
     // TCP checks pass on the resetter: only the passive detector can see it is broken.
-    healthCheck: { enabled: true, type: 'tcp', intervalMs: 100, timeoutMs: 100, rise: 1, fall: 2, jitter: 0 },
+    healthCheck: { enabled: true, type: 'tcp', intervalMs: 100, timeoutMs: 500, rise: 1, fall: 2, jitter: 0 },
     outlierDetection: { consecutiveFailures: FAILURES, baseEjectionMs: BASE_MS, maxEjectionMs: 10_000 },
   });
   cleanups.push(() => lb.stop(50));
@@ -54,16 +54,20 @@ test('a resetting backend is ejected after consecutiveFailures, traffic avoids i
   const status = (): string => b.status;
 
   const statuses: number[] = [];
-  for (let i = 0; i < 30; i++) statuses.push((await request(`${lb.url}/`)).status);
-  assert.deepEqual(statuses, Array(30).fill(200), 'failed attempts were retried on the good backends');
-  assert.equal(bad.counts.requests, FAILURES, `exactly ${FAILURES} requests reached it before the ejection`);
+  for (let i = 0; i < 30 && status() !== 'ejected'; i++) statuses.push((await request(`${lb.url}/`)).status);
   assert.equal(status(), 'ejected');
+  assert.equal(bad.counts.requests, FAILURES, `exactly ${FAILURES} requests reached it before the ejection`);
+  // While ejected, traffic avoids it.
+  for (let i = 0; i < 10; i++) statuses.push((await request(`${lb.url}/`)).status);
+  assert.ok(b.ejectedUntil > lb.clock.now(), 'still within the ejection');
+  assert.equal(bad.counts.requests, FAILURES, 'no request to it while ejected');
+  assert.deepEqual(statuses, Array(statuses.length).fill(200), 'failed attempts were retried on the good backends');
   const firstUntil = b.ejectedUntil;
   const firstAt = lb.outlier.state(b).lastEjectedAt!;
   assert.ok(Math.abs(firstUntil - firstAt - BASE_MS) < 1, 'first ejection lasts baseEjectionMs');
 
   // Back after the backoff and a passing check; it fails again and is ejected for twice as long.
-  assert.ok(await waitFor(() => status() === 'up', BASE_MS + 1000), 'returned after its backoff');
+  assert.ok(await waitFor(() => status() === 'up', BASE_MS + 2000), 'returned after its backoff');
   let more = 0;
   for (; more < 30 && status() === 'up'; more++) assert.equal((await request(`${lb.url}/`)).status, 200);
   assert.equal(status(), 'ejected', 'ejected again');
