@@ -29,7 +29,7 @@ export const weightedRoundRobinOptions = z
 
 export const responseTimeOptions = z
   .strictObject({
-    defaultLatencyMs: ms('latency assumed for a backend with no samples').default(50),
+    defaultLatencyMs: ms('latency assumed while no backend has a sample yet (then an unmeasured backend is priced like the best measured one)').default(50),
     exploreAfterMs: ms('an idle backend with no sample for this long is sent one probe request (0: never)').default(5_000),
   })
   .describe('response_time (RRT-BS) options; the peak-EWMA time constant is the pool\'s (10 s)');
