@@ -201,6 +201,7 @@ export class Exchange implements SlotWaiter, HasDeadline {
   onDeadline(): void {
     if (!this.queued) return;
     this.px.queue.leave(this);
+    this.px.sweeper.delete(this);
     this.px.stats.rejected('queue_timeout');
     this.respond(responses.queueTimeout, undefined);
   }
@@ -537,8 +538,10 @@ export class Exchange implements SlotWaiter, HasDeadline {
       clearTimeout(this.hedgeTimer);
       this.hedgeTimer = undefined;
     }
-    if (this.queued) this.px.queue.leave(this);
-    if (this.deadline !== 0 || this.px.sweeper.size > 0) this.px.sweeper.delete(this);
+    if (this.queued) {
+      this.px.queue.leave(this);
+      this.px.sweeper.delete(this);
+    }
     this.deadline = 0;
     this.chunks = [];
   }
