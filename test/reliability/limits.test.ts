@@ -120,3 +120,24 @@ test('disabling a backend through the admin API drains it: in-flight requests fi
   assert.equal(aView.status, 'disabled');
   assert.equal(aView.inflight, 0);
 });
+
+test('TCP mode: a connection idle in both directions for clientIdleMs is closed (HAProxy timeout client), an active one is not', async () => {
+  const backend = await httpServer((_req, res) => res.end('ok'));
+  cleanups.push(() => backend.close());
+  const IDLE = 300;
+  const lb = await startBallast({ mode: 'tcp', servers: [local(backend.port)], timeouts: { clientIdleMs: IDLE } });
+  cleanups.push(() => lb.stop(50));
+  const idle = await open(lb.address.port);
+  // An active connection: a keep-alive request every 100 ms keeps it alive past the limit.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  for (let i = 0; i < 8; i++) {
+    assert.equal((await request(`${lb.url}/`, { agent })).status, 200);
+    await sleep(100);
+  }
+  agent.destroy();
+  // One backend connection for the idle client, one for the active client's single connection.
+  assert.equal(backend.connections(), 2, 'the active connection was never cut (no reconnect)');
+  const closed = await Promise.race([idle.closed.then(() => true), sleep(IDLE * 4).then(() => false)]);
+  idle.socket.destroy();
+  assert.ok(closed, `the idle TCP connection was closed (still open ${IDLE * 4 + 800} ms after it went quiet)`);
+});
