@@ -139,14 +139,17 @@ test('a client that never reads its response (slow-read attack) is cut after cli
   cleanups.push(() => lb.stop(50));
   const s = net.connect(lb.address.port, '127.0.0.1');
   s.on('error', () => {});
-  const closed = new Promise<number>((r) => s.on('close', () => r(performance.now())));
   s.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
   s.pause(); // never reads
   const t0 = performance.now();
-  const at = await Promise.race([closed, sleep(IDLE * 8).then(() => 0)]);
+  // Judged on the balancer's side: a client that does not read does not notice a reset either.
+  const { waitFor } = await import('./helpers.js');
+  assert.ok(await waitFor(() => lb.proxy.connections().open === 1, 2000), 'the request is being answered');
+  const cut = await waitFor(() => lb.proxy.connections().open === 0, IDLE * 8);
+  const ms = performance.now() - t0;
   const b = lb.pool.backends[0]!;
   s.destroy();
-  assert.ok(at > 0, `the balancer cut the non-reading client (still open after ${IDLE * 8} ms)`);
-  assert.ok(at - t0 < IDLE * 4, `after ${Math.round(at - t0)} ms`);
-  assert.equal(b.inflight, 0, 'the backend attempt ended');
+  assert.ok(cut, `the balancer dropped the non-reading client (still held after ${IDLE * 8} ms)`);
+  assert.ok(ms < IDLE * 4, `after ${Math.round(ms)} ms`);
+  assert.ok(await waitFor(() => b.inflight === 0, 500), 'the backend attempt ended');
 });
