@@ -233,7 +233,7 @@ export interface LoadResult {
  * previous one ended, over keep-alive connections, until `durationMs` passed (or `stop()`).
  * A request fails when it errors or its status is not 200.
  */
-export function closedLoop(url: string, options: { connections: number; durationMs: number; path?: string; timeoutMs?: number }): {
+export function closedLoop(url: string, options: { connections: number; durationMs: number; path?: string | (() => string); timeoutMs?: number }): {
   done: Promise<LoadResult>;
   stop(): void;
   result: LoadResult;
@@ -250,7 +250,8 @@ export function closedLoop(url: string, options: { connections: number; duration
   const one = (): Promise<void> =>
     new Promise((resolve) => {
       result.sent++;
-      const req = http.get(`${url}${options.path ?? '/'}`, { agent, timeout: options.timeoutMs ?? 10_000 }, (res) => {
+      const path = typeof options.path === 'function' ? options.path() : (options.path ?? '/');
+      const req = http.get(`${url}${path}`, { agent, timeout: options.timeoutMs ?? 10_000 }, (res) => {
         res.on('data', () => {});
         res.on('error', (err) => {
           fail((err as NodeJS.ErrnoException).code ?? err.message);
