@@ -50,7 +50,7 @@ export class TokenBucket {
   private tokens: number;
   private at: number;
   constructor(
-    private readonly capacity: number,
+    private capacity: number,
     private readonly refillPerSecond: number,
     private readonly clock: Clock,
     initial = capacity,
@@ -70,6 +70,13 @@ export class TokenBucket {
   deposit(amount: number): void {
     this.refill();
     this.tokens = Math.min(this.capacity, this.tokens + amount);
+  }
+
+  /** A new cap (tokens above it are dropped). */
+  setCapacity(capacity: number): void {
+    this.refill();
+    this.capacity = capacity;
+    if (this.tokens > capacity) this.tokens = capacity;
   }
 
   take(): boolean {
@@ -97,6 +104,9 @@ export interface RetryPolicyConfig {
 export class AttemptPolicy {
   private budget: TokenBucket;
   private share: number;
+  /** Requests in about the last second (a count decaying with a 1 s time constant). */
+  private recent = 0;
+  private recentAt: number;
   /** Counters for metrics: failovers after connect errors, budgeted retries, retries refused by the budget. */
   failovers = 0;
   retries = 0;
@@ -108,11 +118,16 @@ export class AttemptPolicy {
   ) {
     this.share = config.budgetPercent / 100;
     this.budget = AttemptPolicy.bucket(config, clock);
+    this.recentAt = clock.now();
   }
 
-  /** Capacity: a burst of a few retries is fine; sustained retries are held to the share. */
+  /** The smallest capacity: a burst of a few retries is always fine. */
+  private static baseCapacity(config: RetryPolicyConfig): number {
+    return Math.max(5, config.minPerSecond);
+  }
+
   private static bucket(config: RetryPolicyConfig, clock: Clock): TokenBucket {
-    return new TokenBucket(Math.max(5, config.minPerSecond), config.minPerSecond, clock);
+    return new TokenBucket(AttemptPolicy.baseCapacity(config), config.minPerSecond, clock);
   }
 
   /** New settings (reload); the budget starts afresh. */
@@ -122,9 +137,20 @@ export class AttemptPolicy {
     this.budget = AttemptPolicy.bucket(config, this.clock);
   }
 
-  /** Every request earns the budget its share of a retry. */
+  /**
+   * Every request earns the budget its share of a retry. The budget may hold up to one second
+   * of that share: a backend that dies resets all its in-flight requests at once, and at high
+   * concurrency a fixed small cap would turn that burst into errors well below the share
+   * (Envoy sizes its budget by active requests for the same reason). Sustained retries stay
+   * bounded by the share plus the floor.
+   */
   onRequest(): void {
-    if (this.share > 0) this.budget.deposit(this.share);
+    if (this.share <= 0) return;
+    const now = this.clock.now();
+    this.recent = this.recent * Math.exp(-(now - this.recentAt) / 1000) + 1;
+    this.recentAt = now;
+    this.budget.setCapacity(Math.max(AttemptPolicy.baseCapacity(this.config), this.share * this.recent));
+    this.budget.deposit(this.share);
   }
 
   /** What to do after a failed attempt of kind `kind`. */

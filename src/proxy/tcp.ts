@@ -28,9 +28,11 @@ export interface TcpProxyDeps {
  * Copies `from` to `to` with backpressure and turns `from`'s end into `to`'s half-close.
  * Direct 'data' handlers instead of stream.pipe(): pipe's bookkeeping per chunk showed up as
  * a measurable share of L4 CPU (bench:proxy), and this is all the proxy needs of it.
+ * `activity` is told of every chunk, for the idle timeout.
  */
-function relay(from: net.Socket, to: net.Socket): void {
+function relay(from: net.Socket, to: net.Socket, activity: () => void): void {
   from.on('data', (chunk: Buffer) => {
+    activity();
     if (!to.write(chunk)) from.pause();
   });
   to.on('drain', () => from.resume());
@@ -50,6 +52,7 @@ class TcpSession implements InflightEntry {
   private attemptOpen = false;
   private connected = false;
   private done = false;
+  private lastActivity = 0;
   private connectTimer: NodeJS.Timeout | undefined;
   private readonly opened: number;
   private readonly outcome = { kind: 'ok' as OutcomeKind, status: 0, latencyMs: 0 };
@@ -116,8 +119,25 @@ class TcpSession implements InflightEntry {
     this.connected = true;
     this.outcome.latencyMs = this.deps.now() - this.startedAt;
     upstream.on('error', () => {});
-    relay(this.client, upstream);
-    relay(upstream, this.client);
+    // HAProxy's `timeout client` for L4: a connection quiet in both directions for
+    // clientIdleMs is closed, so idle connections cannot pile up to the connection limit.
+    // One socket's timer firing is not enough: a long one-way stream keeps the other side busy.
+    const idleMs = this.deps.config.timeouts.clientIdleMs;
+    const touch = (): void => {
+      this.lastActivity = this.deps.now();
+    };
+    touch();
+    relay(this.client, upstream, touch);
+    relay(upstream, this.client, touch);
+    if (idleMs > 0) {
+      const onTimeout = (socket: net.Socket): void => {
+        const quiet = this.deps.now() - this.lastActivity;
+        if (quiet >= idleMs) this.close('ok');
+        else socket.setTimeout(Math.max(1, idleMs - quiet));
+      };
+      this.client.setTimeout(idleMs, () => onTimeout(this.client));
+      upstream.setTimeout(idleMs, () => onTimeout(upstream));
+    }
     // The backend is gone for good: flush what it sent, then close the client too.
     upstream.on('close', () => {
       const c = this.client;
