@@ -83,12 +83,13 @@ test('TCP mode, SIGKILL of a backend under load: only connections already on it 
     await sleep(20);
   }
   await load;
-  const figures = { scenario: 'TCP mode: SIGKILL one of 3 backends', ...counts, deathAfterSignalMs: Math.round(killedAt - signalledAt), outOfRotationAfterMs: downAt ? Math.round(downAt - signalledAt) : null };
+  const figures = { scenario: 'TCP mode: SIGKILL one of 3 backends', ...counts, deathAfterSignalMs: Math.round(killedAt - signalledAt), outOfRotationAfterMs: downAt ? Math.round(downAt - signalledAt) : null, outOfRotationAfterDeathMs: downAt ? Math.round(downAt - killedAt) : null };
   t.diagnostic(`figures ${JSON.stringify(figures)}`);
   assert.ok(counts.sent > 50, `a real load ran (${counts.sent})`);
   assert.ok(counts.failed <= 2 * CONNECTIONS, `only connections open around the kill fail (${counts.failed})`);
   assert.equal(counts.failedStartedAfterKill, 0, 'no connection opened after the backend died failed');
   assert.ok(downAt > 0, 'taken out of rotation');
-  assert.ok(downAt - signalledAt <= CHECK.intervalMs * CHECK.fall + CHECK.timeoutMs + SLACK_MS, `out of rotation ${Math.round(downAt - signalledAt)} ms after the kill`);
+  // Counted from the process's death as this test saw it (on a loaded machine SIGKILL itself can take a few hundred ms).
+  assert.ok(downAt - killedAt <= CHECK.intervalMs * CHECK.fall + CHECK.timeoutMs + SLACK_MS, `out of rotation ${Math.round(downAt - killedAt)} ms after the backend died`);
   assert.equal(lb.child.exitCode, null);
 });
