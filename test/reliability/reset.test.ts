@@ -159,3 +159,58 @@ test('a reset before any response byte: a GET is retried on another backend, a P
   assert.ok(posts502 > 0, 'a POST reset by the backend is not retried');
   assert.equal(posts502 + posts200, 6);
 });
+
+test('an idempotent request with a body, reset before the response, is replayed byte for byte on another backend; a body too large to keep is not retried', async () => {
+  const be = track(await scriptedBackend());
+  const { httpServer } = await import('../helpers/servers.js');
+  const echo = track(
+    await httpServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(parts);
+        const sum = body.reduce((a, x) => (a * 31 + x) >>> 0, 7);
+        res.end(`${body.length}:${sum}`);
+      });
+    }),
+  );
+  // A generous budget: this test is about what a retry sends, not how many are allowed.
+  const lb = track(
+    await startBallast({ strategy: 'round_robin', servers: [local(be.port), local(echo.port)], outlierDetection: { enabled: false }, retries: { budgetPercent: 100, minPerSecond: 100 } }),
+  );
+  const body = Buffer.alloc(50_000);
+  for (let i = 0; i < body.length; i++) body[i] = (i * 131 + 7) & 255;
+  const want = `${body.length}:${body.reduce((a, x) => (a * 31 + x) >>> 0, 7)}`;
+  for (let i = 0; i < 4; i++) {
+    // Content-Length body; round robin sends every other first attempt to the resetter.
+    const r = await request(`${lb.url}/reset-before-response`, { method: 'PUT', body, headers: { 'content-length': String(body.length) } });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), want, 'the body arrived intact (replayed after the reset)');
+  }
+  // Chunked body, written in pieces.
+  for (let i = 0; i < 4; i++) {
+    const http = await import('node:http');
+    const got = await new Promise<string>((resolve, reject) => {
+      const req = http.request(`${lb.url}/reset-before-response`, { method: 'PUT', agent: false }, (res) => {
+        let s = '';
+        res.on('data', (c) => (s += c));
+        res.on('end', () => resolve(`${res.statusCode} ${s}`));
+      });
+      req.on('error', reject);
+      for (let off = 0; off < body.length; off += 7000) req.write(body.subarray(off, off + 7000));
+      req.end();
+    });
+    assert.equal(got, `200 ${want}`, `chunked #${i}: retries ${lb.policy.retries}, denied ${lb.policy.retriesDenied}, failovers ${lb.policy.failovers}, scripted saw ${be.requests()}, echo saw ${echo.requests.length}`);
+  }
+  assert.ok(lb.policy.retries >= 4, `retries happened (${lb.policy.retries})`);
+
+  // Over the replay limit (64 KiB by default): the body is streamed, not kept; a reset cannot be retried.
+  const big = Buffer.alloc(1 << 20, 1);
+  const statuses = new Set<number>();
+  for (let i = 0; i < 4; i++) {
+    const r = await request(`${lb.url}/reset-before-response`, { method: 'PUT', body: big, headers: { 'content-length': String(big.length) } }).catch(() => ({ status: 0, body: Buffer.alloc(0) }));
+    statuses.add(r.status);
+    if (r.status === 200) assert.equal(r.body.toString().split(':')[0], String(big.length));
+  }
+  assert.ok(statuses.has(502) || statuses.has(0), 'a large body reset by the backend is not replayed');
+});
