@@ -57,7 +57,7 @@ test('GETs succeed via the other backends while one never answers', async (t) =>
   assert.deepEqual(statuses, Array(N).fill(200), 'every GET answered 200');
   assert.ok(silent.accepted.length >= 1, 'the silent backend was tried');
   // Outlier detection takes it out after consecutiveFailures (5) timeouts: only those requests paid the timeout.
-  assert.ok(slow <= 5, `${slow} requests waited for the timeout`);
+  assert.ok(silent.accepted.length <= 5, `${silent.accepted.length} requests were sent to it`);
   assert.equal(lb.pool.find('127.0.0.1', silent.port)!.status, 'ejected');
 });
 
