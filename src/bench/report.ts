@@ -42,7 +42,8 @@ export function formatScenario(b: ScenarioBench): string {
   }
   const hasCache = b.results.some((r) => r.cacheHitRate !== null);
   const repeated = b.results.some((r) => r.runs > 1);
-  const header = ['target', 'p50', 'p90', 'p99', ...(repeated ? ['p99 range'] : []), 'p99.9', 'mean', 'extra%', 'hedge%', 'retry%', ...(hasCache ? ['hit%'] : []), 'max/avg', 'errors', 'sent'];
+  const hasCpu = b.results.some((r) => r.cpuMsPerRequest !== null);
+  const header = ['target', 'p50', 'p90', 'p99', ...(repeated ? ['p99 range'] : []), 'p99.9', 'mean', 'extra%', 'hedge%', 'retry%', ...(hasCache ? ['hit%'] : []), 'max/avg', ...(hasCpu ? ['cpu ms/req'] : []), 'errors', 'sent'];
   const rows = b.results.map((r) => [
     r.target,
     fmt(r.latency.p50),
@@ -56,6 +57,7 @@ export function formatScenario(b: ScenarioBench): string {
     fmt(r.retryPercent, 2),
     ...(hasCache ? [r.cacheHitRate === null ? '-' : fmt(r.cacheHitRate * 100)] : []),
     fmt(r.maxAvgLoad, 2),
+    ...(hasCpu ? [r.cpuMsPerRequest === null ? '-' : fmt(r.cpuMsPerRequest, 3)] : []),
     String(r.failed.total),
     String(r.sent),
   ]);
@@ -88,6 +90,7 @@ export function formatScenario(b: ScenarioBench): string {
   out.push("latency in ms from each request's intended start to the end of its response (open loop), as the load tester saw it;");
   if (repeated) out.push('with several runs per target: medians of the runs (p99 range: lowest and highest p99 of a run); errors and sent: sums;');
   out.push('extra% = attempts beyond one per request (hedges, retries, failovers; HAProxy: retries and redispatches) per 100 requests sent;');
+  if (hasCpu) out.push("cpu ms/req = the balancer process's CPU time (user + system) in the measured window per request;");
   out.push(`max/avg = responses of the busiest server over the mean; errors = requests without a 2xx/3xx answer${hasCache ? '; hit% = X-Cache HIT among the responses' : ''}`);
   const warned = b.results.filter((r) => r.warnings.length > 0);
   if (warned.length > 0) {

@@ -7,6 +7,10 @@
  * same keys (one seed), and the scenario's timeline (deaths, revivals, joins) at the same
  * moments of its measured window.
  *
+ * With `repeat` the targets run in rounds (each once, then each again), so a burst of load
+ * from elsewhere on a shared machine lands on every target alike, and each figure is the
+ * median of the rounds.
+ *
  * Bounded: each run stops by itself (warm-up + duration, then in-flight requests finish within
  * the request timeout), and every child is stopped when its run ends, fails or is aborted.
  */
@@ -20,7 +24,7 @@ import { ChildSet } from './children.js';
 import { defaultHaproxyModes, type HaproxyBinary, type HaproxyMode } from './haproxy.js';
 import { SeededRandom } from '../util/random.js';
 import { pauseSchedule, planLive, type LivePlan } from './live-scenario.js';
-import { BackendFleet, startBallast, startHaproxy, type Balancer, type ExtraCounters } from './targets.js';
+import { BackendFleet, processCpuMs, startBallast, startHaproxy, type Balancer, type ExtraCounters } from './targets.js';
 
 export type TargetSpec = { kind: 'ballast'; strategy: string } | { kind: 'haproxy'; mode: HaproxyMode };
 
@@ -97,6 +101,12 @@ export interface TargetResult {
   servers: ServerShare[];
   /** Responses of the busiest server over the mean per server (1 = even). */
   maxAvgLoad: number;
+  /**
+   * CPU the balancer process used in the measured window per request sent, ms (Linux /proc;
+   * null elsewhere). What the balancer costs, and why a CPU-starved machine hurts one more
+   * than the other.
+   */
+  cpuMsPerRequest: number | null;
   openLoop: OpenLoopReport | null;
   warnings: string[];
   wallMs: number;
@@ -270,6 +280,7 @@ export function combine(plan: LivePlan, runs: TargetResult[]): TargetResult {
     cacheHitRate: hits === null ? null : round(median(runs.map((r) => r.cacheHitRate!)), 4),
     servers,
     maxAvgLoad: mean > 0 ? round(planned.reduce((a, sv) => Math.max(a, sv.count), 0) / mean, 3) : 0,
+    cpuMsPerRequest: runs.every((r) => r.cpuMsPerRequest !== null) ? med((r) => r.cpuMsPerRequest!) : null,
     openLoop: null,
     warnings: runs.flatMap((r, i) => r.warnings.map((w) => `run ${i + 1}: ${w}`)),
     wallMs: sum((r) => r.wallMs),
@@ -327,6 +338,7 @@ async function runTarget(plan: LivePlan, target: TargetSpec, rate: number, o: Be
       throwIfAborted(signal);
     }
     const before = await balancer.counters();
+    const cpuBefore = processCpuMs(balancer.pid);
 
     for (const e of plan.events) {
       timers.push(
@@ -349,8 +361,10 @@ async function runTarget(plan: LivePlan, target: TargetSpec, rate: number, o: Be
     for (const t of timers) clearTimeout(t);
     await Promise.all(eventWork);
     throwIfAborted(signal);
+    const cpuAfter = processCpuMs(balancer.pid);
     const after = await balancer.counters();
-    return summarize(plan, target, result, before, after, [...result.warnings, ...warnings], performance.now() - started);
+    const cpuMs = cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore;
+    return summarize(plan, target, result, before, after, cpuMs, [...result.warnings, ...warnings], performance.now() - started);
   } finally {
     for (const t of timers) clearTimeout(t);
     await set.stopAll();
@@ -364,6 +378,7 @@ function summarize(
   r: Awaited<ReturnType<typeof runLoad>>,
   before: ExtraCounters,
   after: ExtraCounters,
+  cpuMs: number | null,
   warnings: string[],
   wallMs: number,
 ): TargetResult {
@@ -407,6 +422,7 @@ function summarize(
     cacheHitRate: cache === null ? null : round(cache.hitRate, 4),
     servers,
     maxAvgLoad: mean > 0 ? round(max / mean, 3) : 0,
+    cpuMsPerRequest: cpuMs === null || r.sent === 0 ? null : round(cpuMs / r.sent),
     openLoop: r.openLoop,
     warnings,
     wallMs: Math.round(wallMs),

@@ -8,7 +8,7 @@
  * so its port is picked by binding port 0 here first (a race with other programs is possible
  * but unlikely, and fails loudly as "was not ready").
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { mergeScenario } from '../sim/scenario.js';
@@ -24,6 +24,22 @@ const READY_TIMEOUT_MS = 20_000;
 /** Health checks of both balancers: the same interval, fall and rise. */
 export const CHECK = { intervalMs: 1_000, timeoutMs: 500, fall: 2, rise: 2 } as const;
 
+/**
+ * CPU time (user + system) a process has used, in ms, from /proc (Linux); null elsewhere or
+ * once it has exited. /proc counts in USER_HZ ticks, 100 per second on Linux.
+ */
+export function processCpuMs(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return null;
+  }
+}
+
 /** Extra attempts a balancer made, cumulative since it started. */
 export interface ExtraCounters {
   hedges: number;
@@ -34,6 +50,8 @@ export interface ExtraCounters {
 export interface Balancer {
   /** Where the load goes. */
   readonly url: string;
+  /** The balancer's process id, for its CPU time. */
+  readonly pid: number | undefined;
   counters(): Promise<ExtraCounters>;
   /** Adds servers that join the pool (already listening). */
   join(servers: LiveServer[]): Promise<void>;
@@ -158,6 +176,7 @@ export async function startBallast(o: BallastTargetOptions): Promise<Balancer> {
   const adminUrl = admin[1]!;
   return {
     url: `http://${HOST}:${port}/`,
+    pid: child.process.pid,
     async counters() {
       const res = await fetch(`${adminUrl}/metrics`, { signal: AbortSignal.timeout(5_000) });
       if (!res.ok) throw new ChildError(`ballast /metrics answered ${res.status}`);
@@ -220,6 +239,7 @@ export async function startHaproxy(o: HaproxyTargetOptions): Promise<Balancer> {
   }
   return {
     url: `http://${HOST}:${port}/`,
+    pid: child.process.pid,
     async counters() {
       const c = parseShowStat(await haproxyCommand(socket, 'show stat'));
       return { hedges: 0, retries: c.retries, failovers: c.redispatches };

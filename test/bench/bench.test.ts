@@ -36,6 +36,7 @@ function checkCounts(r: TargetResult, s: ScenarioBench): void {
   assert.ok(l.p50 > 0 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max, `${r.target}: percentiles ordered`);
   assert.ok(r.extraLoadPercent >= 0 && Math.abs(r.extraLoadPercent - r.hedgePercent - r.retryPercent) < 0.01);
   assert.ok(r.maxAvgLoad >= 1 && r.maxAvgLoad <= 2);
+  if (process.platform === 'linux') assert.ok(r.cpuMsPerRequest !== null && r.cpuMsPerRequest >= 0, `${r.target}: balancer CPU read from /proc`);
 }
 
 function onlyScenario(report: BenchReport): ScenarioBench {

@@ -185,6 +185,7 @@ function result(target: string, kind: 'ballast' | 'haproxy', p99: number, hit: n
       { name: 's1', count: 40, share: 0.4 },
     ],
     maxAvgLoad: 1.2,
+    cpuMsPerRequest: null,
     openLoop: null,
     warnings: [],
     wallMs: 1000,
