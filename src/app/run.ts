@@ -40,8 +40,8 @@ export async function startAll(config: Config, log: Logger): Promise<Running> {
     ballast,
     admin,
     async stop() {
-      await admin?.close();
-      await ballast.stop();
+      // The proxy stops accepting first, at once; the admin server closes alongside.
+      await Promise.all([ballast.stop(), admin?.close()]);
     },
   };
 }

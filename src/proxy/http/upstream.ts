@@ -47,8 +47,6 @@ export class UpstreamConn {
   readonly backend: Backend;
   owner: UpstreamOwner | null;
   connected = false;
-  /** Served an earlier response: a failure before any byte may be a stale keep-alive race. */
-  reused = false;
   /** Bytes of the current response received so far. */
   received = 0;
   /** Response said keep-alive. */
@@ -237,7 +235,6 @@ export class UpstreamConn {
   /** @internal by the pool when handing an idle connection to a new owner. */
   assign(owner: UpstreamOwner): void {
     this.owner = owner;
-    this.reused = true;
     this.received = 0;
     this.requestDone = false;
     this.responseKeepAlive = false;
