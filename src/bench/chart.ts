@@ -21,12 +21,14 @@ export function renderBenchChart(b: ScenarioBench): string {
     wallMs: 0,
   } as unknown as SimulationReport;
   const svg = renderChart(shaped);
-  const sent = b.results.reduce((n, r) => Math.max(n, r.sent), 0);
+  const runs = b.results.reduce((n, r) => Math.max(n, r.runs), 1);
+  const perRun = Math.round(b.results.reduce((n, r) => Math.max(n, r.sent / r.runs), 0));
   // The simulator's title and subtitle are its first two <text> elements; say what this run was.
   const texts = [...svg.matchAll(/<text [^>]*>[^<]*<\/text>/g)];
   if (texts.length < 2) return svg;
   const retitle = (el: string, text: string): string => el.replace(/>[^<]*</, `>${esc(text)}<`);
   const title = retitle(texts[0]![0], `Live benchmark latency: scenario ${b.scenario.name}`);
-  const subtitle = retitle(texts[1]![0], `${b.arrivals} ${b.rate} req/s for ${b.durationS} s (${sent} requests per target), seed ${b.seed}; ms, log scale`);
+  const rounds = runs > 1 ? `, medians of ${runs} runs` : '';
+  const subtitle = retitle(texts[1]![0], `${b.arrivals} ${b.rate} req/s for ${b.durationS} s (${perRun} requests per run${rounds}), seed ${b.seed}; ms, log scale`);
   return svg.replace(texts[0]![0], title).replace(texts[1]![0], subtitle);
 }

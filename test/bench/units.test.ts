@@ -212,7 +212,7 @@ test("comparison: each strategy against HAProxy's lowest p99 and highest hit rat
   assert.match(text, /8 servers x 4 slots; service lognormal median 5 ms sigma 0\.3; keys Zipf\(0\.7\) over 20000; LRU 1000 keys\/server, miss \+30 ms; constant arrivals at 600 req\/s, 10 s measured after 2 s warm-up; seed 1/);
   const svg = renderBenchChart(bench);
   assert.match(svg, /Live benchmark latency: scenario cache/);
-  assert.match(svg, /constant 600 req\/s for 10 s \(100 requests per target\), seed 1/);
+  assert.match(svg, /constant 600 req\/s for 10 s \(100 requests per run\), seed 1/);
   assert.ok(!svg.includes('Simulated'));
   assert.match(svg, /haproxy hash p99: 50\.0 ms/);
 });
