@@ -4,6 +4,7 @@
  * still gets the rest of the answer). A failed connect moves on to the next backend; nothing
  * was sent, so this is safe for any protocol.
  */
+import { listenOn } from './listen.js';
 import net from 'node:net';
 import type { Config } from '../config/schema.js';
 import type { Backend, InflightEntry, OutcomeKind } from '../pool/backend.js';
@@ -197,15 +198,7 @@ export class TcpProxy {
   }
 
   listen(port: number, host: string): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      this.server.once('error', onError);
-      this.server.listen(port, host, () => {
-        this.server.off('error', onError);
-        const addr = this.server.address() as net.AddressInfo;
-        resolve({ host: addr.address, port: addr.port });
-      });
-    });
+    return listenOn(this.server, port, host);
   }
 
   reconfigure(config: Config): void {

@@ -3,6 +3,7 @@
  * ClientConn. Owns what all connections share: the upstream keep-alive pools, the deadline
  * sweeper, the slot queue, and the graceful shutdown.
  */
+import { listenOn } from '../listen.js';
 import net from 'node:net';
 import type { Config } from '../../config/schema.js';
 import type { Pool } from '../../pool/pool.js';
@@ -94,15 +95,7 @@ export class HttpProxy {
   }
 
   listen(port: number, host: string): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      this.server.once('error', onError);
-      this.server.listen(port, host, () => {
-        this.server.off('error', onError);
-        const addr = this.server.address() as net.AddressInfo;
-        resolve({ host: addr.address, port: addr.port });
-      });
-    });
+    return listenOn(this.server, port, host);
   }
 
   /** New config (reload): timeouts, limits and header settings apply to new requests. */
