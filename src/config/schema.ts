@@ -116,7 +116,7 @@ export const adminSchema = z
   .strictObject({
     enabled: z.boolean().default(true).describe('serve the admin API and dashboard'),
     host: host.default('127.0.0.1').describe('admin address (loopback unless you mean it)'),
-    port: port.default(8090),
+    port: port.default(8090).describe('admin port'),
     token: z.string().min(8).nullable().default(null).describe('bearer token required by mutating calls'),
   })
   .describe('admin API, /metrics and dashboard');
@@ -124,7 +124,7 @@ export const adminSchema = z
 export const configSchema = z
   .strictObject({
     listen: z
-      .strictObject({ host: host.default('127.0.0.1'), port: port.default(8080) })
+      .strictObject({ host: host.default('127.0.0.1').describe('address the balancer listens on'), port: port.default(8080).describe('port the balancer listens on') })
       .default({ host: '127.0.0.1', port: 8080 })
       .describe('where clients connect'),
     mode: z.enum(['http', 'tcp']).default('http').describe('http (L7) or tcp (L4)'),
