@@ -50,6 +50,8 @@ export class ClientConn implements HasDeadline {
   closed = false;
   /** A request was refused: ignore whatever else the parser finds in the buffer. */
   private refusing = false;
+  /** At least one request head arrived on this connection. */
+  private sawRequest = false;
 
   constructor(
     readonly socket: net.Socket,
@@ -150,6 +152,7 @@ export class ClientConn implements HasDeadline {
       return 0;
     }
     this.parsing = ex;
+    this.sawRequest = true;
     if (this.current === null) {
       this.current = ex;
       ex.begin();
@@ -281,8 +284,17 @@ export class ClientConn implements HasDeadline {
 
   /** Graceful shutdown: close now if idle, else after the response in progress. */
   drain(): void {
-    if (this.current === null && this.parsing === null) this.socket.end();
-    else this.closeAfterCurrent = true;
+    this.closeAfterCurrent = true;
+    if (this.current !== null || this.parsing !== null) return;
+    if (this.sawRequest) {
+      this.socket.end();
+      return;
+    }
+    // Accepted but nothing read yet: its request may already be on its way (sent before the
+    // stop). Give it a moment to arrive and be answered rather than hang up on it.
+    setTimeout(() => {
+      if (this.current === null && this.parsing === null && !this.socket.destroyed) this.socket.end();
+    }, 250).unref();
   }
 
   get busy(): boolean {
