@@ -7,6 +7,7 @@
  * HAProxy the test fails (CI installs it, see .ci/run), it is never silently skipped there.
  */
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -100,7 +101,7 @@ test('with HAProxy (installed, or CI=true): its modes run on the same load and t
   assert.ok(c.bestHitRate !== null && c.rows[0]!.hitRatio !== null);
 });
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(args: string[], onStderr?: (text: string, pid: number) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
   const built = fileURLToPath(import.meta.url).endsWith('.js');
   const argv = built ? [fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))] : ['--import', 'tsx', main];
@@ -109,10 +110,57 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
+    p.stderr.on('data', (d) => {
+      stderr += d;
+      onStderr?.(stderr, p.pid!);
+    });
     p.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/** Pids whose parent is `pid` (Linux /proc). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('CLI: Ctrl-C stops the run, stops every child process, reports what finished, exits 130', { skip: process.platform !== 'linux' && 'reads /proc', timeout: 30_000 }, async () => {
+  let children: number[] = [];
+  let sent = false;
+  const res = await cli(['--no-haproxy', '--strategies', 'round_robin', '--servers', '2', '--rate', '50', '--duration', '20', '--warmup', '0'], (text, pid) => {
+    // The run is under way once the first target starts; give it a moment to spawn everything.
+    if (!sent && /\[1\/1\] homogeneous: round_robin \.\.\./.test(text)) {
+      sent = true;
+      setTimeout(() => {
+        children = childrenOf(pid);
+        process.kill(pid, 'SIGINT');
+      }, 3_000);
+    }
+  });
+  assert.equal(res.code, 130, res.stderr);
+  assert.match(res.stderr, /stopping/);
+  assert.match(res.stdout, /interrupted: the run in progress was dropped/);
+  assert.ok(children.length >= 2, `children seen before the interrupt: ${children.length}`);
+  for (const c of children) assert.equal(alive(c), false, `child ${c} still running`);
+});
 
 test('CLI: haproxy missing runs Ballast only (exit 0), but exits 1 when HAProxy modes were asked for; bad usage exits 2', { timeout: 30_000 }, async () => {
   const [asked, simOnly, auto] = await Promise.all([
