@@ -12,7 +12,10 @@ export type ServiceTime =
   | { kind: 'lognormal'; median: number; sigma: number };
 
 export function parseServiceTime(text: string): ServiceTime {
-  const [kind, rest = ''] = text.split(':', 2) as [string, string?];
+  // Split at the first colon only: lognormal's parameters contain another one.
+  const colon = text.indexOf(':');
+  const kind = colon < 0 ? text : text.slice(0, colon);
+  const rest = colon < 0 ? '' : text.slice(colon + 1);
   const num = (s: string | undefined): number => {
     const n = Number(s);
     if (s === undefined || s.trim() === '' || !Number.isFinite(n) || n < 0) throw new Error(`bad service time "${text}"`);
