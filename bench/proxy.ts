@@ -85,6 +85,7 @@ async function startNginx(port: number, name: string): Promise<void> {
     conf,
     `daemon off;
 worker_processes 1;
+master_process off;
 pid ${prefix}/nginx.pid;
 error_log ${prefix}/error.log warn;
 events { worker_connections 4096; }

@@ -10,7 +10,7 @@ import type { Backend } from '../pool/backend.js';
 import { ActiveStrategy, UnknownStrategyError } from '../strategies/active.js';
 import { AttemptPolicy } from '../proxy/attempts.js';
 import { HttpProxy } from '../proxy/http/server.js';
-import { TcpProxy } from '../proxy/tcp.js';
+import { TcpProxy } from '../proxy/tcp/proxy.js';
 import { HealthMonitor } from '../health/active.js';
 import { OutlierDetector } from '../health/outlier.js';
 import { Stats } from '../stats/stats.js';

@@ -1,0 +1,180 @@
+/**
+ * One client connection in TCP (L4) mode: one balancing decision, a connect that fails over
+ * to the next backend (nothing was sent yet, so this is safe for any protocol), then two
+ * Flows moving bytes until both sides have sent their FIN (half-close honoured both ways).
+ */
+import type { Config } from '../../config/schema.js';
+import type { Backend, InflightEntry, OutcomeKind } from '../../pool/backend.js';
+import type { Pool } from '../../pool/pool.js';
+import type { ActiveStrategy } from '../../strategies/active.js';
+import { PickContext } from '../../strategies/types.js';
+import type { StatsRecorder } from '../../stats/recorder.js';
+import type { Logger } from '../../util/log.js';
+import type { AttemptPolicy } from '../attempts.js';
+import { Flow, type FlowOwner } from './flow.js';
+import { ShutdownWrap, connectHandle, resolveHost, uvError, type UvTcp } from './uv.js';
+
+export interface TcpProxyDeps {
+  config: Config;
+  pool: Pool;
+  active: ActiveStrategy;
+  policy: AttemptPolicy;
+  stats: StatsRecorder;
+  log: Logger;
+  now: () => number;
+}
+
+export class TcpSession implements InflightEntry, FlowOwner {
+  startedAt = 0;
+  inflightPrev: InflightEntry | null = null;
+  inflightNext: InflightEntry | null = null;
+  closed = false;
+  private readonly ctx = new PickContext();
+  private backend: Backend | undefined;
+  private upstream: UvTcp | undefined;
+  private toBackend: Flow | undefined;
+  private toClient: Flow | undefined;
+  private attempts = 0;
+  private attemptOpen = false;
+  private connected = false;
+  /** The backend failed mid-session: what it sent is being flushed to the client, then close. */
+  private flushing = false;
+  private lastActivity = 0;
+  private connectTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly opened: number;
+  private readonly outcome = { kind: 'ok' as OutcomeKind, status: 0, latencyMs: 0 };
+
+  constructor(
+    private readonly client: UvTcp,
+    private readonly onClosed: (session: TcpSession) => void,
+    private readonly deps: TcpProxyDeps,
+  ) {
+    this.opened = deps.now();
+    client.setNoDelay(true);
+    const peer: { address?: string } = {};
+    client.getpeername(peer);
+    this.ctx.clientAddress = peer.address ?? '';
+    if (deps.active.needsKey) this.ctx.key = this.ctx.clientAddress;
+    deps.policy.onRequest();
+    this.connectNext();
+  }
+
+  private connectNext(): void {
+    const b = this.deps.active.pick(this.ctx);
+    if (b === undefined) return this.close('cancelled');
+    this.backend = b;
+    this.ctx.attempt = this.attempts++;
+    this.ctx.tried.push(b);
+    this.startedAt = this.deps.now();
+    this.deps.active.started(b, this, this.ctx);
+    this.attemptOpen = true;
+    const attempt = this.attempts;
+    this.connectTimer = setTimeout(() => this.onConnectFailed(attempt, 'connect timeout'), this.deps.config.timeouts.connectMs);
+    resolveHost(b.host, (err, address, family) => {
+      if (this.closed || attempt !== this.attempts) return;
+      if (err !== null) return this.onConnectFailed(attempt, (err as NodeJS.ErrnoException).code ?? err.message);
+      this.upstream = connectHandle(address, family, b.port, (status) => {
+        if (status === 0) this.onConnect(attempt);
+        else this.onConnectFailed(attempt, uvError(status, 'connect').code!);
+      });
+    });
+  }
+
+  private onConnectFailed(attempt: number, reason: string): void {
+    if (this.closed || attempt !== this.attempts || this.connected) return;
+    clearTimeout(this.connectTimer);
+    this.upstream?.close();
+    this.upstream = undefined;
+    this.endAttempt('connect');
+    const decision = this.deps.policy.afterFailure('connect', { idempotent: false, replayable: true, responseStarted: false, attempts: this.attempts });
+    this.deps.log.debug({ backend: this.backend?.address, err: reason }, 'tcp connect failed');
+    if (decision === 'failover') {
+      this.deps.stats.retried(this.backend, 'failover');
+      this.connectNext();
+    } else {
+      this.close('cancelled');
+    }
+  }
+
+  private onConnect(attempt: number): void {
+    if (this.closed || attempt !== this.attempts) return;
+    clearTimeout(this.connectTimer);
+    const upstream = this.upstream!;
+    this.connected = true;
+    this.outcome.latencyMs = this.deps.now() - this.startedAt;
+    upstream.setNoDelay(true);
+    this.toBackend = new Flow(this.client, upstream, this);
+    this.toClient = new Flow(upstream, this.client, this);
+    this.touch();
+    // HAProxy's `timeout client` for L4: a connection quiet in both directions for
+    // clientIdleMs is closed, so idle connections cannot pile up to the connection limit.
+    // One timer per session, checked against the last chunk's time: re-arming a timer on
+    // every chunk is what made net.Socket's own timeout costly.
+    const idleMs = this.deps.config.timeouts.clientIdleMs;
+    if (idleMs > 0) this.armIdle(idleMs, idleMs);
+    this.toBackend.start();
+    this.toClient.start();
+  }
+
+  private armIdle(idleMs: number, delay: number): void {
+    this.idleTimer = setTimeout(() => {
+      const quiet = this.deps.now() - this.lastActivity;
+      if (quiet >= idleMs) this.close('ok');
+      else this.armIdle(idleMs, Math.max(1, idleMs - quiet));
+    }, delay);
+  }
+
+  touch(): void {
+    this.lastActivity = this.deps.now();
+  }
+
+  flowEnded(flow: Flow): void {
+    if (this.flushing ? flow === this.toClient : this.toBackend!.shut && this.toClient!.shut) this.close('ok');
+  }
+
+  flowFailed(flow: Flow, side: 'read' | 'write', status: number): void {
+    const clientSide = side === 'read' ? flow.from === this.client : flow.to === this.client;
+    this.deps.log.debug({ backend: this.backend?.address, side: clientSide ? 'client' : 'backend', err: uvError(status, side).code }, 'tcp session failed');
+    if (clientSide) this.close('ok');
+    else this.flushThenClose();
+  }
+
+  /** The backend is gone for good: send the client what it already sent, then close. */
+  private flushThenClose(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    this.client.readStop();
+    this.upstream?.close();
+    this.upstream = undefined;
+    const toClient = this.toClient!;
+    if (toClient.shut) return this.close('ok');
+    if (toClient.eof) return; // the client's shutdown is under way; flowEnded closes.
+    const req = new ShutdownWrap();
+    req.handle = this.client;
+    req.oncomplete = () => this.close('ok');
+    if (this.client.shutdown(req) !== 0) this.close('ok');
+  }
+
+  private endAttempt(kind: OutcomeKind): void {
+    if (!this.attemptOpen || this.backend === undefined) return;
+    this.attemptOpen = false;
+    this.outcome.kind = kind;
+    if (kind !== 'ok') this.outcome.latencyMs = this.deps.now() - this.startedAt;
+    this.deps.active.ended(this.backend, this, this.outcome, this.ctx);
+  }
+
+  close(kind: OutcomeKind): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.connectTimer);
+    clearTimeout(this.idleTimer);
+    this.endAttempt(kind);
+    const bytesIn = this.client.bytesRead;
+    const bytesOut = this.client.bytesWritten;
+    this.upstream?.close();
+    this.client.close();
+    this.deps.stats.connectionFinished(this.backend, this.connected, this.deps.now() - this.opened, bytesIn, bytesOut);
+    this.onClosed(this);
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * libuv TCP handles, reached through `process.binding('tcp_wrap')` and `('stream_wrap')`:
+ * the layer under net.Socket, without its streams.
+ *
+ * Why: the L4 proxy only moves bytes, and net.Socket's Readable/Writable machinery per chunk
+ * (push, emit 'data', writeOrBuffer, a WriteWrap and a nextTick per write, the socket timer
+ * refreshed on every read and write) cost as much CPU as the syscalls themselves. Measured
+ * with bench:proxy's setup on this 2-core machine (wrk -c50, relay pinned to one core):
+ * net.Socket 'data' + write() relay ~30k req/s, the same relay on these handles ~37.5k,
+ * HAProxy 2.6 in TCP mode ~39k.
+ *
+ * This is private API, like the llhttp binding: package.json pins Node 20 in `engines`, and
+ * test/proxy/uv-binding.test.ts fails loudly if the shape used here changes.
+ */
+import dns from 'node:dns';
+import net from 'node:net';
+import util from 'node:util';
+
+/** A libuv TCP handle (TCPWrap), as much of it as the proxy uses. */
+export interface UvTcp {
+  /** Called with `this` = the handle; bytes or error in streamBaseState[kReadBytesOrError]. */
+  onread: ((arrayBuffer: ArrayBuffer | undefined) => void) | null;
+  onconnection: ((status: number, client: UvTcp | undefined) => void) | null;
+  readStart(): number;
+  readStop(): number;
+  writeBuffer(req: UvWriteReq, data: Uint8Array): number;
+  shutdown(req: UvShutdownReq): number;
+  close(callback?: () => void): void;
+  setNoDelay(enable: boolean): number;
+  bind(address: string, port: number): number;
+  bind6(address: string, port: number, flags: number): number;
+  listen(backlog: number): number;
+  connect(req: UvConnectReq, address: string, port: number): number;
+  connect6(req: UvConnectReq, address: string, port: number): number;
+  getsockname(out: Partial<net.AddressInfo>): number;
+  getpeername(out: Partial<net.AddressInfo>): number;
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+}
+
+export interface UvWriteReq {
+  handle: UvTcp;
+  /** Called only when the write went asynchronous (kLastWriteWasAsync). */
+  oncomplete: (status: number) => void;
+  async: boolean;
+  /** Keeps the chunk alive while libuv holds a pointer to it. */
+  buffer: Uint8Array | null;
+}
+
+export interface UvShutdownReq {
+  handle: UvTcp;
+  oncomplete: (status: number) => void;
+}
+
+export interface UvConnectReq {
+  oncomplete: (status: number) => void;
+  address: string;
+  port: number;
+}
+
+interface TcpWrapBinding {
+  TCP: new (type: number) => UvTcp;
+  TCPConnectWrap: new () => UvConnectReq;
+  constants: { SOCKET: number; SERVER: number };
+}
+
+interface StreamWrapBinding {
+  WriteWrap: new () => UvWriteReq;
+  ShutdownWrap: new () => UvShutdownReq;
+  streamBaseState: Int32Array;
+  kReadBytesOrError: number;
+  kArrayBufferOffset: number;
+  kLastWriteWasAsync: number;
+}
+
+// process.binding is deprecated in the docs only (DEP0111), and is how these are reachable.
+const legacy = process as unknown as { binding(name: string): unknown };
+const tcpWrap = legacy.binding('tcp_wrap') as TcpWrapBinding;
+const streamWrap = legacy.binding('stream_wrap') as StreamWrapBinding;
+const uvBinding = legacy.binding('uv') as { UV_EOF: number };
+
+export const { TCP, TCPConnectWrap } = tcpWrap;
+export const TCP_SOCKET = tcpWrap.constants.SOCKET;
+export const TCP_SERVER = tcpWrap.constants.SERVER;
+export const { WriteWrap, ShutdownWrap, streamBaseState } = streamWrap;
+export const kReadBytesOrError = streamWrap.kReadBytesOrError;
+export const kArrayBufferOffset = streamWrap.kArrayBufferOffset;
+export const kLastWriteWasAsync = streamWrap.kLastWriteWasAsync;
+export const UV_EOF = uvBinding.UV_EOF;
+
+/** A libuv status code as the Error Node itself would throw: `code` is 'EADDRINUSE' and so on. */
+export function uvError(status: number, syscall: string, address?: string, port?: number): NodeJS.ErrnoException {
+  const name = util.getSystemErrorName(status);
+  const text = util.getSystemErrorMap().get(status)?.[1] ?? name;
+  const where = address === undefined ? '' : ` ${address}:${port}`;
+  const err = new Error(`${syscall} ${name}: ${text}${where}`) as NodeJS.ErrnoException & { address?: string; port?: number };
+  err.code = name;
+  err.errno = status;
+  err.syscall = syscall;
+  if (address !== undefined) {
+    err.address = address;
+    err.port = port;
+  }
+  return err;
+}
+
+/** `host` as an IP address: itself when it is one, else the first address DNS gives. */
+export function resolveHost(host: string, done: (err: Error | null, address: string, family: number) => void): void {
+  const family = net.isIP(host);
+  if (family !== 0) return done(null, host, family);
+  dns.lookup(host, (err, address, fam) => done(err, address, fam));
+}
+
+/** A listening server handle on host:port (port 0: any free one); `onconnection` is the caller's. */
+export async function listenHandle(host: string, port: number, backlog = 511): Promise<{ handle: UvTcp; host: string; port: number }> {
+  const { address, family } = await new Promise<{ address: string; family: number }>((resolve, reject) =>
+    resolveHost(host, (err, address, family) => (err ? reject(err) : resolve({ address, family }))),
+  );
+  const handle = new TCP(TCP_SERVER);
+  let status = family === 6 ? handle.bind6(address, port, 0) : handle.bind(address, port);
+  // libuv may report EADDRINUSE at listen() rather than at bind().
+  if (status === 0) status = handle.listen(backlog);
+  if (status !== 0) {
+    handle.close();
+    throw uvError(status, 'listen', address, port);
+  }
+  const bound: Partial<net.AddressInfo> = {};
+  handle.getsockname(bound);
+  return { handle, host: bound.address ?? address, port: bound.port ?? port };
+}
+
+/**
+ * Opens a connection to address:port (an IP, see resolveHost); `done` gets 0 or a libuv status.
+ * Returns the handle at once, so the caller can close it to give up (done then gets a status).
+ */
+export function connectHandle(address: string, family: number, port: number, done: (status: number) => void): UvTcp {
+  const handle = new TCP(TCP_SOCKET);
+  const req = new TCPConnectWrap();
+  req.oncomplete = done;
+  req.address = address;
+  req.port = port;
+  const status = family === 6 ? handle.connect6(req, address, port) : handle.connect(req, address, port);
+  if (status !== 0) queueMicrotask(() => done(status));
+  return handle;
+}
