@@ -1,6 +1,6 @@
 /**
  * The TCP (L4) proxy moves bytes on Node's libuv handles (`process.binding('tcp_wrap')` and
- * `('stream_wrap')`), which are private API. These tests pin the shape src/proxy/tcp/uv.ts
+ * `('stream_wrap')`), which are private API. These tests pin the shape src/proxy/uv/handles.ts
  * relies on, so a Node upgrade that changes it fails here, loudly, instead of in production.
  */
 import { test } from 'node:test';
@@ -22,7 +22,7 @@ import {
   listenHandle,
   streamBaseState,
   type UvTcp,
-} from '../../src/proxy/tcp/uv.js';
+} from '../../src/proxy/uv/handles.js';
 
 test('the bindings exist with the constructors, constants and methods we use (Node 20)', () => {
   for (const ctor of [TCP, TCPConnectWrap, WriteWrap, ShutdownWrap]) assert.equal(typeof ctor, 'function');

@@ -5,7 +5,6 @@
  * connection closes after `clientIdleMs`, a malformed request gets a 4xx and the connection
  * closes. Nothing a client sends can throw out of here.
  */
-import type net from 'node:net';
 import type { RejectReason } from '../../stats/recorder.js';
 import type { RateLimitedLog } from '../../util/log.js';
 import type { HasDeadline } from '../deadlines.js';
@@ -24,13 +23,16 @@ import {
   type ParseError,
 } from './llhttp.js';
 import { responses, type CannedResponse } from './responses.js';
+import type { UvTcp } from '../uv/handles.js';
+import { RawSocket, type RawSocketListener } from '../uv/socket.js';
 
 /** Requests parsed ahead of the one being answered, before we stop reading. */
 const MAX_PIPELINED = 16;
 
 type PauseReason = 'upstream' | 'pending' | 'pipeline';
 
-export class ClientConn implements HasDeadline {
+export class ClientConn implements HasDeadline, RawSocketListener {
+  readonly socket: RawSocket;
   readonly remoteAddress: string;
   deadline = 0;
   private readonly parser: LlhttpParser;
@@ -54,12 +56,14 @@ export class ClientConn implements HasDeadline {
   private sawRequest = false;
 
   constructor(
-    readonly socket: net.Socket,
+    handle: UvTcp,
     private readonly px: ProxyContext,
     private readonly rejections: RateLimitedLog,
     private readonly onClosed: (conn: ClientConn) => void,
   ) {
-    this.remoteAddress = socket.remoteAddress ?? '';
+    const socket = new RawSocket(handle, this);
+    this.socket = socket;
+    this.remoteAddress = socket.remoteAddress;
     const parser = new HTTPParser();
     parser.initialize(HTTPParser.REQUEST, {}, px.config.limits.maxHeaderBytes, LENIENT_NONE);
     parser[kOnHeaders] = (headers: string[], url: string) => {
@@ -90,19 +94,19 @@ export class ClientConn implements HasDeadline {
     };
     this.parser = parser;
 
-    socket.setNoDelay(true);
     socket.setTimeout(px.config.timeouts.clientIdleMs);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.current?.clientDrained());
-    socket.on('timeout', () => this.onIdleTimeout());
-    socket.on('end', () => this.onEnd());
-    socket.on('error', () => {
-      /* 'close' follows; a client's network error is not ours to log */
-    });
-    socket.on('close', () => this.onClose());
+    socket.start();
   }
 
-  private onData(chunk: Buffer): void {
+  onDrain(): void {
+    this.current?.clientDrained();
+  }
+
+  onError(): void {
+    /* onClose follows; a client's network error is not ours to log */
+  }
+
+  onData(chunk: Buffer): void {
     if (this.parsing === null && this.deadline === 0 && this.pendingError === undefined) {
       // First bytes of a new request head: it must be complete within clientHeadersMs.
       this.deadline = this.px.now() + this.px.config.timeouts.clientHeadersMs;
@@ -248,7 +252,7 @@ export class ClientConn implements HasDeadline {
     else this.reject(responses.requestTimeout, 'timeout', 'request head not received in time');
   }
 
-  private onIdleTimeout(): void {
+  onTimeout(): void {
     if (this.current === null && this.parsing === null) {
       this.destroy(); // idle keep-alive connection
     } else if (this.socket.writableLength > 0) {
@@ -272,14 +276,14 @@ export class ClientConn implements HasDeadline {
     // Otherwise we are waiting for a backend; its own timeouts apply.
   }
 
-  private onEnd(): void {
+  onEnd(): void {
     // Half-close: answer what was asked, then close (allowHalfOpen keeps our side writable).
     if (this.current === null) this.socket.end();
     else this.closeAfterCurrent = true;
   }
 
   destroy(): void {
-    if (!this.socket.destroyed) this.socket.destroy();
+    this.socket.destroy();
   }
 
   /** Graceful shutdown: close now if idle, else after the response in progress. */
@@ -301,7 +305,7 @@ export class ClientConn implements HasDeadline {
     return this.current !== null;
   }
 
-  private onClose(): void {
+  onClose(): void {
     this.closed = true;
     this.px.sweeper.delete(this);
     const current = this.current;

@@ -230,8 +230,8 @@ export class Exchange implements SlotWaiter, HasDeadline {
     if (a.ended) return;
     const sock = conn.socket;
     sock.cork();
-    if (this.facts.missingHost) sock.write(`${this.facts.head.slice(0, -2)}Host: ${a.backend.address}\r\n\r\n`, 'latin1');
-    else sock.write(this.facts.head, 'latin1');
+    if (this.facts.missingHost) sock.write(`${this.facts.head.slice(0, -2)}Host: ${a.backend.address}\r\n\r\n`);
+    else sock.write(this.facts.head);
     const from = a === this.primary ? this.pendingFrom : 0;
     for (let i = from; i < this.chunks.length; i++) this.writeBody(sock, this.chunks[i]!);
     if (a === this.primary) {
@@ -383,7 +383,7 @@ export class Exchange implements SlotWaiter, HasDeadline {
     this.responseFraming = rf.framing;
     this.responseKeepAlive = rf.keepAlive;
     this.responseStarted = true;
-    if (!this.client.socket.destroyed) this.client.socket.write(rf.head, 'latin1');
+    if (!this.client.socket.destroyed) this.client.socket.write(rf.head);
     return isHead ? SKIP_BODY : 0;
   }
 

@@ -3,8 +3,6 @@
  * ClientConn. Owns what all connections share: the upstream keep-alive pools, the deadline
  * sweeper, the slot queue, and the graceful shutdown.
  */
-import { listenOn } from '../listen.js';
-import net from 'node:net';
 import type { Config } from '../../config/schema.js';
 import type { Pool } from '../../pool/pool.js';
 import type { ActiveStrategy } from '../../strategies/active.js';
@@ -17,6 +15,7 @@ import { ClientConn } from './client.js';
 import type { ProxyContext } from './context.js';
 import { SlotQueue } from './slot-queue.js';
 import { UpstreamPool } from './upstream.js';
+import { Acceptor } from '../uv/acceptor.js';
 
 export interface HttpProxyDeps {
   config: Config;
@@ -34,7 +33,7 @@ function timeoutsOf(config: Config): number[] {
 }
 
 export class HttpProxy {
-  private readonly server: net.Server;
+  private readonly acceptor: Acceptor;
   private readonly px: ProxyContext;
   private readonly conns = new Set<ClientConn>();
   private readonly rejections: RateLimitedLog;
@@ -60,12 +59,24 @@ export class HttpProxy {
       draining: false,
     };
     this.rejections = new RateLimitedLog(deps.log);
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
-    this.server.maxConnections = config.limits.maxClientConnections;
-    this.server.on('drop', () => {
-      deps.stats.rejected('too_many_connections');
-      this.rejections.warn('too_many_connections', { limit: config.limits.maxClientConnections }, 'client connection refused: limit reached');
-    });
+    this.acceptor = new Acceptor(
+      {
+        admit: () => {
+          if (this.px.draining) return false;
+          const limit = this.px.config.limits.maxClientConnections;
+          if (this.conns.size < limit) return true;
+          deps.stats.rejected('too_many_connections');
+          this.rejections.warn('too_many_connections', { limit }, 'client connection refused: limit reached');
+          return false;
+        },
+        // Client connections are half-open capable: a client's FIN means "no more requests",
+        // and what it asked for is still answered (see ClientConn.onEnd).
+        accept: (client) => {
+          this.conns.add(new ClientConn(client, this.px, this.rejections, this.forget));
+        },
+      },
+      this.rejections,
+    );
     // Backends leaving the pool (removed, disabled) keep no idle connections.
     deps.pool.onChange((pool) => {
       for (const b of pool.backends) if (!b.ready) this.px.upstreams.closeIdle(b);
@@ -85,17 +96,12 @@ export class HttpProxy {
     return config.limits.maxQueuePerBackend * Math.max(1, pool.backends.length);
   }
 
-  private accept(socket: net.Socket): void {
-    if (this.px.draining) {
-      socket.destroy();
-      return;
-    }
-    const conn = new ClientConn(socket, this.px, this.rejections, (c) => this.conns.delete(c));
-    this.conns.add(conn);
-  }
+  private readonly forget = (conn: ClientConn): void => {
+    this.conns.delete(conn);
+  };
 
   listen(port: number, host: string): Promise<{ host: string; port: number }> {
-    return listenOn(this.server, port, host);
+    return this.acceptor.listen(port, host);
   }
 
   /** New config (reload): timeouts, limits and header settings apply to new requests. */
@@ -108,7 +114,6 @@ export class HttpProxy {
     px.replayLimit = Math.max(64 * 1024, config.alpha1.maxHedgeBodyBytes);
     px.upstreams.settings = HttpProxy.upstreamSettings(config);
     px.queue.capacity = HttpProxy.queueCapacity(config, px.pool);
-    this.server.maxConnections = config.limits.maxClientConnections;
   }
 
   /** Client connections open now, and how many are answering a request. */
@@ -124,7 +129,7 @@ export class HttpProxy {
    */
   async close(deadlineMs: number): Promise<void> {
     this.px.draining = true;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = this.acceptor.close();
     for (const c of this.conns) c.drain();
     const start = Date.now();
     while (this.conns.size > 0 && Date.now() - start < deadlineMs) {

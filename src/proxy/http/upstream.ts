@@ -4,7 +4,6 @@
  * time out). The connection reports everything to its current owner (an attempt) and knows
  * nothing about balancing.
  */
-import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Backend } from '../../pool/backend.js';
 import {
@@ -17,6 +16,7 @@ import {
   kOnMessageComplete,
   type LlhttpParser,
 } from './llhttp.js';
+import { RawSocket, type RawSocketListener } from '../uv/socket.js';
 
 export type UpstreamFailure = 'reset' | 'timeout' | 'protocol';
 
@@ -31,7 +31,7 @@ export interface UpstreamOwner {
   onUpstreamFailure(conn: UpstreamConn, kind: UpstreamFailure, detail: string): void;
   onUpstreamDrain(conn: UpstreamConn): void;
   /** The client socket whose writes are corked while one upstream read is parsed. */
-  readonly clientSocket: net.Socket;
+  readonly clientSocket: RawSocket;
 }
 
 export interface UpstreamSettings {
@@ -42,8 +42,8 @@ export interface UpstreamSettings {
   bodyIdleMs: number;
 }
 
-export class UpstreamConn {
-  readonly socket: net.Socket;
+export class UpstreamConn implements RawSocketListener {
+  readonly socket: RawSocket;
   readonly backend: Backend;
   owner: UpstreamOwner | null;
   connected = false;
@@ -103,23 +103,21 @@ export class UpstreamConn {
     };
     this.parser = parser;
 
-    const socket = net.connect({ host: backend.host, port: backend.port, noDelay: true });
-    this.socket = socket;
+    this.socket = RawSocket.connect(backend.host, backend.port, this);
     this.tickMs = Math.max(1, Math.min(pool.settings.keepAliveMs, pool.settings.bodyIdleMs));
-    socket.setTimeout(this.tickMs);
-    socket.on('connect', () => {
-      this.connected = true;
-      this.owner?.onConnected(this);
-    });
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.owner?.onUpstreamDrain(this));
-    socket.on('timeout', () => this.onTimeout());
-    socket.on('end', () => this.onEnd());
-    socket.on('error', (err) => this.onError(err));
-    socket.on('close', () => this.onClose());
+    this.socket.setTimeout(this.tickMs);
   }
 
-  private onData(chunk: Buffer): void {
+  onConnect(): void {
+    this.connected = true;
+    this.owner?.onConnected(this);
+  }
+
+  onDrain(): void {
+    this.owner?.onUpstreamDrain(this);
+  }
+
+  onData(chunk: Buffer): void {
     this.lastReadAt = performance.now();
     const owner = this.owner;
     if (owner === null) {
@@ -154,7 +152,7 @@ export class UpstreamConn {
    * `bodyIdleMs` fails; time spent paused by our own backpressure (a slow client) or before
    * the response began (the response-headers deadline applies) does not count.
    */
-  private onTimeout(): void {
+  onTimeout(): void {
     if (this.owner === null) {
       this.destroy(); // idle too long in the pool
       return;
@@ -171,7 +169,7 @@ export class UpstreamConn {
     this.destroy();
   }
 
-  private onEnd(): void {
+  onEnd(): void {
     // A response delimited by close ends here; anything else in progress was cut short.
     if (this.owner !== null && this.received > 0) {
       const result = this.parser.finish();
@@ -189,7 +187,7 @@ export class UpstreamConn {
     this.destroy();
   }
 
-  private onError(err: NodeJS.ErrnoException): void {
+  onError(err: NodeJS.ErrnoException): void {
     const owner = this.owner;
     this.owner = null;
     if (owner !== null) {
@@ -199,7 +197,7 @@ export class UpstreamConn {
     this.destroy();
   }
 
-  private onClose(): void {
+  onClose(): void {
     this.closed = true;
     const owner = this.owner;
     this.owner = null;

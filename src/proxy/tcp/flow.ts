@@ -1,6 +1,6 @@
 /**
  * One direction of an L4 session: bytes read from `from` are written to `to`, on raw libuv
- * handles (see uv.ts for why).
+ * handles (see uv/handles.ts for why).
  *
  * Backpressure the way HAProxy does it with its buffers: a chunk the kernel takes at once
  * (the usual case) costs one read and one write syscall and nothing else; a chunk it does not
@@ -16,7 +16,7 @@ import {
   kReadBytesOrError,
   streamBaseState,
   type UvTcp,
-} from './uv.js';
+} from '../uv/handles.js';
 
 /** What a flow tells the session it belongs to. */
 export interface FlowOwner {

@@ -12,7 +12,7 @@ import type { StatsRecorder } from '../../stats/recorder.js';
 import type { Logger } from '../../util/log.js';
 import type { AttemptPolicy } from '../attempts.js';
 import { Flow, type FlowOwner } from './flow.js';
-import { ShutdownWrap, connectHandle, resolveHost, uvError, type UvTcp } from './uv.js';
+import { ShutdownWrap, connectHandle, resolveHost, uvError, type UvTcp } from '../uv/handles.js';
 
 export interface TcpProxyDeps {
   config: Config;

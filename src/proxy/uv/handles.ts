@@ -1,8 +1,9 @@
 /**
  * libuv TCP handles, reached through `process.binding('tcp_wrap')` and `('stream_wrap')`:
- * the layer under net.Socket, without its streams.
+ * the layer under net.Socket, without its streams. Both data planes use them: the L4 relay
+ * directly (tcp/flow.ts), the L7 proxy through RawSocket (socket.ts).
  *
- * Why: the L4 proxy only moves bytes, and net.Socket's Readable/Writable machinery per chunk
+ * Why: a proxy only moves bytes, and net.Socket's Readable/Writable machinery per chunk
  * (push, emit 'data', writeOrBuffer, a WriteWrap and a nextTick per write, the socket timer
  * refreshed on every read and write) cost as much CPU as the syscalls themselves. Measured
  * with bench:proxy's setup on this 2-core machine (wrk -c50, relay pinned to one core):
@@ -24,8 +25,13 @@ export interface UvTcp {
   readStart(): number;
   readStop(): number;
   writeBuffer(req: UvWriteReq, data: Uint8Array): number;
+  writeLatin1String(req: UvWriteReq, data: string): number;
+  /** `allBuffers` true: `chunks` is an array of Buffers, written with one writev. */
+  writev(req: UvWriteReq, chunks: Uint8Array[], allBuffers: true): number;
   shutdown(req: UvShutdownReq): number;
   close(callback?: () => void): void;
+  /** Closes with a RST instead of a FIN (SO_LINGER 0). */
+  reset(callback?: () => void): number;
   setNoDelay(enable: boolean): number;
   bind(address: string, port: number): number;
   bind6(address: string, port: number, flags: number): number;
@@ -44,7 +50,7 @@ export interface UvWriteReq {
   oncomplete: (status: number) => void;
   async: boolean;
   /** Keeps the chunk alive while libuv holds a pointer to it. */
-  buffer: Uint8Array | null;
+  buffer: Uint8Array | string | Uint8Array[] | null;
 }
 
 export interface UvShutdownReq {

@@ -1,0 +1,172 @@
+/**
+ * RawSocket (src/proxy/uv/socket.ts), the net.Socket stand-in under the L7 proxy: the parts
+ * of net.Socket's behaviour the proxy relies on, checked against real sockets on 127.0.0.1.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { RawSocket, type RawSocketListener } from '../../src/proxy/uv/socket.js';
+import { deadPort } from '../helpers/servers.js';
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A listener that records what happened, in order. */
+function recorder(): RawSocketListener & { events: string[]; data: Buffer[]; errors: string[]; closed: Promise<void> } {
+  let onClosed = () => {};
+  const closed = new Promise<void>((r) => (onClosed = r));
+  const rec = {
+    events: [] as string[],
+    data: [] as Buffer[],
+    errors: [] as string[],
+    closed,
+    onConnect: () => rec.events.push('connect'),
+    onData: (c: Buffer) => rec.data.push(Buffer.from(c)),
+    onEnd: () => rec.events.push('end'),
+    onDrain: () => rec.events.push('drain'),
+    onTimeout: () => rec.events.push('timeout'),
+    onError: (e: NodeJS.ErrnoException) => rec.errors.push(e.code ?? e.message),
+    onClose: () => {
+      rec.events.push('close');
+      onClosed();
+    },
+  };
+  return rec;
+}
+
+async function server(onConnection: (s: net.Socket) => void) {
+  const open = new Set<net.Socket>();
+  const srv = net.createServer({ allowHalfOpen: true }, (c) => {
+    open.add(c);
+    c.on('close', () => open.delete(c));
+    onConnection(c);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const close = () =>
+    new Promise<void>((r) => {
+      for (const c of open) c.destroy();
+      srv.close(() => r());
+    });
+  return { port: (srv.address() as net.AddressInfo).port, close };
+}
+
+test('cork/uncork sends a latin1 head and a body as one chunk; end() sends the FIN after it; the peer FIN closes', async () => {
+  let received: Promise<{ chunks: number; bytes: Buffer }> | undefined;
+  const s = await server((c) => {
+    received = new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      c.on('data', (d) => chunks.push(d));
+      c.on('end', () => {
+        resolve({ chunks: chunks.length, bytes: Buffer.concat(chunks) });
+        c.end('bye');
+      });
+    });
+  });
+  const rec = recorder();
+  const sock = RawSocket.connect('127.0.0.1', s.port, rec);
+  sock.cork();
+  sock.write('HEAD caf\u00e9\r\n');
+  sock.write(Buffer.from([1, 2, 3]));
+  sock.uncork();
+  sock.end();
+  await rec.closed;
+  const got = await received!;
+  assert.equal(got.chunks, 1, 'one write, one segment');
+  assert.deepEqual([...got.bytes], [...Buffer.from('HEAD caf\u00e9\r\n', 'latin1'), 1, 2, 3]);
+  assert.equal(Buffer.concat(rec.data).toString(), 'bye', 'a half-closed socket still reads until the peer ends');
+  assert.deepEqual(rec.events, ['connect', 'close']);
+  await s.close();
+});
+
+test('write() says stop past 16 KiB the peer has not taken, onDrain says go on, and every byte arrives in order', async () => {
+  let peer: net.Socket | undefined;
+  const s = await server((c) => {
+    peer = c;
+    c.pause();
+  });
+  const rec = recorder();
+  const sock = RawSocket.connect('127.0.0.1', s.port, rec);
+  await new Promise<void>((r) => (rec.onConnect = () => r()));
+  const block = Buffer.alloc(64 * 1024);
+  let written = 0;
+  let seq = 0;
+  while (written < 64 << 20) {
+    for (let i = 0; i < block.length; i += 4096) block.writeUInt32BE(seq++, i);
+    written += block.length;
+    if (!sock.write(Buffer.from(block))) break;
+  }
+  assert.ok(written < 64 << 20, 'write() returned false before 64 MB were queued');
+  assert.ok(sock.writableLength >= 16 * 1024);
+  const drained = new Promise<void>((r) => (rec.onDrain = () => r()));
+  let total = 0;
+  let ordered = true;
+  let expect = 0;
+  peer!.on('data', (d: Buffer) => {
+    for (let i = (4096 - (total % 4096)) % 4096; i + 4 <= d.length; i += 4096) if (d.readUInt32BE(i) !== expect++) ordered = false;
+    total += d.length;
+  });
+  peer!.resume();
+  await drained;
+  assert.equal(sock.writableLength, 0);
+  sock.destroy();
+  await rec.closed;
+  await sleep(50);
+  assert.equal(total, written);
+  assert.ok(ordered, 'blocks arrived in order');
+  await s.close();
+});
+
+test('setTimeout fires once per quiet period, not while data flows; reading re-arms it', async () => {
+  let peer: net.Socket | undefined;
+  const s = await server((c) => (peer = c));
+  const rec = recorder();
+  const sock = RawSocket.connect('127.0.0.1', s.port, rec);
+  sock.setTimeout(150);
+  await new Promise<void>((r) => (rec.onConnect = () => r()));
+  for (let i = 0; i < 6; i++) {
+    peer!.write('x');
+    await sleep(50);
+  }
+  assert.ok(!rec.events.includes('timeout'), 'no timeout while a byte arrives every 50 ms');
+  await sleep(400);
+  assert.equal(rec.events.filter((e) => e === 'timeout').length, 1, 'one timeout for one quiet period');
+  peer!.write('y');
+  await sleep(250);
+  assert.equal(rec.events.filter((e) => e === 'timeout').length, 2, 'activity re-armed it');
+  sock.destroy();
+  await rec.closed;
+  await s.close();
+});
+
+test('a refused connect is an error with its code, then close; a socket dropped before its connect never reaches the server', async () => {
+  const rec = recorder();
+  RawSocket.connect('127.0.0.1', await deadPort(), rec);
+  await rec.closed;
+  assert.deepEqual(rec.errors, ['ECONNREFUSED']);
+  assert.deepEqual(rec.events, ['close']);
+
+  let accepted = 0;
+  const s = await server(() => accepted++);
+  const rec2 = recorder();
+  RawSocket.connect('127.0.0.1', s.port, rec2).destroy();
+  await rec2.closed;
+  await sleep(100);
+  assert.equal(accepted, 0);
+  assert.deepEqual(rec2.errors, []);
+  await s.close();
+});
+
+test('a peer reset is a read error then close; writing to a reset peer fails later, never inside write()', async () => {
+  const s = await server((c) => {
+    c.on('error', () => {});
+    c.once('data', () => c.resetAndDestroy());
+  });
+  const rec = recorder();
+  const sock = RawSocket.connect('127.0.0.1', s.port, rec);
+  await new Promise<void>((r) => (rec.onConnect = () => r()));
+  sock.write('trigger');
+  await rec.closed;
+  assert.deepEqual(rec.errors, ['ECONNRESET']);
+  assert.doesNotThrow(() => sock.write('after'));
+  assert.equal(sock.write('after'), false, 'a destroyed socket takes nothing');
+  await s.close();
+});
