@@ -254,3 +254,45 @@ test('HTTP/1.0 clients get a close-delimited body when the backend chunks', asyn
   assert.match(out, /Connection: close/i);
   assert.ok(out.endsWith('part1-part2'), out);
 });
+
+test('after answering with Connection: close (early, before the request body), nothing more the client sends reaches a backend, and the connection closes', async () => {
+  const urls: string[] = [];
+  const backend = track(
+    await httpServer((req, res) => {
+      urls.push(req.url ?? '');
+      req.resume();
+      res.setHeader('Connection', 'close');
+      res.end('early');
+    }),
+  );
+  const lb = track(await startBallast({ servers: [local(backend.port)], timeouts: { clientIdleMs: 300 } }));
+  // A client that ends once it sees our FIN, and one that never does: the balancer drops its
+  // side at clientIdleMs (that client, half-open, cannot tell until it writes again).
+  for (const endsOnFin of [true, false]) {
+    urls.length = 0;
+    const result = await new Promise<{ text: string; closed: boolean }>((resolve) => {
+      let text = '';
+      const c = net.connect({ port: lb.address.port, host: '127.0.0.1', allowHalfOpen: true });
+      c.on('data', (d) => (text += d.toString('latin1')));
+      c.on('error', () => {});
+      if (endsOnFin) c.on('end', () => c.end());
+      c.on('close', () => resolve({ text, closed: true }));
+      const started = Date.now();
+      const poll = setInterval(() => {
+        const gone = !endsOnFin && Date.now() - started > 150 && lb.proxy.connections().open === 0;
+        if (gone || Date.now() - started > 1_500) {
+          clearInterval(poll);
+          c.destroy();
+          resolve({ text, closed: gone });
+        }
+      }, 20);
+      c.write('POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n');
+      setTimeout(() => c.write('0123456789GET /second HTTP/1.1\r\nHost: x\r\n\r\n'), 100);
+    });
+    assert.match(result.text, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.equal(result.text.match(/HTTP\/1\.1 /g)?.length, 1, 'one response only');
+    assert.ok(result.closed, `the connection closed (client ends on our FIN: ${endsOnFin})`);
+    assert.deepEqual(urls, ['/first'], 'the request sent after the close never reached the backend');
+    assert.ok(await new Promise<boolean>((r) => setTimeout(() => r(lb.proxy.connections().open === 0), 100)));
+  }
+});

@@ -170,3 +170,29 @@ test('a peer reset is a read error then close; writing to a reset peer fails lat
   assert.equal(sock.write('after'), false, 'a destroyed socket takes nothing');
   await s.close();
 });
+
+test('resetAndDestroy after end() with writes still queued (a slow reader cut at its timeout) still closes', async () => {
+  const s = await server((c) => c.pause());
+  const rec = recorder();
+  const sock = RawSocket.connect('127.0.0.1', s.port, rec);
+  await new Promise<void>((r) => (rec.onConnect = () => r()));
+  sock.write(Buffer.alloc(8 << 20));
+  sock.end();
+  assert.ok(sock.writableLength > 0, 'part of the 8 MB waits for the peer');
+  sock.resetAndDestroy();
+  const closed = await Promise.race([rec.closed.then(() => true), sleep(1_000).then(() => false)]);
+  assert.ok(closed, 'onClose came');
+  await s.close();
+});
+
+test('a write after end() is an error (as in net.Socket), never a silent wait for a drain that cannot come', async () => {
+  const s = await server((c) => c.resume());
+  const rec = recorder();
+  const sock = RawSocket.connect('127.0.0.1', s.port, rec);
+  await new Promise<void>((r) => (rec.onConnect = () => r()));
+  sock.end('last');
+  assert.equal(sock.write('too late'), false);
+  await rec.closed;
+  assert.deepEqual(rec.errors, ['ERR_STREAM_WRITE_AFTER_END']);
+  await s.close();
+});

@@ -183,7 +183,7 @@ test('alpha1 hedges a request stuck on a slow backend: the other backend answers
 
   // Bursts of GETs: b's in-flight count makes alpha1 send some to a; those must be hedged.
   let onSlow = 0;
-  for (let burst = 0; burst < 4 && onSlow < 2; burst++) {
+  for (let burst = 0; burst < 10 && onSlow < 2; burst++) {
     const paths = Array.from({ length: 8 }, (_, i) => `/g/${burst}/${i}`);
     const started = Date.now();
     const results = await Promise.all(paths.map((p) => get(`${lb.url}${p}`)));

@@ -7,7 +7,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { ConfigError } from '../../src/config/load.js';
-import { local, startBallast, tcpServer } from '../helpers/servers.js';
+import { deadPort, local, startBallast, tcpServer } from '../helpers/servers.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -220,4 +220,19 @@ test('tcp mode stop: new connections are refused at once, an open one gets the d
   const at = await closedAt;
   assert.ok(at - started >= 350, `cut after ${at - started} ms, not before the 400 ms deadline`);
   assert.equal(lb.pool.totalInflight, 0);
+});
+
+test('tcp mode with no backend to take it: each connection is closed and forgotten, so the limit never fills up', async () => {
+  const lb = track(await startBallast({ mode: 'tcp', servers: [local(await deadPort())], limits: { maxClientConnections: 3 } }));
+  for (let i = 0; i < 6; i++) {
+    const closed = await new Promise<boolean>((resolve) => {
+      const s = net.connect(lb.address.port, '127.0.0.1');
+      s.on('error', () => {});
+      s.on('close', () => resolve(true));
+      setTimeout(() => resolve(false), 2_000);
+    });
+    assert.ok(closed, `connection ${i + 1} was closed`);
+  }
+  assert.ok(await until(() => lb.proxy.connections().open === 0), `open sessions: ${lb.proxy.connections().open}`);
+  assert.equal(lb.stats.counters().rejected.too_many_connections, 0, 'none was refused for the limit');
 });

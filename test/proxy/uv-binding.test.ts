@@ -6,7 +6,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import util from 'node:util';
 import {
   ShutdownWrap,
   TCP,
@@ -15,12 +14,13 @@ import {
   TCP_SOCKET,
   UV_EOF,
   WriteWrap,
-  connectHandle,
+  connectTo,
   kArrayBufferOffset,
   kLastWriteWasAsync,
   kReadBytesOrError,
   listenHandle,
   streamBaseState,
+  uvError,
   type UvTcp,
 } from '../../src/proxy/uv/handles.js';
 
@@ -88,17 +88,21 @@ test('a round trip on raw handles: accept, connect, read, synchronous write, EOF
   await new Promise<void>((r) => server.handle.close(r));
 });
 
-test('listenHandle names a port in use as EADDRINUSE; connectHandle reports a refused port as a status', async () => {
+test('listenHandle names a port in use as EADDRINUSE; connectTo reports a refused port with its code, and tries every address of a name', async () => {
   const taken = net.createServer();
   await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
   const port = (taken.address() as net.AddressInfo).port;
   await assert.rejects(listenHandle('127.0.0.1', port), (err: NodeJS.ErrnoException) => err.code === 'EADDRINUSE' && err.message.includes(`127.0.0.1:${port}`));
-  await new Promise<void>((r) => taken.close(() => r()));
-  const status = await new Promise<number>((resolve) => {
-    const h = connectHandle('127.0.0.1', 4, port, (s) => {
-      h.close();
-      resolve(s);
+  const connect = (host: string) =>
+    new Promise<{ code: string | undefined; connected: boolean }>((resolve) => {
+      connectTo(host, port, (err, handle) => {
+        handle?.close();
+        resolve({ code: err?.code, connected: handle !== null });
+      });
     });
-  });
-  assert.equal(util.getSystemErrorName(status), 'ECONNREFUSED');
+  // 'localhost' may resolve to ::1 first; the IPv4 listener must still be found.
+  assert.deepEqual(await connect('localhost'), { code: undefined, connected: true });
+  await new Promise<void>((r) => taken.close(() => r()));
+  assert.deepEqual(await connect('127.0.0.1'), { code: 'ECONNREFUSED', connected: false });
+  assert.equal(uvError(undefined, 'write').code, 'EBADF', 'a closed handle returns undefined: still a proper error');
 });

@@ -107,6 +107,9 @@ export class ClientConn implements HasDeadline, RawSocketListener {
   }
 
   onData(chunk: Buffer): void {
+    // We sent our FIN (closing after a response): nothing more is answered, but reading goes
+    // on so the client's own FIN is seen and the connection closes.
+    if (this.socket.writableEnded) return;
     if (this.parsing === null && this.deadline === 0 && this.pendingError === undefined) {
       // First bytes of a new request head: it must be complete within clientHeadersMs.
       this.deadline = this.px.now() + this.px.config.timeouts.clientHeadersMs;
@@ -257,11 +260,14 @@ export class ClientConn implements HasDeadline, RawSocketListener {
       this.destroy(); // idle keep-alive connection
     } else if (this.socket.writableLength > 0) {
       // A response is being written and the client has not taken a byte for clientIdleMs
-      // (Node counts write progress as activity): a slow-read client; free the backend.
+      // (write progress counts as activity): a slow-read client; free the backend.
       this.px.stats.rejected('timeout');
       this.rejections.warn('slow_reader', { client: this.remoteAddress }, 'client stopped reading its response');
       // A reset, not a FIN: the unsent response would otherwise linger in the kernel for it.
       this.socket.resetAndDestroy();
+    } else if (this.socket.writableEnded) {
+      // Closing (our FIN is sent), and the client has been quiet since: nothing is left to do.
+      this.destroy();
     } else if (this.parsing !== null && this.parsing === this.current && !this.parsing.requestComplete && this.pauses === 0) {
       // The client stopped sending its request body.
       if (this.current.winner === null) {

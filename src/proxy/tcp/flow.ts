@@ -36,6 +36,8 @@ export class Flow {
   /** `to` was shut down for writing and the shutdown completed: everything sent got out. */
   shut = false;
   private waiting = false;
+  /** The session gave this direction up (its writing side is gone): late callbacks do nothing. */
+  private stopped = false;
 
   constructor(
     readonly from: UvTcp,
@@ -49,7 +51,14 @@ export class Flow {
     if (!this.eof && !this.waiting) this.from.readStart();
   }
 
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (!this.eof) this.from.readStop();
+  }
+
   private readonly onRead = (arrayBuffer: ArrayBuffer | undefined): void => {
+    if (this.stopped) return;
     const n = streamBaseState[kReadBytesOrError]!;
     if (n > 0) {
       this.owner.touch();
@@ -80,14 +89,14 @@ export class Flow {
   };
 
   private readonly onWritten = (status: number): void => {
-    if (this.owner.closed) return;
+    if (this.owner.closed || this.stopped) return;
     if (status < 0) return this.owner.flowFailed(this, 'write', status);
     this.waiting = false;
     if (!this.eof) this.from.readStart();
   };
 
   private readonly onShutdown = (status: number): void => {
-    if (this.owner.closed) return;
+    if (this.owner.closed || this.stopped) return;
     if (status < 0) return this.owner.flowFailed(this, 'write', status);
     this.shut = true;
     this.owner.flowEnded(this);

@@ -24,7 +24,9 @@ export class TcpProxy {
           return false;
         },
         accept: (client) => {
-          this.sessions.add(new TcpSession(client, this.forget, this.deps));
+          const session = new TcpSession(client, this.forget, this.deps);
+          this.sessions.add(session);
+          session.start();
         },
       },
       this.warnings,

@@ -12,7 +12,7 @@ import type { StatsRecorder } from '../../stats/recorder.js';
 import type { Logger } from '../../util/log.js';
 import type { AttemptPolicy } from '../attempts.js';
 import { Flow, type FlowOwner } from './flow.js';
-import { ShutdownWrap, connectHandle, resolveHost, uvError, type UvTcp } from '../uv/handles.js';
+import { ShutdownWrap, connectTo, uvError, type Connecting, type UvTcp } from '../uv/handles.js';
 
 export interface TcpProxyDeps {
   config: Config;
@@ -32,6 +32,7 @@ export class TcpSession implements InflightEntry, FlowOwner {
   private readonly ctx = new PickContext();
   private backend: Backend | undefined;
   private upstream: UvTcp | undefined;
+  private connecting: Connecting | undefined;
   private toBackend: Flow | undefined;
   private toClient: Flow | undefined;
   private attempts = 0;
@@ -56,7 +57,11 @@ export class TcpSession implements InflightEntry, FlowOwner {
     client.getpeername(peer);
     this.ctx.clientAddress = peer.address ?? '';
     if (deps.active.needsKey) this.ctx.key = this.ctx.clientAddress;
-    deps.policy.onRequest();
+  }
+
+  /** Picks a backend and connects; after the proxy has counted this session (it may close at once). */
+  start(): void {
+    this.deps.policy.onRequest();
     this.connectNext();
   }
 
@@ -71,21 +76,18 @@ export class TcpSession implements InflightEntry, FlowOwner {
     this.attemptOpen = true;
     const attempt = this.attempts;
     this.connectTimer = setTimeout(() => this.onConnectFailed(attempt, 'connect timeout'), this.deps.config.timeouts.connectMs);
-    resolveHost(b.host, (err, address, family) => {
-      if (this.closed || attempt !== this.attempts) return;
-      if (err !== null) return this.onConnectFailed(attempt, (err as NodeJS.ErrnoException).code ?? err.message);
-      this.upstream = connectHandle(address, family, b.port, (status) => {
-        if (status === 0) this.onConnect(attempt);
-        else this.onConnectFailed(attempt, uvError(status, 'connect').code!);
-      });
+    this.connecting = connectTo(b.host, b.port, (err, handle) => {
+      this.connecting = undefined;
+      if (err !== null) this.onConnectFailed(attempt, err.code ?? err.message);
+      else this.onConnect(attempt, handle!);
     });
   }
 
   private onConnectFailed(attempt: number, reason: string): void {
     if (this.closed || attempt !== this.attempts || this.connected) return;
     clearTimeout(this.connectTimer);
-    this.upstream?.close();
-    this.upstream = undefined;
+    this.connecting?.cancel();
+    this.connecting = undefined;
     this.endAttempt('connect');
     const decision = this.deps.policy.afterFailure('connect', { idempotent: false, replayable: true, responseStarted: false, attempts: this.attempts });
     this.deps.log.debug({ backend: this.backend?.address, err: reason }, 'tcp connect failed');
@@ -97,10 +99,10 @@ export class TcpSession implements InflightEntry, FlowOwner {
     }
   }
 
-  private onConnect(attempt: number): void {
-    if (this.closed || attempt !== this.attempts) return;
+  private onConnect(attempt: number, upstream: UvTcp): void {
+    if (this.closed || attempt !== this.attempts) return upstream.close();
     clearTimeout(this.connectTimer);
-    const upstream = this.upstream!;
+    this.upstream = upstream;
     this.connected = true;
     this.outcome.latencyMs = this.deps.now() - this.startedAt;
     upstream.setNoDelay(true);
@@ -134,6 +136,7 @@ export class TcpSession implements InflightEntry, FlowOwner {
   }
 
   flowFailed(flow: Flow, side: 'read' | 'write', status: number): void {
+    if (this.closed) return;
     const clientSide = side === 'read' ? flow.from === this.client : flow.to === this.client;
     this.deps.log.debug({ backend: this.backend?.address, side: clientSide ? 'client' : 'backend', err: uvError(status, side).code }, 'tcp session failed');
     if (clientSide) this.close('ok');
@@ -144,7 +147,7 @@ export class TcpSession implements InflightEntry, FlowOwner {
   private flushThenClose(): void {
     if (this.flushing) return;
     this.flushing = true;
-    this.client.readStop();
+    this.toBackend!.stop();
     this.upstream?.close();
     this.upstream = undefined;
     const toClient = this.toClient!;
@@ -169,6 +172,7 @@ export class TcpSession implements InflightEntry, FlowOwner {
     this.closed = true;
     clearTimeout(this.connectTimer);
     clearTimeout(this.idleTimer);
+    this.connecting?.cancel();
     this.endAttempt(kind);
     const bytesIn = this.client.bytesRead;
     const bytesOut = this.client.bytesWritten;

@@ -94,14 +94,20 @@ export const kArrayBufferOffset = streamWrap.kArrayBufferOffset;
 export const kLastWriteWasAsync = streamWrap.kLastWriteWasAsync;
 export const UV_EOF = uvBinding.UV_EOF;
 
-/** A libuv status code as the Error Node itself would throw: `code` is 'EADDRINUSE' and so on. */
-export function uvError(status: number, syscall: string, address?: string, port?: number): NodeJS.ErrnoException {
-  const name = util.getSystemErrorName(status);
-  const text = util.getSystemErrorMap().get(status)?.[1] ?? name;
+let errorTexts: Map<number, [string, string]> | undefined;
+
+/**
+ * A libuv status code as the Error Node itself would throw: `code` is 'EADDRINUSE' and so on.
+ * Anything but a negative number (a closed handle's methods return undefined) reads as EBADF.
+ */
+export function uvError(status: unknown, syscall: string, address?: string, port?: number): NodeJS.ErrnoException {
+  errorTexts ??= util.getSystemErrorMap();
+  const known = typeof status === 'number' && status < 0 ? errorTexts.get(status) : undefined;
+  const [name, text] = known ?? ['EBADF', 'bad file descriptor'];
   const where = address === undefined ? '' : ` ${address}:${port}`;
   const err = new Error(`${syscall} ${name}: ${text}${where}`) as NodeJS.ErrnoException & { address?: string; port?: number };
   err.code = name;
-  err.errno = status;
+  if (typeof status === 'number') err.errno = status;
   err.syscall = syscall;
   if (address !== undefined) {
     err.address = address;
@@ -110,18 +116,21 @@ export function uvError(status: number, syscall: string, address?: string, port?
   return err;
 }
 
-/** `host` as an IP address: itself when it is one, else the first address DNS gives. */
-export function resolveHost(host: string, done: (err: Error | null, address: string, family: number) => void): void {
+interface Address {
+  address: string;
+  family: number;
+}
+
+/** Every address of `host`, in DNS order (an IP address: itself, at once). */
+function resolveAll(host: string, done: (err: NodeJS.ErrnoException | null, addresses: Address[]) => void): void {
   const family = net.isIP(host);
-  if (family !== 0) return done(null, host, family);
-  dns.lookup(host, (err, address, fam) => done(err, address, fam));
+  if (family !== 0) return done(null, [{ address: host, family }]);
+  dns.lookup(host, { all: true }, (err, addresses) => done(err, err === null ? addresses : []));
 }
 
 /** A listening server handle on host:port (port 0: any free one); `onconnection` is the caller's. */
 export async function listenHandle(host: string, port: number, backlog = 511): Promise<{ handle: UvTcp; host: string; port: number }> {
-  const { address, family } = await new Promise<{ address: string; family: number }>((resolve, reject) =>
-    resolveHost(host, (err, address, family) => (err ? reject(err) : resolve({ address, family }))),
-  );
+  const [{ address, family }] = await new Promise<Address[]>((resolve, reject) => resolveAll(host, (err, all) => (err ? reject(err) : resolve(all))));
   const handle = new TCP(TCP_SERVER);
   let status = family === 6 ? handle.bind6(address, port, 0) : handle.bind(address, port);
   // libuv may report EADDRINUSE at listen() rather than at bind().
@@ -135,17 +144,47 @@ export async function listenHandle(host: string, port: number, backlog = 511): P
   return { handle, host: bound.address ?? address, port: bound.port ?? port };
 }
 
+/** A connection being opened; cancel() gives up (closing what is open), and done is not called. */
+export interface Connecting {
+  cancel(): void;
+}
+
 /**
- * Opens a connection to address:port (an IP, see resolveHost); `done` gets 0 or a libuv status.
- * Returns the handle at once, so the caller can close it to give up (done then gets a status).
+ * Opens a connection to host:port: each address DNS gives for `host`, in order, until one
+ * accepts (net.connect's fallback across addresses, without its racing). `done` gets the
+ * connected handle, or the last error. Always asynchronous.
  */
-export function connectHandle(address: string, family: number, port: number, done: (status: number) => void): UvTcp {
-  const handle = new TCP(TCP_SOCKET);
-  const req = new TCPConnectWrap();
-  req.oncomplete = done;
-  req.address = address;
-  req.port = port;
-  const status = family === 6 ? handle.connect6(req, address, port) : handle.connect(req, address, port);
-  if (status !== 0) queueMicrotask(() => done(status));
-  return handle;
+export function connectTo(host: string, port: number, done: (err: NodeJS.ErrnoException | null, handle: UvTcp | null) => void): Connecting {
+  let cancelled = false;
+  let handle: UvTcp | null = null;
+  const tryFrom = (addresses: Address[], i: number): void => {
+    const { address, family } = addresses[i]!;
+    const h = new TCP(TCP_SOCKET);
+    handle = h;
+    const req = new TCPConnectWrap();
+    req.address = address;
+    req.port = port;
+    req.oncomplete = (status: number) => {
+      if (cancelled) return;
+      if (status === 0) return done(null, h);
+      h.close();
+      handle = null;
+      if (i + 1 < addresses.length) tryFrom(addresses, i + 1);
+      else done(uvError(status, 'connect', address, port), null);
+    };
+    const status = family === 6 ? h.connect6(req, address, port) : h.connect(req, address, port);
+    if (status !== 0) queueMicrotask(() => req.oncomplete(status));
+  };
+  resolveAll(host, (err, addresses) => {
+    if (cancelled) return;
+    if (err !== null || addresses.length === 0) return done(err ?? uvError(-2, 'getaddrinfo'), null);
+    tryFrom(addresses, 0);
+  });
+  return {
+    cancel: () => {
+      cancelled = true;
+      handle?.close();
+      handle = null;
+    },
+  };
 }

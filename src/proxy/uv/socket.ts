@@ -17,12 +17,12 @@ import {
   ShutdownWrap,
   UV_EOF,
   WriteWrap,
-  connectHandle,
+  connectTo,
   kArrayBufferOffset,
   kLastWriteWasAsync,
   kReadBytesOrError,
-  resolveHost,
   streamBaseState,
+  type Connecting,
   uvError,
   type UvTcp,
   type UvWriteReq,
@@ -62,6 +62,9 @@ export class RawSocket {
   writableLength = 0;
   private handle: UvTcp | null;
   private connecting = false;
+  private attempt: Connecting | null = null;
+  /** A shutdown (our FIN) was asked of libuv: a reset can no longer be done. */
+  private shutdownRequested = false;
   private reading = false;
   private paused = false;
   private peerEnded = false;
@@ -92,24 +95,23 @@ export class RawSocket {
     // On the next tick, as net.connect does: the caller may still drop the socket in the
     // current one (a request found malformed further down the same read), and then no
     // connection reaches the backend at all.
-    process.nextTick(() =>
-      resolveHost(host, (err, address, family) => {
-        if (socket.destroyed) return;
+    process.nextTick(() => {
+      if (socket.destroyed) return;
+      socket.attempt = connectTo(host, port, (err, handle) => {
+        socket.attempt = null;
         if (err !== null) return socket.destroy(err);
-        const handle = connectHandle(address, family, port, (status) => socket.onConnected(status, address, port));
-        handle.onread = socket.onRead;
-        socket.handle = handle;
-      }),
-    );
+        socket.onConnected(handle!);
+      });
+    });
     return socket;
   }
 
-  private onConnected(status: number, address: string, port: number): void {
-    if (this.destroyed) return;
-    if (status !== 0) return this.destroy(uvError(status, 'connect', address, port));
+  private onConnected(handle: UvTcp): void {
+    this.handle = handle;
+    handle.onread = this.onRead;
+    handle.setNoDelay(true);
     this.connecting = false;
-    this.handle!.setNoDelay(true);
-    this.touch();
+    if (this.timeoutMs > 0) this.touch();
     this.startReading();
     if (this.corked === 0) this.flushCorked();
     if (this.writableEnded) this.shutdown();
@@ -170,7 +172,12 @@ export class RawSocket {
 
   /** Writes a Buffer, or a string as latin1. False: wait for onDrain before writing more. */
   write(data: Buffer | string): boolean {
-    if (this.destroyed || this.writableEnded) return false;
+    if (this.destroyed) return false;
+    if (this.writableEnded) {
+      // As net.Socket: an error, so a writer that missed the end cannot wait for a drain forever.
+      this.failLater(Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' }));
+      return false;
+    }
     if (this.timeoutMs > 0) this.touch();
     if (this.corked > 0 || this.connecting) {
       this.corkedChunks.push(data);
@@ -255,6 +262,7 @@ export class RawSocket {
   }
 
   private shutdown(): void {
+    this.shutdownRequested = true;
     const handle = this.handle!;
     const req = new ShutdownWrap();
     req.handle = handle;
@@ -277,6 +285,8 @@ export class RawSocket {
       if (err !== undefined) this.listener.onError(err);
       this.listener.onClose();
     };
+    this.attempt?.cancel();
+    this.attempt = null;
     if (this.handle === null) queueMicrotask(done);
     else this.handle.close(done);
   }
@@ -285,10 +295,12 @@ export class RawSocket {
   resetAndDestroy(): void {
     if (this.destroyed) return;
     const handle = this.handle;
-    if (handle === null || this.connecting) return this.destroy();
+    // libuv refuses a reset once a shutdown is queued, and Node then marks the handle closing
+    // without closing it: a plain close is the only safe way out then.
+    if (handle === null || this.connecting || this.shutdownRequested) return this.destroy();
     this.destroyed = true;
     this.clearTimer();
-    if (handle.reset(() => this.listener.onClose()) !== 0) handle.close(() => this.listener.onClose());
+    handle.reset(() => this.listener.onClose());
   }
 
   /** An error found inside a call of the owner's: reported on the next tick, as net.Socket does. */
