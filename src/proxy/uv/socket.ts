@@ -58,7 +58,7 @@ export class RawSocket {
   destroyed = false;
   /** end() was called: nothing more may be written. */
   writableEnded = false;
-  /** Bytes handed to the kernel's queue but not taken by it yet, plus corked ones. */
+  /** Bytes written but not yet taken by the kernel (queued in libuv), plus corked ones. */
   writableLength = 0;
   private handle: UvTcp | null;
   private connecting = false;
@@ -255,8 +255,8 @@ export class RawSocket {
     if (this.destroyed || this.writableEnded) return;
     if (data !== undefined) this.write(data);
     this.writableEnded = true;
-    if (this.connecting) return; // shut down once connected
     this.corked = 0;
+    if (this.connecting) return; // flushed, then shut down, once connected
     this.flushCorked();
     this.shutdown();
   }
