@@ -196,3 +196,27 @@ test('a write after end() is an error (as in net.Socket), never a silent wait fo
   assert.deepEqual(rec.errors, ['ERR_STREAM_WRITE_AFTER_END']);
   await s.close();
 });
+
+test('writes and end() before the connect completes are sent in order once connected, corked or not', async () => {
+  const got: string[] = [];
+  const s = await server((c) => {
+    let text = '';
+    c.on('data', (d) => (text += d));
+    c.on('end', () => {
+      got.push(text);
+      c.end();
+    });
+  });
+  for (const corked of [false, true]) {
+    const rec = recorder();
+    const sock = RawSocket.connect('127.0.0.1', s.port, rec);
+    if (corked) sock.cork();
+    sock.write('head;');
+    sock.write(Buffer.from('body;'));
+    sock.end('last');
+    await Promise.race([rec.closed, sleep(2_000)]);
+  }
+  await sleep(50);
+  assert.deepEqual(got, ['head;body;last', 'head;body;last']);
+  await s.close();
+});
