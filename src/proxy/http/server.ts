@@ -5,27 +5,15 @@
  */
 import type { Config } from '../../config/schema.js';
 import type { Pool } from '../../pool/pool.js';
-import type { ActiveStrategy } from '../../strategies/active.js';
-import type { StatsRecorder } from '../../stats/recorder.js';
-import { RateLimitedLog, type Logger } from '../../util/log.js';
-import type { AttemptPolicy } from '../attempts.js';
+import { RateLimitedLog } from '../../util/log.js';
 import { DeadlineSweeper, tickFor } from '../deadlines.js';
+import type { ProxyDeps } from '../deps.js';
 import { keySource } from '../key.js';
 import { ClientConn } from './client.js';
 import type { ProxyContext } from './context.js';
 import { SlotQueue } from './slot-queue.js';
 import { UpstreamPool } from './upstream.js';
 import { Acceptor } from '../uv/acceptor.js';
-
-export interface HttpProxyDeps {
-  config: Config;
-  pool: Pool;
-  active: ActiveStrategy;
-  policy: AttemptPolicy;
-  stats: StatsRecorder;
-  log: Logger;
-  now: () => number;
-}
 
 function timeoutsOf(config: Config): number[] {
   const t = config.timeouts;
@@ -38,7 +26,7 @@ export class HttpProxy {
   private readonly conns = new Set<ClientConn>();
   private readonly rejections: RateLimitedLog;
 
-  constructor(deps: HttpProxyDeps) {
+  constructor(deps: ProxyDeps) {
     const { config } = deps;
     const sweeper = new DeadlineSweeper(deps.now, tickFor(timeoutsOf(config)));
     this.px = {
@@ -59,22 +47,18 @@ export class HttpProxy {
       draining: false,
     };
     this.rejections = new RateLimitedLog(deps.log);
+    // Client connections are half-open capable: a client's FIN means "no more requests",
+    // and what it asked for is still answered (see ClientConn.onEnd).
     this.acceptor = new Acceptor(
       {
-        admit: () => {
-          if (this.px.draining) return false;
-          const limit = this.px.config.limits.maxClientConnections;
-          if (this.conns.size < limit) return true;
-          deps.stats.rejected('too_many_connections');
-          this.rejections.warn('too_many_connections', { limit }, 'client connection refused: limit reached');
-          return false;
-        },
-        // Client connections are half-open capable: a client's FIN means "no more requests",
-        // and what it asked for is still answered (see ClientConn.onEnd).
         accept: (client) => {
           this.conns.add(new ClientConn(client, this.px, this.rejections, this.forget));
         },
+        openCount: () => this.conns.size,
+        limit: () => this.px.config.limits.maxClientConnections,
+        draining: () => this.px.draining,
       },
+      deps.stats,
       this.rejections,
     );
     // Backends leaving the pool (removed, disabled) keep no idle connections.

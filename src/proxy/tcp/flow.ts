@@ -8,12 +8,12 @@
  * per direction waits in memory, however slow the reader on the other side.
  */
 import {
-  ShutdownWrap,
   UV_EOF,
   WriteWrap,
   kArrayBufferOffset,
   kLastWriteWasAsync,
   kReadBytesOrError,
+  shutdownHandle,
   streamBaseState,
   type UvTcp,
 } from '../uv/handles.js';
@@ -81,10 +81,7 @@ export class Flow {
     if (n !== UV_EOF) return this.owner.flowFailed(this, 'read', n);
     this.eof = true;
     // libuv queues the shutdown behind pending writes, so the FIN follows the last byte.
-    const req = new ShutdownWrap();
-    req.handle = this.to;
-    req.oncomplete = this.onShutdown;
-    const status = this.to.shutdown(req);
+    const status = shutdownHandle(this.to, this.onShutdown);
     if (status !== 0) this.owner.flowFailed(this, 'write', status);
   };
 

@@ -2,9 +2,8 @@
 import type { Config } from '../../config/schema.js';
 import { RateLimitedLog } from '../../util/log.js';
 import { Acceptor } from '../uv/acceptor.js';
-import { TcpSession, type TcpProxyDeps } from './session.js';
-
-export type { TcpProxyDeps } from './session.js';
+import type { ProxyDeps } from '../deps.js';
+import { TcpSession } from './session.js';
 
 export class TcpProxy {
   private readonly acceptor: Acceptor;
@@ -12,23 +11,20 @@ export class TcpProxy {
   private readonly warnings: RateLimitedLog;
   private draining = false;
 
-  constructor(private deps: TcpProxyDeps) {
+  constructor(private deps: ProxyDeps) {
     this.warnings = new RateLimitedLog(deps.log);
     this.acceptor = new Acceptor(
       {
-        admit: () => {
-          if (this.draining) return false;
-          if (this.sessions.size < this.deps.config.limits.maxClientConnections) return true;
-          this.deps.stats.rejected('too_many_connections');
-          this.warnings.warn('too_many_connections', {}, 'client connection refused: limit reached');
-          return false;
-        },
         accept: (client) => {
           const session = new TcpSession(client, this.forget, this.deps);
           this.sessions.add(session);
           session.start();
         },
+        openCount: () => this.sessions.size,
+        limit: () => this.deps.config.limits.maxClientConnections,
+        draining: () => this.draining,
       },
+      deps.stats,
       this.warnings,
     );
   }

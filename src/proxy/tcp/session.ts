@@ -3,26 +3,12 @@
  * to the next backend (nothing was sent yet, so this is safe for any protocol), then two
  * Flows moving bytes until both sides have sent their FIN (half-close honoured both ways).
  */
-import type { Config } from '../../config/schema.js';
 import type { Backend, InflightEntry, OutcomeKind } from '../../pool/backend.js';
-import type { Pool } from '../../pool/pool.js';
-import type { ActiveStrategy } from '../../strategies/active.js';
 import { PickContext } from '../../strategies/types.js';
-import type { StatsRecorder } from '../../stats/recorder.js';
-import type { Logger } from '../../util/log.js';
-import type { AttemptPolicy } from '../attempts.js';
+import type { ProxyDeps } from '../deps.js';
+import { IdleTimer } from '../uv/idle-timer.js';
+import { connectTo, peerAddress, shutdownHandle, uvError, type Connecting, type UvTcp } from '../uv/handles.js';
 import { Flow, type FlowOwner } from './flow.js';
-import { ShutdownWrap, connectTo, uvError, type Connecting, type UvTcp } from '../uv/handles.js';
-
-export interface TcpProxyDeps {
-  config: Config;
-  pool: Pool;
-  active: ActiveStrategy;
-  policy: AttemptPolicy;
-  stats: StatsRecorder;
-  log: Logger;
-  now: () => number;
-}
 
 export class TcpSession implements InflightEntry, FlowOwner {
   startedAt = 0;
@@ -40,22 +26,22 @@ export class TcpSession implements InflightEntry, FlowOwner {
   private connected = false;
   /** The backend failed mid-session: what it sent is being flushed to the client, then close. */
   private flushing = false;
-  private lastActivity = 0;
   private connectTimer: NodeJS.Timeout | undefined;
-  private idleTimer: NodeJS.Timeout | undefined;
+  // HAProxy's `timeout client` for L4: a connection quiet in both directions for
+  // clientIdleMs is closed, so idle connections cannot pile up to the connection limit.
+  private readonly idle: IdleTimer;
   private readonly opened: number;
   private readonly outcome = { kind: 'ok' as OutcomeKind, status: 0, latencyMs: 0 };
 
   constructor(
     private readonly client: UvTcp,
     private readonly onClosed: (session: TcpSession) => void,
-    private readonly deps: TcpProxyDeps,
+    private readonly deps: ProxyDeps,
   ) {
     this.opened = deps.now();
+    this.idle = new IdleTimer(deps.now, () => this.close('ok'));
     client.setNoDelay(true);
-    const peer: { address?: string } = {};
-    client.getpeername(peer);
-    this.ctx.clientAddress = peer.address ?? '';
+    this.ctx.clientAddress = peerAddress(client);
     if (deps.active.needsKey) this.ctx.key = this.ctx.clientAddress;
   }
 
@@ -108,27 +94,13 @@ export class TcpSession implements InflightEntry, FlowOwner {
     upstream.setNoDelay(true);
     this.toBackend = new Flow(this.client, upstream, this);
     this.toClient = new Flow(upstream, this.client, this);
-    this.touch();
-    // HAProxy's `timeout client` for L4: a connection quiet in both directions for
-    // clientIdleMs is closed, so idle connections cannot pile up to the connection limit.
-    // One timer per session, checked against the last chunk's time: re-arming a timer on
-    // every chunk is what made net.Socket's own timeout costly.
-    const idleMs = this.deps.config.timeouts.clientIdleMs;
-    if (idleMs > 0) this.armIdle(idleMs, idleMs);
+    this.idle.set(this.deps.config.timeouts.clientIdleMs);
     this.toBackend.start();
     this.toClient.start();
   }
 
-  private armIdle(idleMs: number, delay: number): void {
-    this.idleTimer = setTimeout(() => {
-      const quiet = this.deps.now() - this.lastActivity;
-      if (quiet >= idleMs) this.close('ok');
-      else this.armIdle(idleMs, Math.max(1, idleMs - quiet));
-    }, delay);
-  }
-
   touch(): void {
-    this.lastActivity = this.deps.now();
+    this.idle.touch();
   }
 
   flowEnded(flow: Flow): void {
@@ -138,7 +110,9 @@ export class TcpSession implements InflightEntry, FlowOwner {
   flowFailed(flow: Flow, side: 'read' | 'write', status: number): void {
     if (this.closed) return;
     const clientSide = side === 'read' ? flow.from === this.client : flow.to === this.client;
-    this.deps.log.debug({ backend: this.backend?.address, side: clientSide ? 'client' : 'backend', err: uvError(status, side).code }, 'tcp session failed');
+    if (this.deps.log.isLevelEnabled('debug')) {
+      this.deps.log.debug({ backend: this.backend?.address, side: clientSide ? 'client' : 'backend', err: uvError(status, side).code }, 'tcp session failed');
+    }
     if (clientSide) this.close('ok');
     else this.flushThenClose();
   }
@@ -153,10 +127,7 @@ export class TcpSession implements InflightEntry, FlowOwner {
     const toClient = this.toClient!;
     if (toClient.shut) return this.close('ok');
     if (toClient.eof) return; // the client's shutdown is under way; flowEnded closes.
-    const req = new ShutdownWrap();
-    req.handle = this.client;
-    req.oncomplete = () => this.close('ok');
-    if (this.client.shutdown(req) !== 0) this.close('ok');
+    if (shutdownHandle(this.client, () => this.close('ok')) !== 0) this.close('ok');
   }
 
   private endAttempt(kind: OutcomeKind): void {
@@ -171,7 +142,7 @@ export class TcpSession implements InflightEntry, FlowOwner {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.connectTimer);
-    clearTimeout(this.idleTimer);
+    this.idle.stop();
     this.connecting?.cancel();
     this.endAttempt(kind);
     const bytesIn = this.client.bytesRead;

@@ -1,15 +1,20 @@
 /**
  * The listening side of both data planes: a raw libuv server handle (handles.ts says why not
  * net.Server) that hands each accepted connection to the proxy, or closes it at once when the
- * proxy says no (over maxClientConnections, draining).
+ * proxy is draining or already holds maxClientConnections (counted and logged, rate-limited).
  */
+import type { StatsRecorder } from '../../stats/recorder.js';
 import type { RateLimitedLog } from '../../util/log.js';
 import { listenHandle, uvError, type UvTcp } from './handles.js';
 
 export interface AcceptorHooks {
-  /** True takes the connection; false closes it at once (the proxy counts and logs why). */
-  admit(): boolean;
   accept(client: UvTcp): void;
+  /** Client connections open now. */
+  openCount(): number;
+  /** limits.maxClientConnections, read at each accept (a reload may change it). */
+  limit(): number;
+  /** Stopping: new connections are closed at once. */
+  draining(): boolean;
 }
 
 export class Acceptor {
@@ -18,6 +23,7 @@ export class Acceptor {
 
   constructor(
     private readonly hooks: AcceptorHooks,
+    private readonly stats: StatsRecorder,
     private readonly warnings: RateLimitedLog,
   ) {}
 
@@ -34,8 +40,16 @@ export class Acceptor {
       this.warnings.warn('accept', { err: uvError(status, 'accept').code }, 'accepting a client connection failed');
       return;
     }
-    if (!this.hooks.admit()) return client.close();
-    this.hooks.accept(client);
+    const hooks = this.hooks;
+    if (hooks.draining()) return client.close();
+    const limit = hooks.limit();
+    if (hooks.openCount() >= limit) {
+      client.close();
+      this.stats.rejected('too_many_connections');
+      this.warnings.warn('too_many_connections', { limit }, 'client connection refused: limit reached');
+      return;
+    }
+    hooks.accept(client);
   };
 
   /** Stops listening: new connections are refused by the kernel from now on. */

@@ -94,6 +94,23 @@ export const kArrayBufferOffset = streamWrap.kArrayBufferOffset;
 export const kLastWriteWasAsync = streamWrap.kLastWriteWasAsync;
 export const UV_EOF = uvBinding.UV_EOF;
 
+/** The peer's IP address of a connected handle ('' when it is already gone). */
+export function peerAddress(handle: UvTcp): string {
+  const peer: Partial<net.AddressInfo> = {};
+  return handle.getpeername(peer) === 0 ? (peer.address ?? '') : '';
+}
+
+/**
+ * Sends our FIN once the writes queued before it are out (libuv orders them). `done` gets 0
+ * or a libuv status; the return value is the immediate status (non-zero: `done` never runs).
+ */
+export function shutdownHandle(handle: UvTcp, done: (status: number) => void): number {
+  const req = new ShutdownWrap();
+  req.handle = handle;
+  req.oncomplete = done;
+  return handle.shutdown(req);
+}
+
 let errorTexts: Map<number, [string, string]> | undefined;
 
 /**

@@ -14,19 +14,21 @@
  * What it leaves out: encodings other than latin1 for strings, 'readable' mode, listeners.
  */
 import {
-  ShutdownWrap,
   UV_EOF,
   WriteWrap,
   connectTo,
   kArrayBufferOffset,
   kLastWriteWasAsync,
   kReadBytesOrError,
+  peerAddress,
+  shutdownHandle,
   streamBaseState,
   type Connecting,
   uvError,
   type UvTcp,
   type UvWriteReq,
 } from './handles.js';
+import { IdleTimer } from './idle-timer.js';
 
 const HIGH_WATER_MARK = 16 * 1024;
 /** Corked writes up to this size are copied into one Buffer; larger ones go out with writev. */
@@ -72,9 +74,7 @@ export class RawSocket {
   private needDrain = false;
   private corked = 0;
   private readonly corkedChunks: Array<Buffer | string> = [];
-  private timeoutMs = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private lastActive = 0;
+  private readonly idle = new IdleTimer(performance.now.bind(performance), () => this.listener.onTimeout());
   private pendingError: NodeJS.ErrnoException | undefined;
 
   /** A socket on an accepted handle (null: see connect); reading starts with start(). */
@@ -84,8 +84,7 @@ export class RawSocket {
     if (handle === null) return;
     handle.onread = this.onRead;
     handle.setNoDelay(true);
-    const peer: { address?: string } = {};
-    if (handle.getpeername(peer) === 0) this.remoteAddress = peer.address ?? '';
+    this.remoteAddress = peerAddress(handle);
   }
 
   /** Connects to host:port (a host name is resolved first); writes before the connect wait for it. */
@@ -111,7 +110,7 @@ export class RawSocket {
     handle.onread = this.onRead;
     handle.setNoDelay(true);
     this.connecting = false;
-    if (this.timeoutMs > 0) this.touch();
+    this.idle.touch();
     this.startReading();
     if (this.corked === 0) this.flushCorked();
     if (this.writableEnded) this.shutdown();
@@ -132,7 +131,7 @@ export class RawSocket {
   private readonly onRead = (arrayBuffer: ArrayBuffer | undefined): void => {
     const n = streamBaseState[kReadBytesOrError]!;
     if (n > 0) {
-      if (this.timeoutMs > 0) this.touch();
+      this.idle.touch();
       this.listener.onData(Buffer.from(arrayBuffer!, streamBaseState[kArrayBufferOffset]!, n));
       return;
     }
@@ -178,7 +177,7 @@ export class RawSocket {
       this.failLater(Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' }));
       return false;
     }
-    if (this.timeoutMs > 0) this.touch();
+    this.idle.touch();
     if (this.corked > 0 || this.connecting) {
       this.corkedChunks.push(data);
       this.writableLength += data.length;
@@ -243,7 +242,7 @@ export class RawSocket {
     if (this.destroyed) return;
     if (status < 0) return this.destroy(uvError(status, 'write'));
     this.writableLength -= req.bytes;
-    if (this.timeoutMs > 0) this.touch();
+    this.idle.touch();
     if (this.needDrain && this.writableLength === 0) {
       this.needDrain = false;
       this.listener.onDrain();
@@ -263,16 +262,12 @@ export class RawSocket {
 
   private shutdown(): void {
     this.shutdownRequested = true;
-    const handle = this.handle!;
-    const req = new ShutdownWrap();
-    req.handle = handle;
-    req.oncomplete = (status: number) => {
+    const status = shutdownHandle(this.handle!, (done) => {
       if (this.destroyed) return;
       this.shutDown = true;
       // Both directions are done (or the peer is gone): nothing is left to wait for.
-      if (status < 0 || this.peerEnded) this.destroy();
-    };
-    const status = handle.shutdown(req);
+      if (done < 0 || this.peerEnded) this.destroy();
+    });
     if (status !== 0) this.failLater(uvError(status, 'shutdown'));
   }
 
@@ -280,7 +275,7 @@ export class RawSocket {
   destroy(err?: NodeJS.ErrnoException): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.clearTimer();
+    this.idle.stop();
     const done = (): void => {
       if (err !== undefined) this.listener.onError(err);
       this.listener.onClose();
@@ -299,7 +294,7 @@ export class RawSocket {
     // without closing it: a plain close is the only safe way out then.
     if (handle === null || this.connecting || this.shutdownRequested) return this.destroy();
     this.destroyed = true;
-    this.clearTimer();
+    this.idle.stop();
     handle.reset(() => this.listener.onClose());
   }
 
@@ -310,40 +305,8 @@ export class RawSocket {
     process.nextTick(() => this.destroy(err));
   }
 
-  /** onTimeout after `ms` without activity (0: never). */
+  /** onTimeout after `ms` without reading, writing or write progress (0: never); see IdleTimer. */
   setTimeout(ms: number): void {
-    this.clearTimer();
-    this.timeoutMs = ms;
-    if (ms > 0) {
-      this.lastActive = performance.now();
-      this.arm(ms);
-    }
-  }
-
-  private touch(): void {
-    this.lastActive = performance.now();
-    if (this.timer === undefined && !this.destroyed) this.arm(this.timeoutMs);
-  }
-
-  private arm(delay: number): void {
-    this.timer = setTimeout(this.onTimer, delay);
-    this.timer.unref();
-  }
-
-  // One timer per quiet period, checked against the last activity: re-arming a timer on every
-  // read and write is part of what made net.Socket costly here.
-  private readonly onTimer = (): void => {
-    this.timer = undefined;
-    if (this.destroyed || this.timeoutMs === 0) return;
-    const quiet = performance.now() - this.lastActive;
-    if (quiet + 1 < this.timeoutMs) return this.arm(Math.max(1, this.timeoutMs - quiet));
-    this.listener.onTimeout();
-  };
-
-  private clearTimer(): void {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    this.idle.set(ms);
   }
 }
