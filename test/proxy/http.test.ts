@@ -1,17 +1,9 @@
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { deadPort, httpServer, local, namedBackend, rawRequest, request, startBallast, tcpServer } from '../helpers/servers.js';
-
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
-function track<T extends { close(): Promise<void> } | { stop(ms?: number): Promise<void> }>(x: T): T {
-  cleanups.push(() => ('stop' in x ? x.stop(50) : x.close()));
-  return x;
-}
+import { cleanups, track } from '../helpers/lifecycle.js';
 
 test('GET and POST go through, spread over the backends', async () => {
   const a = track(await namedBackend('a'));

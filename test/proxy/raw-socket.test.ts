@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { RawSocket, type RawSocketListener } from '../../src/proxy/uv/socket.js';
 import { deadPort } from '../helpers/servers.js';
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+import { sleep } from '../helpers/lifecycle.js';
 
 /** A listener that records what happened, in order. */
 function recorder(): RawSocketListener & { events: string[]; data: Buffer[]; errors: string[]; closed: Promise<void> } {

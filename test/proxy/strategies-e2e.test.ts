@@ -8,7 +8,7 @@
  * made without timing), and a record of every request's socket and whether its response was
  * cancelled, so a hedge loser's connection can be checked closed.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type net from 'node:net';
@@ -18,27 +18,7 @@ import { startBackend } from '../../src/backend/server.js';
 import type { PickContext } from '../../src/strategies/types.js';
 import type { Ballast } from '../../src/app/ballast.js';
 import { httpServer, local, request, startBallast } from '../helpers/servers.js';
-
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
-function track<T extends { close(): Promise<void> } | { stop(ms?: number): Promise<void> }>(x: T): T {
-  cleanups.push(() => ('stop' in x ? x.stop(50) : x.close()));
-  return x;
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `cond` every 10 ms for at most `ms`; true once it holds. */
-async function until(cond: () => boolean, ms = 2_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await sleep(10);
-  }
-  return true;
-}
+import { sleep, track, until } from '../helpers/lifecycle.js';
 
 interface Seen {
   method: string;

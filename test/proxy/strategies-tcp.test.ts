@@ -3,33 +3,14 @@
  * connect, and the run-time switch in tcp mode, where a strategy that needs HTTP requests
  * (beta1 keyed by a header) is refused with a clear error while the running one keeps going.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { STRATEGY_NAMES } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/config/load.js';
 import { startAdmin } from '../../src/app/admin.js';
 import { deadPort, local, request, startBallast, tcpServer } from '../helpers/servers.js';
-
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
-function track<T extends { close(): Promise<void> } | { stop(ms?: number): Promise<void> }>(x: T): T {
-  cleanups.push(() => ('stop' in x ? x.stop(50) : x.close()));
-  return x;
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, ms = 2_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await sleep(10);
-  }
-  return true;
-}
+import { track, until } from '../helpers/lifecycle.js';
 
 /** An echo server that prefixes nothing: every byte comes back; its name is sent first on connect. */
 async function echoServer(name: string) {

@@ -3,29 +3,12 @@
  * client that resets mid-stream, the connection limit, listening by host name and on a port
  * in use, and a graceful stop.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { ConfigError } from '../../src/config/load.js';
 import { deadPort, local, startBallast, tcpServer } from '../helpers/servers.js';
-
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
-function track<T extends { close(): Promise<void> } | { stop(ms?: number): Promise<void> }>(x: T): T {
-  cleanups.push(() => ('stop' in x ? x.stop(50) : x.close()));
-  return x;
-}
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-async function until(cond: () => boolean, ms = 2_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await sleep(10);
-  }
-  return true;
-}
+import { sleep, track, until } from '../helpers/lifecycle.js';
 
 const TOTAL = 96 << 20;
 const CHUNK = 64 << 10;

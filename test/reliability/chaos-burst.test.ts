@@ -5,15 +5,11 @@
  * ~450 requests per second is well within "extra attempts at most 20% of requests", so none
  * may fail. Retries overall must still stay within the budget.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { local, startBallast } from '../helpers/servers.js';
 import { closedLoop, sleep, spawnBackend, summary } from './helpers.js';
-
-const cleanups: Array<() => Promise<void> | void> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+import { cleanups } from '../helpers/lifecycle.js';
 
 test('SIGKILL of a backend holding ~16 GETs in flight (48 connections): every GET is retried elsewhere, none fails', async (t) => {
   const backends = await Promise.all(['k1', 'k2', 'k3'].map((n) => spawnBackend(n, ['--service', 'fixed:100'])));

@@ -6,16 +6,12 @@
  * Every connection opened after the kill must succeed (a refused connect fails over to another
  * backend), and the TCP check must mark the backend down within interval x fall + timeout.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { getJson, sleep, spawnBackend, spawnBalancer, type BackendProcess } from './helpers.js';
-
-const cleanups: Array<() => Promise<void> | void> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+import { cleanups } from '../helpers/lifecycle.js';
 
 const CHECK = { intervalMs: 250, timeoutMs: 200, fall: 2, rise: 2, jitter: 0.1 };
 const SLACK_MS = 300;

@@ -5,15 +5,11 @@
  * backoff and a passing active check, and a repeat ejection lasts twice as long. Never more
  * than maxEjectedPercent of the pool is ejected at once.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { local, namedBackend, request, startBallast, tcpServer } from '../helpers/servers.js';
 import { sleep, waitFor } from './helpers.js';
-
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+import { cleanups } from '../helpers/lifecycle.js';
 
 /** Accepts TCP (so a TCP health check passes) but resets every connection that sends a request. */
 async function resetter() {

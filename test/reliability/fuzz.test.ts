@@ -5,16 +5,12 @@
  * HTTP/1.1 status lines, and the balancer must keep serving. An exception escaping the proxy
  * would crash this test process, since the balancer runs in it.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import fc from 'fast-check';
 import { httpServer, local, request, startBallast, tcpServer } from '../helpers/servers.js';
-
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+import { cleanups } from '../helpers/lifecycle.js';
 
 /** Sends `payload`, collects the reply; `closed` false when the balancer left it open past `limitMs`. */
 function exchange(port: number, payload: Buffer, limitMs: number): Promise<{ data: string; closed: boolean }> {

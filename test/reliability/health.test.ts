@@ -4,17 +4,13 @@
  * failing checks' timeouts), and that bound holds for the config in force after a reload that
  * shortened the interval, not only from the check after next.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { parseConfig } from '../../src/config/load.js';
 import { httpServer, local, request, startBallast } from '../helpers/servers.js';
 import { waitFor } from './helpers.js';
-
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+import { cleanups } from '../helpers/lifecycle.js';
 
 /** A backend whose /health answers `healthStatus` (settable), and which counts proxied requests. */
 async function checkedBackend() {

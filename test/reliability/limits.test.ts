@@ -3,7 +3,7 @@
  * held at once (the next one is closed at once, and counted), and an admin "disable" of a
  * backend drains it: no new requests, while the ones in flight finish.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
@@ -12,11 +12,7 @@ import { startAll, type Running } from '../../src/app/run.js';
 import { silentLogger } from '../../src/util/log.js';
 import { httpServer, local, request, startBallast, type TestServer } from '../helpers/servers.js';
 import { sleep, waitFor } from './helpers.js';
-
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+import { cleanups } from '../helpers/lifecycle.js';
 
 function open(port: number): Promise<{ socket: net.Socket; closed: Promise<void> }> {
   return new Promise((resolve) => {

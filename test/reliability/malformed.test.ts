@@ -4,16 +4,12 @@
  * the balancer keeps serving. The cases follow RFC 9112's rules that request smuggling
  * exploits (conflicting framing, obs-fold, bare LF, duplicate Host...) and plain garbage.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { httpServer, local, request, startBallast } from '../helpers/servers.js';
 import type { Ballast } from '../../src/app/ballast.js';
-
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+import { cleanups } from '../helpers/lifecycle.js';
 
 /** Raw exchange: everything received, and whether the balancer closed the connection. */
 function raw(port: number, payload: string | Buffer, idleMs = 1500): Promise<{ data: string; closed: boolean }> {

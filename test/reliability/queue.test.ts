@@ -4,15 +4,11 @@
  * over the limit wait in the queue and go through when a slot frees; a full queue answers 503
  * at once, and a wait longer than limits.queueTimeoutMs answers 503 when it expires.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { httpServer, local, request, startBallast } from '../helpers/servers.js';
-
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+import { cleanups } from '../helpers/lifecycle.js';
 
 /** A backend answering after `delayMs`, recording the most requests it had at once. */
 async function limitedBackend(name: string, delayMs: number) {

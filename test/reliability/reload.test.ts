@@ -4,17 +4,13 @@
  * sends it traffic only after its health check passed; an invalid new config is refused with
  * an error in the log and the old one keeps running.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { httpServer, type TestServer } from '../helpers/servers.js';
 import { sleep, spawnBalancer, waitFor, type BalancerProcess } from './helpers.js';
-
-const cleanups: Array<() => Promise<void> | void> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+import { cleanups } from '../helpers/lifecycle.js';
 
 interface Backend extends TestServer {
   name: string;

@@ -4,20 +4,11 @@
  * balancer lives on and serves the next request. Before any response byte, a reset is retried
  * for a GET and answered 502 for a POST.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { local, namedBackend, request, startBallast, tcpServer } from '../helpers/servers.js';
-import type { Ballast } from '../../src/app/ballast.js';
-
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
-function track<T extends { close(): Promise<void> } | Ballast>(x: T): T {
-  cleanups.push(() => ('stop' in x ? x.stop(50) : x.close()));
-  return x;
-}
+import { track } from '../helpers/lifecycle.js';
 
 /** Raw exchange: everything received, and whether the server closed (vs. we gave up after idleMs). */
 function raw(port: number, payload: string, idleMs = 1500): Promise<{ data: string; closed: boolean }> {

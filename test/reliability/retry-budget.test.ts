@@ -4,16 +4,12 @@
  * burst), counted where it matters, as connections the backends accepted. Non-idempotent
  * requests are never retried after a reset.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { local, startBallast, tcpServer } from '../helpers/servers.js';
-
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+import { cleanups } from '../helpers/lifecycle.js';
 
 /** Resets each connection as soon as a request arrives; counts connections and requests. */
 async function resetter() {

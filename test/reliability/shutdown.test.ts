@@ -4,18 +4,14 @@
  * keep-alive connections and exits 0 within timeouts.shutdownMs; requests outliving that
  * deadline are cut and the process still exits 0. An open admin event stream does not hold it.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { httpServer } from '../helpers/servers.js';
 import { sleep, spawnBalancer, waitFor } from './helpers.js';
-
-const cleanups: Array<() => Promise<void> | void> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+import { cleanups } from '../helpers/lifecycle.js';
 
 interface Outcome {
   status: number;

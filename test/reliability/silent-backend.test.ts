@@ -3,21 +3,12 @@
  * the others, after the response-headers timeout and a retry within the budget; when it is the
  * only backend the client gets a 504 once the timeout passes, not a hang; the balancer stays up.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import type net from 'node:net';
 import { local, namedBackend, request, startBallast, tcpServer } from '../helpers/servers.js';
-import type { Ballast } from '../../src/app/ballast.js';
-
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
-function track<T extends { close(): Promise<void> } | Ballast>(x: T): T {
-  cleanups.push(() => ('stop' in x ? x.stop(50) : x.close()));
-  return x;
-}
+import { track } from '../helpers/lifecycle.js';
 
 /** Accepts, reads, never writes. Counts connections. */
 async function silentServer() {

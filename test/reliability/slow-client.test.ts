@@ -4,18 +4,14 @@
  * client_body_timeout); a body that stops arriving gets 408 after timeouts.clientIdleMs, and
  * neither counts against the backend.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { httpServer, local, startBallast } from '../helpers/servers.js';
 import { sleep } from './helpers.js';
-
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+import { cleanups } from '../helpers/lifecycle.js';
 
 async function countingBackend() {
   const aborted: string[] = [];

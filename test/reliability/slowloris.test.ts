@@ -4,17 +4,13 @@
  * timeouts.clientHeadersMs passed since its first byte, while normal requests keep succeeding,
  * and none of the partial requests may reach the backend.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { httpServer, request } from '../helpers/servers.js';
 import { sleep, spawnBalancer } from './helpers.js';
-
-const cleanups: Array<() => Promise<void> | void> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+import { cleanups } from '../helpers/lifecycle.js';
 
 const HEADERS_MS = 1000;
 const CONNECTIONS = 500;

@@ -4,18 +4,14 @@
  * orders, health scores), and none may keep sending clients to a dead backend. In-process:
  * three backends, one closed with all its connections mid-run, 6 connections of GETs.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { STRATEGY_NAMES } from '../../src/config/schema.js';
 import { local, startBallast } from '../helpers/servers.js';
 import { closedLoop, sleep, summary } from './helpers.js';
-
-const cleanups: Array<() => Promise<void> | void> = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+import { cleanups } from '../helpers/lifecycle.js';
 
 async function backend(name: string) {
   const server = http.createServer((req, res) => {
