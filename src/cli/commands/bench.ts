@@ -12,10 +12,11 @@ import { findHaproxy, HAPROXY_MODES, type HaproxyBinary, type HaproxyMode } from
 import { liveSupport } from '../../bench/live-scenario.js';
 import { formatBench } from '../../bench/report.js';
 import { estimateSeconds, runBench, type BenchOptions } from '../../bench/run.js';
-import { NAMED_SCENARIOS, ScenarioError, resolveScenario, type Scenario } from '../../sim/scenario.js';
+import { NAMED_SCENARIOS, resolveScenario, type Scenario } from '../../sim/scenario.js';
 import { describeScenario } from '../../sim/report.js';
 import { availableStrategies } from '../../strategies/registry.js';
 import { numberFlag, UsageError, type Command } from '../command.js';
+import { chartPath, commaList, resolveScenarios, strategiesFlag } from '../scenario-flags.js';
 
 const help = `Usage: ballast bench [flags]
 
@@ -62,16 +63,6 @@ Flags:
 Exit codes: 0 done, 1 a run failed or HAProxy was asked for and is missing, 2 bad usage,
 130 interrupted.
 `;
-
-function chartPath(base: string, scenario: string, several: boolean): string {
-  if (!several) return base;
-  const dot = base.toLowerCase().endsWith('.svg') ? base.length - 4 : base.length;
-  return `${base.slice(0, dot)}-${scenario}${base.slice(dot)}`;
-}
-
-function list(flag: string | undefined): string[] | undefined {
-  return flag?.split(',').map((s) => s.trim()).filter((s) => s !== '');
-}
 
 function haproxyAt(path: string): HaproxyBinary | null {
   try {
@@ -139,25 +130,17 @@ export const benchCommand: Command = {
     if (slots !== undefined) shorthand.slots = slots;
 
     const all = values.scenario === 'all';
-    const names = all ? Object.keys(NAMED_SCENARIOS) : (list(values.scenario) ?? ['homogeneous']);
-    let scenarios: Scenario[] = [];
-    try {
-      for (const name of names) scenarios.push(resolveScenario(name, { values: shorthand, settings: values.set ?? [] }));
-    } catch (err) {
-      if (err instanceof ScenarioError) throw new UsageError(err.message);
-      throw err;
-    }
+    const names = all ? Object.keys(NAMED_SCENARIOS) : (commaList(values.scenario) ?? ['homogeneous']);
+    let scenarios: Scenario[] = resolveScenarios(names, { values: shorthand, settings: values.set ?? [] });
     // "all" means the live ones; a scenario named explicitly is reported as skipped, with why.
     if (all) scenarios = scenarios.filter((s) => liveSupport(s) === null);
     if (scenarios.every((s) => liveSupport(s) !== null)) {
       throw new UsageError(scenarios.map((s) => `scenario ${s.name} cannot run live: ${liveSupport(s)}`).join('\n'));
     }
 
-    const registered: string[] = availableStrategies();
-    const strategies = list(values.strategies) ?? registered;
-    for (const s of strategies) if (!registered.includes(s)) throw new UsageError(`--strategies: unknown strategy "${s}"; registered: ${registered.join(', ')}`);
+    const strategies = strategiesFlag(values.strategies, availableStrategies());
 
-    const modes = list(values['haproxy-modes']);
+    const modes = commaList(values['haproxy-modes']);
     for (const m of modes ?? []) if (!(HAPROXY_MODES as readonly string[]).includes(m)) throw new UsageError(`--haproxy-modes: unknown mode "${m}"; one of ${HAPROXY_MODES.join(', ')}`);
     if (modes !== undefined && values['no-haproxy']) throw new UsageError('--haproxy-modes and --no-haproxy contradict each other');
     if (strategies.length === 0 && (values['no-haproxy'] || modes?.length === 0)) throw new UsageError('nothing to run: no strategy and no HAProxy mode');

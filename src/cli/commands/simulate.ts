@@ -6,8 +6,9 @@ import { parseArgs } from 'node:util';
 import { renderChart } from '../../sim/chart.js';
 import { describeScenario, formatReport } from '../../sim/report.js';
 import { defaultStrategies, runSimulation, type SimulationReport } from '../../sim/run.js';
-import { NAMED_SCENARIOS, ScenarioError, resolveScenario, type Scenario } from '../../sim/scenario.js';
+import { NAMED_SCENARIOS, resolveScenario } from '../../sim/scenario.js';
 import { numberFlag, UsageError, type Command } from '../command.js';
+import { chartPath, commaList, resolveScenarios, strategiesFlag } from '../scenario-flags.js';
 
 const help = `Usage: ballast simulate [flags]
 
@@ -43,12 +44,6 @@ weight}], stall {probability, ms}, pause {probability, ms}, keys {count, zipf}, 
 factor, detectMs}], proxy {idempotentShare, connectFailMs, cancelQueued},
 config (Ballast config keys: retries, timeouts.responseHeadersMs, alpha1, beta1 ...).
 `;
-
-function chartPath(base: string, scenario: string, several: boolean): string {
-  if (!several) return base;
-  const dot = base.toLowerCase().endsWith('.svg') ? base.length - 4 : base.length;
-  return `${base.slice(0, dot)}-${scenario}${base.slice(dot)}`;
-}
 
 export const simulateCommand: Command = {
   name: 'simulate',
@@ -101,7 +96,7 @@ export const simulateCommand: Command = {
 
     let names: (string | undefined)[];
     if (values.scenario === 'all') names = Object.keys(NAMED_SCENARIOS);
-    else if (values.scenario !== undefined) names = values.scenario.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    else if (values.scenario !== undefined) names = commaList(values.scenario)!;
     else names = [file === undefined ? 'homogeneous' : undefined];
 
     const shorthand: Record<string, unknown> = {};
@@ -115,21 +110,9 @@ export const simulateCommand: Command = {
     if (slots !== undefined) shorthand.slots = slots;
     const seed = numberFlag('seed', values.seed, { min: 0, max: 0xffffffff, integer: true }) ?? 1;
 
-    const scenarios: Scenario[] = [];
-    try {
-      for (const name of names) scenarios.push(resolveScenario(name, { file, values: shorthand, settings: values.set ?? [] }));
-    } catch (err) {
-      if (err instanceof ScenarioError) throw new UsageError(err.message);
-      throw err;
-    }
+    const scenarios = resolveScenarios(names, { file, values: shorthand, settings: values.set ?? [] });
 
-    const registered = defaultStrategies();
-    const strategies = values.strategies === undefined ? registered : values.strategies.split(',').map((s) => s.trim()).filter((s) => s !== '');
-    for (const s of strategies) {
-      if (!registered.includes(s as (typeof registered)[number])) {
-        throw new UsageError(`--strategies: unknown strategy "${s}"; registered: ${registered.join(', ')}`);
-      }
-    }
+    const strategies = strategiesFlag(values.strategies, defaultStrategies());
     if (strategies.length === 0) throw new UsageError('--strategies: no strategy given');
 
     const reports: SimulationReport[] = [];
