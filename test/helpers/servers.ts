@@ -135,3 +135,30 @@ export function request(
     req.end(options.body);
   });
 }
+
+/** GET with a fresh connection, the body as text; never rejects: a failure is status 0 with its message. */
+export function getText(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    http
+      .get(url, { agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+        res.on('error', () => resolve({ status: 0, body }));
+      })
+      .on('error', (err) => resolve({ status: 0, body: err.message }));
+  });
+}
+
+/** Accepts TCP (a TCP health check passes) but resets each connection once it sends a request; counts both. */
+export async function resetOnRequestServer(): Promise<{ port: number; close(): Promise<void>; counts: { connections: number; requests: number } }> {
+  const counts = { connections: 0, requests: 0 };
+  const server = await tcpServer((s) => {
+    counts.connections++;
+    s.once('data', () => {
+      counts.requests++;
+      s.resetAndDestroy();
+    });
+  });
+  return { ...server, counts };
+}

@@ -7,22 +7,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { local, namedBackend, request, startBallast, tcpServer } from '../helpers/servers.js';
+import { local, namedBackend, request, resetOnRequestServer, startBallast } from '../helpers/servers.js';
 import { sleep, waitFor } from './helpers.js';
 import { cleanups } from '../helpers/lifecycle.js';
 
-/** Accepts TCP (so a TCP health check passes) but resets every connection that sends a request. */
 async function resetter() {
-  const counts = { connections: 0, requests: 0 };
-  const server = await tcpServer((s) => {
-    counts.connections++;
-    s.once('data', () => {
-      counts.requests++;
-      s.resetAndDestroy();
-    });
-  });
+  const server = await resetOnRequestServer();
   cleanups.push(() => server.close());
-  return { ...server, counts };
+  return server;
 }
 
 async function good(name: string) {

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { parseConfig } from '../../src/config/load.js';
 import { startAll, type Running } from '../../src/app/run.js';
 import { silentLogger } from '../../src/util/log.js';
-import { httpServer, local, request, startBallast, type TestServer } from '../helpers/servers.js';
+import { getText, httpServer, local, request, startBallast, type TestServer } from '../helpers/servers.js';
 import { sleep, waitFor } from './helpers.js';
 import { cleanups } from '../helpers/lifecycle.js';
 
@@ -62,18 +62,6 @@ async function slowNamed(name: string, delayMs: number): Promise<Named> {
   return Object.defineProperty(server, 'inflight', { get: () => state.inflight }) as Named;
 }
 
-function get(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve) => {
-    http
-      .get(url, { agent: false }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode!, body }));
-      })
-      .on('error', (err) => resolve({ status: 0, body: err.message }));
-  });
-}
-
 test('disabling a backend through the admin API drains it: in-flight requests finish, new ones go elsewhere', async () => {
   const a = await slowNamed('a', 600);
   const b = await slowNamed('b', 0);
@@ -87,7 +75,7 @@ test('disabling a backend through the admin API drains it: in-flight requests fi
   const running: Running = await startAll(config, silentLogger());
   cleanups.push(() => running.stop());
   const url = running.ballast.url;
-  const inflight = Array.from({ length: 6 }, (_, i) => get(`${url}/r${i}`));
+  const inflight = Array.from({ length: 6 }, (_, i) => getText(`${url}/r${i}`));
   assert.ok(await waitFor(() => a.requests.length + b.requests.length >= 6, 3000), 'all six reached a backend');
   assert.ok(a.inflight >= 2, `requests in flight on a (${a.inflight})`);
   const onA = a.requests.length;
@@ -98,7 +86,7 @@ test('disabling a backend through the admin API drains it: in-flight requests fi
   });
   assert.equal(toggle.status, 200);
   const after = [];
-  for (let i = 0; i < 10; i++) after.push(await get(`${url}/after${i}`));
+  for (let i = 0; i < 10; i++) after.push(await getText(`${url}/after${i}`));
   assert.deepEqual(
     after.map((r) => r.body),
     Array(10).fill('b'),

@@ -6,9 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { httpServer, type TestServer } from '../helpers/servers.js';
+import { getText, httpServer, type TestServer } from '../helpers/servers.js';
 import { sleep, spawnBalancer, waitFor, type BalancerProcess } from './helpers.js';
 import { cleanups } from '../helpers/lifecycle.js';
 
@@ -37,19 +36,6 @@ async function backend(name: string, delayMs = 0): Promise<Backend> {
   });
   cleanups.push(() => server.close());
   return { ...server, name, served, checks };
-}
-
-function get(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve) => {
-    http
-      .get(url, { agent: false }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode!, body }));
-        res.on('error', () => resolve({ status: 0, body }));
-      })
-      .on('error', (err) => resolve({ status: 0, body: err.message }));
-  });
 }
 
 const HEALTH = { intervalMs: 200, timeoutMs: 200, rise: 2, fall: 2, jitter: 0 };
@@ -83,7 +69,7 @@ test('reload removes a backend with requests in flight, adds one after its check
   cleanups.push(() => lb.cleanup());
 
   // 10 requests at once: round robin puts about half on the slow backend a.
-  const inflight = Array.from({ length: 10 }, (_, i) => get(`${lb.url}/r${i}`));
+  const inflight = Array.from({ length: 10 }, (_, i) => getText(`${lb.url}/r${i}`));
   assert.ok(await waitFor(() => a.served.length + b.served.length >= 10, 5000), 'all 10 reached a backend');
   assert.ok(a.served.length >= 3, `some are in flight on a (${a.served.length})`);
   const onA = a.served.length;
@@ -101,7 +87,7 @@ test('reload removes a backend with requests in flight, adds one after its check
   // Later requests never reach the removed backend, and it is no longer checked.
   const checksOfA = a.checks.length;
   for (let i = 0; i < 20; i++) {
-    const r = await get(`${lb.url}/after`);
+    const r = await getText(`${lb.url}/after`);
     assert.deepEqual(r, { status: 200, body: 'b' });
   }
   assert.equal(a.served.length, onA, 'no request to the removed backend after the reload');
@@ -115,7 +101,7 @@ test('reload removes a backend with requests in flight, adds one after its check
     const bodies: string[] = [];
     const end = performance.now() + 3000;
     while (performance.now() < end && c.served.length < 5) {
-      bodies.push((await get(`${lb.url}/x`)).body);
+      bodies.push((await getText(`${lb.url}/x`)).body);
       await sleep(10);
     }
     return bodies;
@@ -139,7 +125,7 @@ test('reload removes a backend with requests in flight, adds one after its check
     assert.ok(line.level >= 50, `${why}: logged as an error`);
     const seen = new Set<string>();
     for (let i = 0; i < 6; i++) {
-      const r = await get(`${lb.url}/still`);
+      const r = await getText(`${lb.url}/still`);
       assert.equal(r.status, 200, `${why}: still serving`);
       seen.add(r.body);
     }
@@ -153,15 +139,15 @@ test('watchConfig: rewriting the file reloads without a signal; a broken file is
   const b = await backend('b');
   const lb = await spawnBalancer({ ...config([a]), watchConfig: true, healthCheck: { enabled: false } });
   cleanups.push(() => lb.cleanup());
-  assert.equal((await get(`${lb.url}/`)).body, 'a');
+  assert.equal((await getText(`${lb.url}/`)).body, 'a');
   lb.writeConfig({ ...config([b]), watchConfig: true, healthCheck: { enabled: false } });
   await lb.waitForLog((l) => l.msg === 'config reloaded', 5000);
   assert.ok(await waitFor(() => a.served.length === 1, 10));
-  for (let i = 0; i < 5; i++) assert.equal((await get(`${lb.url}/`)).body, 'b');
+  for (let i = 0; i < 5; i++) assert.equal((await getText(`${lb.url}/`)).body, 'b');
   const { writeFileSync } = await import('node:fs');
   writeFileSync(lb.configFile, '{ "servers": [ ');
   await lb.waitForLog((l) => /reload refused/.test(l.msg) && l.why === 'config file changed', 5000);
-  for (let i = 0; i < 5; i++) assert.equal((await get(`${lb.url}/`)).body, 'b');
+  for (let i = 0; i < 5; i++) assert.equal((await getText(`${lb.url}/`)).body, 'b');
   assert.equal(a.served.length, 1);
 });
 
@@ -179,10 +165,10 @@ test('watchConfig survives atomic replacement (write a temp file, rename over), 
   };
   replace([b]);
   await lb.waitForLog((l) => l.msg === 'config reloaded', 5000);
-  assert.equal((await get(`${lb.url}/`)).body, 'b');
+  assert.equal((await getText(`${lb.url}/`)).body, 'b');
   const reloads = () => lb.logs.filter((l) => l.msg === 'config reloaded').length;
   await sleep(300);
   replace([c]);
   assert.ok(await waitFor(() => reloads() === 2, 3000), 'the second replacement was seen too');
-  assert.equal((await get(`${lb.url}/`)).body, 'c');
+  assert.equal((await getText(`${lb.url}/`)).body, 'c');
 });

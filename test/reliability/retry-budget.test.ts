@@ -8,21 +8,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { local, startBallast, tcpServer } from '../helpers/servers.js';
+import { local, resetOnRequestServer, startBallast } from '../helpers/servers.js';
 import { cleanups } from '../helpers/lifecycle.js';
 
-/** Resets each connection as soon as a request arrives; counts connections and requests. */
 async function resetter() {
-  const counts = { connections: 0, requests: 0 };
-  const server = await tcpServer((s) => {
-    counts.connections++;
-    s.once('data', () => {
-      counts.requests++;
-      s.resetAndDestroy();
-    });
-  });
+  const server = await resetOnRequestServer();
   cleanups.push(() => server.close());
-  return { ...server, counts };
+  return server;
 }
 
 /** `total` requests from `concurrency` workers; returns statuses and elapsed ms. */

@@ -28,6 +28,27 @@ async function countingBackend() {
   return { ...server, aborted };
 }
 
+/** A backend answering every request with `size` bytes, written as fast as the connection drains. */
+function bigBodyBackend(size: number) {
+  return httpServer((_req, res) => {
+    res.writeHead(200, { 'content-length': String(size) });
+    const chunk = Buffer.alloc(64 * 1024, 120);
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < size) {
+        sent += chunk.length;
+        if (!res.write(chunk)) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      res.end();
+    };
+    res.on('error', () => {}); // a client cut mid-body is what some tests here do
+    pump();
+  });
+}
+
 test('a request body slower than connectMs still goes through (the connect deadline ends at connect)', async () => {
   const backend = await countingBackend();
   const lb = await startBallast({ servers: [local(backend.port)], timeouts: { connectMs: 300, clientIdleMs: 2000 } });
@@ -76,22 +97,7 @@ test('a request body that stops arriving gets 408 after clientIdleMs; the backen
 
 test('a client reading a large response slowly is not cut by upstreamIdleMs (the backend is waiting on us, not idle)', async () => {
   const SIZE = 8 << 20;
-  const backend = await httpServer((_req, res) => {
-    res.writeHead(200, { 'content-length': String(SIZE) });
-    const chunk = Buffer.alloc(64 * 1024, 120);
-    let sent = 0;
-    const pump = (): void => {
-      while (sent < SIZE) {
-        sent += chunk.length;
-        if (!res.write(chunk)) {
-          res.once('drain', pump);
-          return;
-        }
-      }
-      res.end();
-    };
-    pump();
-  });
+  const backend = await bigBodyBackend(SIZE);
   cleanups.push(() => backend.close());
   const lb = await startBallast({ servers: [local(backend.port)], timeouts: { upstreamIdleMs: 400, backendKeepAliveMs: 400 } });
   cleanups.push(() => lb.stop(50));
@@ -112,23 +118,7 @@ test('a client reading a large response slowly is not cut by upstreamIdleMs (the
 
 test('a client that never reads its response (slow-read attack) is cut after clientIdleMs, and the backend connection is released', async () => {
   const SIZE = 8 << 20;
-  const backend = await httpServer((_req, res) => {
-    res.writeHead(200, { 'content-length': String(SIZE) });
-    const chunk = Buffer.alloc(64 * 1024, 120);
-    let sent = 0;
-    const pump = (): void => {
-      while (sent < SIZE) {
-        sent += chunk.length;
-        if (!res.write(chunk)) {
-          res.once('drain', pump);
-          return;
-        }
-      }
-      res.end();
-    };
-    res.on('error', () => {});
-    pump();
-  });
+  const backend = await bigBodyBackend(SIZE);
   cleanups.push(() => backend.close());
   const IDLE = 500;
   const lb = await startBallast({ servers: [local(backend.port)], timeouts: { clientIdleMs: IDLE } });
