@@ -513,22 +513,29 @@ test('beta1 with a header key: the same key goes to the same backend, keys sprea
   assert.equal((await get(`${lb.url}/nokey`)).status, 200);
 });
 
+/** Sends each of `keys` three times with `requestFor`; returns the backend each key went to, asserting it never moved. */
+async function affinity(keys: string[], requestFor: (key: string, round: number) => Promise<{ status: number; body: string }>) {
+  const owner = new Map<string, string>();
+  for (let round = 0; round < 3; round++) {
+    for (const k of keys) {
+      const r = await requestFor(k, round);
+      assert.equal(r.status, 200);
+      if (round === 0) owner.set(k, r.body);
+      else assert.equal(r.body, owner.get(k), `key ${k} moved in round ${round}`);
+    }
+  }
+  return owner;
+}
+
 test('beta1 with a query key: the same ?k= goes to the same backend, whatever else the URL carries', async () => {
   const servers = [track(await ctlServer('a')), track(await ctlServer('b')), track(await ctlServer('c'))];
   const lb = track(
     await startBallast({ servers: servers.map((s) => local(s.port)), strategy: 'beta1', seed: 1, beta1: { key: { query: 'k' } } }),
   );
-  const owner = new Map<string, string>();
-  for (let round = 0; round < 3; round++) {
-    for (let i = 0; i < 31; i++) {
-      const k = `q${i}`;
-      const url = round === 0 ? `${lb.url}/a?k=${k}` : round === 1 ? `${lb.url}/b/c?x=1&k=${k}&y=${round}` : `${lb.url}/?k=${k}&z`;
-      const r = await get(url);
-      assert.equal(r.status, 200);
-      if (round === 0) owner.set(k, r.body);
-      else assert.equal(r.body, owner.get(k), `query key ${k} moved (round ${round})`);
-    }
-  }
+  const keys = Array.from({ length: 31 }, (_, i) => `q${i}`);
+  const owner = await affinity(keys, (k, round) =>
+    get(round === 0 ? `${lb.url}/a?k=${k}` : round === 1 ? `${lb.url}/b/c?x=1&k=${k}&y=${round}` : `${lb.url}/?k=${k}&z`),
+  );
   assert.equal(new Set(owner.values()).size, 3);
   const g = lb.active.strategy.globalMetrics!() as Record<string, number>;
   assert.equal(g.keyed_requests, 93);
@@ -543,17 +550,10 @@ test('beta1 with a cookie key: the same cookie value goes to the same backend', 
   const lb = track(
     await startBallast({ servers: servers.map((s) => local(s.port)), strategy: 'beta1', seed: 1, beta1: { key: { cookie: 'sid' } } }),
   );
-  const owner = new Map<string, string>();
-  for (let round = 0; round < 3; round++) {
-    for (let i = 0; i < 31; i++) {
-      const sid = `s${i}`;
-      const cookie = round === 0 ? `sid=${sid}` : round === 1 ? `theme=dark; sid=${sid}; lang=en` : `a=${round};sid=${sid}`;
-      const r = await get(`${lb.url}/page/${round}`, { cookie });
-      assert.equal(r.status, 200);
-      if (round === 0) owner.set(sid, r.body);
-      else assert.equal(r.body, owner.get(sid), `cookie ${sid} moved (round ${round})`);
-    }
-  }
+  const keys = Array.from({ length: 31 }, (_, i) => `s${i}`);
+  const owner = await affinity(keys, (sid, round) =>
+    get(`${lb.url}/page/${round}`, { cookie: round === 0 ? `sid=${sid}` : round === 1 ? `theme=dark; sid=${sid}; lang=en` : `a=${round};sid=${sid}` }),
+  );
   assert.equal(new Set(owner.values()).size, 3);
   const g = lb.active.strategy.globalMetrics!() as Record<string, unknown>;
   assert.equal(g.keyed_requests, 93);
@@ -561,25 +561,11 @@ test('beta1 with a cookie key: the same cookie value goes to the same backend', 
   assert.equal(servers.reduce((n, s) => n + s.seen.length, 0), 93);
 });
 
-/** Sends each of `keys` three times with `requestFor`; returns the backend each key went to, asserting it never moved. */
-async function affinity(lb: Ballast, keys: string[], requestFor: (key: string, round: number) => Promise<{ status: number; body: string }>) {
-  const owner = new Map<string, string>();
-  for (let round = 0; round < 3; round++) {
-    for (const k of keys) {
-      const r = await requestFor(k, round);
-      assert.equal(r.status, 200);
-      if (round === 0) owner.set(k, r.body);
-      else assert.equal(r.body, owner.get(k), `key ${k} moved in round ${round}`);
-    }
-  }
-  return owner;
-}
-
 test('beta1 with a path key: the same path goes to the same backend, whatever its query', async () => {
   const servers = [track(await ctlServer('a')), track(await ctlServer('b')), track(await ctlServer('c'))];
   const lb = track(await startBallast({ servers: servers.map((s) => local(s.port)), strategy: 'beta1', seed: 1, beta1: { key: { path: true } } }));
   const keys = Array.from({ length: 31 }, (_, i) => `/catalog/item-${i}`);
-  const owner = await affinity(lb, keys, (k, round) => get(`${lb.url}${k}?round=${round}&r=${round * 7 + k.length}`));
+  const owner = await affinity(keys, (k, round) => get(`${lb.url}${k}?round=${round}&r=${round * 7 + k.length}`));
   assert.equal(new Set(owner.values()).size, 3);
   assert.equal((lb.active.strategy.globalMetrics!() as Record<string, number>).keyed_requests, 93);
 });
@@ -588,7 +574,7 @@ test('beta1 keyed by the Host header (virtual hosts) keeps each host on one back
   const servers = [track(await ctlServer('a')), track(await ctlServer('b')), track(await ctlServer('c'))];
   const lb = track(await startBallast({ servers: servers.map((s) => local(s.port)), strategy: 'beta1', seed: 1, beta1: { key: { header: 'Host' } } }));
   const keys = Array.from({ length: 31 }, (_, i) => `site-${i}.example`);
-  const owner = await affinity(lb, keys, (k, round) => get(`${lb.url}/r${round}`, { host: k }));
+  const owner = await affinity(keys, (k, round) => get(`${lb.url}/r${round}`, { host: k }));
   assert.equal(new Set(owner.values()).size, 3);
   assert.equal((lb.active.strategy.globalMetrics!() as Record<string, number>).keyed_requests, 93);
 });
@@ -602,7 +588,7 @@ test('beta1 keyed by X-Forwarded-For (the original client behind a CDN) keeps ea
     await startBallast({ servers: servers.map((s) => local(s.port)), strategy: 'beta1', seed: 1, beta1: { key: { header: 'X-Forwarded-For' } } }),
   );
   const keys = Array.from({ length: 31 }, (_, i) => `203.0.113.${i}`);
-  const owner = await affinity(lb, keys, (k, round) => get(`${lb.url}/r${round}`, { 'x-forwarded-for': k }));
+  const owner = await affinity(keys, (k, round) => get(`${lb.url}/r${round}`, { 'x-forwarded-for': k }));
   assert.equal(new Set(owner.values()).size, 3);
   assert.equal((lb.active.strategy.globalMetrics!() as Record<string, number>).keyed_requests, 93);
   // The backend still sees the chain with the proxy's peer appended.
