@@ -162,11 +162,18 @@ test('alpha1 hedges a request stuck on a slow backend: the other backend answers
   const slowFrom = a.seen.length;
 
   // Bursts of GETs: b's in-flight count makes alpha1 send some to a; those must be hedged.
+  // b parks each burst's requests for 50 ms, so that count is there however fast the proxy
+  // and the machine are (on a quick run b otherwise answers each one before the next is picked).
   let onSlow = 0;
   for (let burst = 0; burst < 10 && onSlow < 2; burst++) {
     const paths = Array.from({ length: 8 }, (_, i) => `/g/${burst}/${i}`);
     const started = Date.now();
-    const results = await Promise.all(paths.map((p) => get(`${lb.url}${p}`)));
+    b.hold = true;
+    const pending = Promise.all(paths.map((p) => get(`${lb.url}${p}`)));
+    await sleep(50);
+    b.hold = false;
+    b.release();
+    const results = await pending;
     const took = Date.now() - started;
     assert.ok(took < 2_500, `the burst took ${took} ms: some request waited for the slow backend`);
     for (let i = 0; i < paths.length; i++) {

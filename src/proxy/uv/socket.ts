@@ -45,6 +45,8 @@ export interface RawSocketListener {
   onClose(): void;
 }
 
+const monotonicNow = (): number => performance.now();
+
 interface WriteReq extends UvWriteReq {
   socket: RawSocket;
   bytes: number;
@@ -74,7 +76,7 @@ export class RawSocket {
   private needDrain = false;
   private corked = 0;
   private readonly corkedChunks: Array<Buffer | string> = [];
-  private readonly idle = new IdleTimer(performance.now.bind(performance), () => this.listener.onTimeout());
+  private readonly idle = new IdleTimer(monotonicNow, () => this.listener.onTimeout());
   private pendingError: NodeJS.ErrnoException | undefined;
 
   /** A socket on an accepted handle (null: see connect); reading starts with start(). */
