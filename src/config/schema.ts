@@ -4,6 +4,7 @@
  * `.describe()` texts feed the generated config reference in docs/operations.md.
  */
 import { z } from 'zod';
+import { parseCidr } from '../util/cidr.js';
 import {
   alpha1Options,
   beta1Options,
@@ -87,7 +88,8 @@ export const timeoutsSchema = z
     connectMs: ms('connecting to a backend').default(3_000),
     responseHeadersMs: ms('from request sent to response headers (504 after)').default(30_000),
     upstreamIdleMs: ms('a response body pausing longer than this is cut').default(60_000),
-    clientHeadersMs: ms('a client must send a request head within this (slowloris guard, 408)').default(10_000),
+    clientHeadersMs: ms('a client must send a request head within this, counted from the connection or the previous response (slowloris guard, 408)').default(10_000),
+    clientBodyMs: ms('a request body must arrive whole within this, from its head (a trickled upload is cut: 408, or the connection closed)').default(300_000),
     clientIdleMs: ms('a keep-alive client connection idle this long is closed (tcp mode: a connection quiet both ways); a client not reading its response this long is cut').default(60_000),
     backendKeepAliveMs: ms('an idle pooled backend connection is closed after this').default(15_000),
     shutdownMs: ms('on SIGTERM, in-flight requests get this long to finish').default(10_000),
@@ -109,6 +111,18 @@ export const proxySchema = z
   .strictObject({
     backendHeader: z.string().min(1).nullable().default(null).describe('response header naming the backend that served (e.g. X-Backend-Server); null: none'),
     via: z.string().min(1).default('ballast').describe('pseudonym in the Via header'),
+    trustedProxies: z
+      .array(
+        z.string().superRefine((s, ctx) => {
+          try {
+            parseCidr(s);
+          } catch (err) {
+            ctx.addIssue({ code: 'custom', message: (err as Error).message });
+          }
+        }),
+      )
+      .default([])
+      .describe('clients (CIDR ranges, e.g. 10.0.0.0/8) whose X-Forwarded-For, X-Forwarded-Proto and Forwarded are kept and extended; from anyone else they are replaced'),
   })
   .describe('HTTP proxy behaviour');
 

@@ -119,6 +119,38 @@ export function rawRequest(port: number, payload: string | Buffer, idleMs = 500)
   });
 }
 
+/**
+ * Sends `parts` on one connection (a number is a pause in ms between parts) and collects what
+ * comes back until the server closes (`closed`) or `idleMs` passes quietly (`closed` false).
+ */
+export function rawExchange(port: number, parts: ReadonlyArray<string | Buffer | number>, idleMs = 1500): Promise<{ data: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let closed = true;
+    const s = net.connect(port, '127.0.0.1', async () => {
+      for (const p of parts) {
+        if (typeof p === 'number') await new Promise((r) => setTimeout(r, p));
+        else if (!s.destroyed) s.write(p);
+      }
+    });
+    const giveUp = () => {
+      closed = false;
+      s.destroy();
+    };
+    let timer = setTimeout(giveUp, idleMs);
+    s.on('data', (c) => {
+      chunks.push(c);
+      clearTimeout(timer);
+      timer = setTimeout(giveUp, idleMs);
+    });
+    s.on('error', () => {});
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve({ data: Buffer.concat(chunks).toString('latin1'), closed });
+    });
+  });
+}
+
 /** One HTTP request with node:http, no agent (a fresh connection), body collected. */
 export function request(
   url: string,

@@ -82,13 +82,35 @@ test('hop-by-hop headers are dropped; X-Forwarded-For, X-Forwarded-Proto and Via
   assert.equal(seen['keep-alive'], undefined);
   assert.equal(seen['te'], undefined);
   assert.equal(seen['x-keep'], 'yes');
-  assert.equal(seen['x-forwarded-for'], '10.0.0.9, 127.0.0.1');
+  // 127.0.0.1 is not in proxy.trustedProxies (empty by default): its claims are replaced.
+  assert.equal(seen['x-forwarded-for'], '127.0.0.1');
   assert.equal(seen['x-forwarded-proto'], 'http');
   assert.equal(seen['via'], '1.1 ballast');
   assert.equal(r.headers['x-secret-hop'], undefined);
   assert.equal(r.headers['keep-alive'], undefined);
   assert.equal(r.headers['via'], '1.1 upstream, 1.1 ballast');
   assert.equal(r.headers['x-served-by-backend'], `127.0.0.1:${a.port}`);
+});
+
+test('forwarding headers: kept and extended from proxy.trustedProxies, replaced from anyone else (Forwarded dropped)', async () => {
+  const a = track(await httpServer((_req, res) => res.end('ok')));
+  const claims = { 'x-forwarded-for': '10.0.0.9', 'x-forwarded-proto': 'https', forwarded: 'for=10.0.0.9;proto=https' };
+  const cases: Array<[string, string[], string, string, string | undefined]> = [
+    ['no trusted proxies', [], '127.0.0.1', 'http', undefined],
+    ['another range trusted', ['10.0.0.0/8', '::1/128'], '127.0.0.1', 'http', undefined],
+    ['the client trusted by CIDR', ['127.0.0.0/8'], '10.0.0.9, 127.0.0.1', 'https', 'for=10.0.0.9;proto=https'],
+    ['the client trusted by address', ['127.0.0.1'], '10.0.0.9, 127.0.0.1', 'https', 'for=10.0.0.9;proto=https'],
+  ];
+  for (const [name, trustedProxies, xff, proto, forwarded] of cases) {
+    const lb = track(await startBallast({ servers: [local(a.port)], proxy: { trustedProxies } }));
+    const before = a.requests.length;
+    assert.equal((await request(`${lb.url}/f`, { headers: claims })).status, 200, name);
+    const seen = a.requests[before]!.headers;
+    assert.equal(seen['x-forwarded-for'], xff, `${name}: X-Forwarded-For`);
+    assert.equal(seen['x-forwarded-proto'], proto, `${name}: X-Forwarded-Proto`);
+    assert.equal(seen['forwarded'], forwarded, `${name}: Forwarded`);
+    await lb.stop(50);
+  }
 });
 
 test('a dead backend costs the client nothing: connect failures fail over, any method', async () => {

@@ -14,6 +14,8 @@ import {
   kOnHeadersComplete,
   kOnMessageComplete,
   methodName,
+  PAUSE,
+  PAUSED_CODE,
 } from '../../src/proxy/http/llhttp.js';
 
 function parse(type: number, input: string, maxHeaderSize = 0) {
@@ -73,4 +75,27 @@ test('strict mode rejects the smuggling forms with an error object', () => {
   }
   const { result } = parse(HTTPParser.REQUEST, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(2000)}\r\n\r\n`, 1024);
   assert.ok(isParseError(result) && result.code === 'HPE_HEADER_OVERFLOW', 'maxHeaderSize is enforced');
+});
+
+test('returning PAUSE from onHeadersComplete stops after that head; resume() and the rest of the buffer go on', () => {
+  const p = new HTTPParser();
+  p.initialize(HTTPParser.REQUEST, {}, 0, LENIENT_NONE);
+  const events: string[] = [];
+  p[kOnHeadersComplete] = (_a: number, _b: number, _h: string[], _m: number, url: string) => {
+    events.push(`head ${url}`);
+    return url === '/b' ? PAUSE : 0;
+  };
+  p[kOnBody] = (chunk: Buffer) => events.push(`body ${chunk.toString()}`);
+  p[kOnMessageComplete] = () => events.push('done');
+  const input = Buffer.from('POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\ndefGET /c HTTP/1.1\r\nHost: x\r\n\r\n');
+  const r = p.execute(input);
+  assert.ok(isParseError(r), 'execute reports the pause as an error object');
+  assert.equal(r.code, PAUSED_CODE);
+  assert.deepEqual(events, ['head /a', 'body abc', 'done', 'head /b']);
+  const rest = input.subarray(r.bytesParsed);
+  assert.ok(rest.toString().startsWith('defGET /c'), 'bytesParsed ends right after the paused head');
+  p.resume();
+  assert.equal(p.execute(rest), rest.length);
+  assert.deepEqual(events.slice(4), ['body def', 'done', 'head /c', 'done']);
+  p.free();
 });

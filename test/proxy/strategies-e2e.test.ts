@@ -592,7 +592,14 @@ test('beta1 keyed by the Host header (virtual hosts) keeps each host on one back
 test('beta1 keyed by X-Forwarded-For (the original client behind a CDN) keeps each client on one backend', async () => {
   const servers = [track(await ctlServer('a')), track(await ctlServer('b')), track(await ctlServer('c'))];
   const lb = track(
-    await startBallast({ servers: servers.map((s) => local(s.port)), strategy: 'beta1', seed: 1, beta1: { key: { header: 'X-Forwarded-For' } } }),
+    await startBallast({
+      servers: servers.map((s) => local(s.port)),
+      strategy: 'beta1',
+      seed: 1,
+      beta1: { key: { header: 'X-Forwarded-For' } },
+      // The CDN in front (this test, on 127.0.0.1) is trusted, so its X-Forwarded-For is kept.
+      proxy: { trustedProxies: ['127.0.0.1/32'] },
+    }),
   );
   const keys = Array.from({ length: 31 }, (_, i) => `203.0.113.${i}`);
   const owner = await affinity(keys, (k, round) => get(`${lb.url}/r${round}`, { 'x-forwarded-for': k }));

@@ -7,33 +7,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { httpServer, local, request, startBallast } from '../helpers/servers.js';
+import { httpServer, local, rawExchange, request, startBallast } from '../helpers/servers.js';
 import type { Ballast } from '../../src/app/ballast.js';
 import { cleanups } from '../helpers/lifecycle.js';
 
 /** Raw exchange: everything received, and whether the balancer closed the connection. */
-function raw(port: number, payload: string | Buffer, idleMs = 1500): Promise<{ data: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let closed = true;
-    const s = net.connect(port, '127.0.0.1', () => s.write(payload));
-    const giveUp = () => {
-      closed = false;
-      s.destroy();
-    };
-    let timer = setTimeout(giveUp, idleMs);
-    s.on('data', (c) => {
-      chunks.push(c);
-      clearTimeout(timer);
-      timer = setTimeout(giveUp, idleMs);
-    });
-    s.on('error', () => {});
-    s.on('close', () => {
-      clearTimeout(timer);
-      resolve({ data: Buffer.concat(chunks).toString('latin1'), closed });
-    });
-  });
-}
+const raw = (port: number, payload: string | Buffer, idleMs = 1500) => rawExchange(port, [payload], idleMs);
 
 const H = 'Host: example\r\n';
 

@@ -1,8 +1,9 @@
 /**
  * Slowloris (issue 4): 500 connections each dribble a request head one byte at a time and
  * never finish it. The balancer (a child process) must answer each with 408 or close it once
- * timeouts.clientHeadersMs passed since its first byte, while normal requests keep succeeding,
- * and none of the partial requests may reach the backend.
+ * timeouts.clientHeadersMs passed since it connected, while normal requests keep succeeding,
+ * and none of the partial requests may reach the backend. A connection that sends nothing at
+ * all is closed after the same time (issue 12: it used to hold a slot for clientIdleMs).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +18,7 @@ const CONNECTIONS = 500;
 
 interface Slow {
   socket: net.Socket;
+  connectedAt: number;
   firstByteAt: number;
   closedAt: number;
   data: string;
@@ -37,12 +39,17 @@ test(`${CONNECTIONS} slowloris connections get 408 or are closed after clientHea
   // Open them in batches so the accept backlog never overflows.
   for (let batch = 0; batch < CONNECTIONS / 50; batch++) {
     const opened = Array.from({ length: 50 }, () => {
-      const s: Slow = { socket: net.connect(lb.port, '127.0.0.1'), firstByteAt: 0, closedAt: 0, data: '' };
+      const s: Slow = { socket: net.connect(lb.port, '127.0.0.1'), connectedAt: 0, firstByteAt: 0, closedAt: 0, data: '' };
       s.socket.on('error', () => {});
       s.socket.on('data', (c) => (s.data += c.toString('latin1')));
       s.socket.on('close', () => (s.closedAt = performance.now()));
       slow.push(s);
-      return new Promise<void>((r) => s.socket.once('connect', () => r()));
+      return new Promise<void>((r) =>
+        s.socket.once('connect', () => {
+          s.connectedAt = performance.now();
+          r();
+        }),
+      );
     });
     await Promise.all(opened);
   }
@@ -78,7 +85,8 @@ test(`${CONNECTIONS} slowloris connections get 408 or are closed after clientHea
   await normalLoop;
 
   const open = slow.filter((s) => s.closedAt === 0).length;
-  const lifetimes = slow.filter((s) => s.closedAt !== 0).map((s) => s.closedAt - s.firstByteAt);
+  // The head deadline counts from the accept: a connection's lifetime is measured from its connect.
+  const lifetimes = slow.filter((s) => s.closedAt !== 0).map((s) => s.closedAt - s.connectedAt);
   const got408 = slow.filter((s) => /^HTTP\/1\.1 408 /.test(s.data)).length;
   const silentClose = slow.filter((s) => s.data === '').length;
   const other = slow.filter((s) => s.data !== '' && !/^HTTP\/1\.1 408 /.test(s.data));
@@ -131,4 +139,36 @@ test('a slow second request head on a keep-alive connection also gets 408', asyn
     backend.requests.map((r) => r.url),
     ['/first'],
   );
+});
+
+test('a connection that sends nothing is closed, without an answer, after clientHeadersMs (not clientIdleMs)', async () => {
+  const backend = await httpServer((_req, res) => res.end('ok'));
+  cleanups.push(() => backend.close());
+  const lb = await spawnBalancer({
+    servers: [{ host: '127.0.0.1', port: backend.port }],
+    healthCheck: { enabled: false },
+    admin: { enabled: false },
+    timeouts: { clientHeadersMs: 400, clientIdleMs: 60_000 },
+  });
+  cleanups.push(() => lb.cleanup());
+  const quiet = Array.from({ length: 20 }, () => {
+    const s = net.connect(lb.port, '127.0.0.1');
+    s.on('error', () => {});
+    let data = '';
+    s.on('data', (c) => (data += c.toString('latin1')));
+    const openedAt = performance.now();
+    return new Promise<{ lifetime: number; data: string }>((resolve) => {
+      const giveUp = setTimeout(() => s.destroy(), 5_000);
+      s.on('close', () => {
+        clearTimeout(giveUp);
+        resolve({ lifetime: performance.now() - openedAt, data });
+      });
+    });
+  });
+  const results = await Promise.all(quiet);
+  const lifetimes = results.map((r) => Math.round(r.lifetime));
+  assert.ok(Math.max(...lifetimes) < 2_000, `closed by the balancer within ~400 ms, not held: ${lifetimes.join(', ')}`);
+  assert.ok(Math.min(...lifetimes) >= 350, `not before clientHeadersMs: ${Math.min(...lifetimes)} ms`);
+  assert.deepEqual(results.map((r) => r.data).filter((d) => d !== ''), [], 'closed without a 408');
+  assert.equal((await request(`${lb.url}/after`)).status, 200);
 });

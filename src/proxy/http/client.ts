@@ -1,18 +1,32 @@
 /**
  * One client connection: parses requests with llhttp (strict), runs them one at a time in
- * order (pipelined requests wait their turn, bounded), and enforces the client-side limits:
- * the request head must arrive within `clientHeadersMs` (slowloris), an idle keep-alive
- * connection closes after `clientIdleMs`, a malformed request gets a 4xx and the connection
- * closes. Nothing a client sends can throw out of here.
+ * order, and enforces the client-side limits: a new connection must send a request head
+ * within `clientHeadersMs` (a connection that sends nothing is closed then, one that sent
+ * part of a head gets 408), a request body must be whole within `clientBodyMs`, an idle
+ * keep-alive connection closes after `clientIdleMs`, a malformed request gets a 4xx and the
+ * connection closes. Nothing a client sends can throw out of here.
+ *
+ * Pipelining: a request arriving while an earlier one is being answered is parsed up to the
+ * end of its head, then parsing stops (llhttp pause) and reading stops until its turn; its
+ * body is not read ahead. So a connection holds at most: the current request's body (up to
+ * the replay limit, plus one replay limit not yet written to a slow backend), one pipelined
+ * head, and the rest of one socket read (64 KiB).
+ *
+ * A chunked request is started (a backend picked, its head forwarded) only once its first
+ * chunk-size line has parsed: a malformed one reaches no backend. With `Expect: 100-continue`
+ * the balancer answers the 100 itself so the client sends that first chunk.
  */
 import type { RejectReason } from '../../stats/recorder.js';
 import type { RateLimitedLog } from '../../util/log.js';
 import type { HasDeadline } from '../deadlines.js';
 import type { ProxyContext } from './context.js';
 import { Exchange } from './exchange.js';
+import { Framing } from './headers.js';
 import {
   HTTPParser,
   LENIENT_NONE,
+  PAUSE,
+  PAUSED_CODE,
   isParseError,
   kOnBody,
   kOnHeaders,
@@ -26,21 +40,26 @@ import { responses, type CannedResponse } from './responses.js';
 import type { UvTcp } from '../uv/handles.js';
 import { RawSocket, type RawSocketListener } from '../uv/socket.js';
 
-/** Requests parsed ahead of the one being answered, before we stop reading. */
-const MAX_PIPELINED = 16;
-
 type PauseReason = 'upstream' | 'pending' | 'pipeline';
 
 export class ClientConn implements HasDeadline, RawSocketListener {
   readonly socket: RawSocket;
   readonly remoteAddress: string;
+  /** The client is in proxy.trustedProxies: its forwarding headers are kept. */
+  readonly trustForwarded: boolean;
+  /** Head deadline (from accept or the head's first byte), then the body deadline; 0 when none. */
   deadline = 0;
   private readonly parser: LlhttpParser;
   /** The request being answered. */
   private current: Exchange | null = null;
   /** The request whose bytes the parser is reading (the current one or a pipelined one). */
   private parsing: Exchange | null = null;
-  private readonly pipeline: Exchange[] = [];
+  /** A request pipelined behind the current one: its head is parsed, its body not yet. */
+  private next: Exchange | null = null;
+  /** Bytes after `next`'s head, parsed when its turn comes (reading is paused meanwhile). */
+  private held: Buffer | null = null;
+  /** Bytes of a request head arrived since the last head completed. */
+  private headBytes = false;
   private partialHeaders: string[] | null = null;
   private partialUrl = '';
   private pauses = 0;
@@ -64,6 +83,7 @@ export class ClientConn implements HasDeadline, RawSocketListener {
     const socket = new RawSocket(handle, this);
     this.socket = socket;
     this.remoteAddress = socket.remoteAddress;
+    this.trustForwarded = px.trustedProxies.has(this.remoteAddress);
     const parser = new HTTPParser();
     parser.initialize(HTTPParser.REQUEST, {}, px.config.limits.maxHeaderBytes, LENIENT_NONE);
     parser[kOnHeaders] = (headers: string[], url: string) => {
@@ -82,20 +102,47 @@ export class ClientConn implements HasDeadline, RawSocketListener {
       keepAlive: boolean,
     ): number => this.onHead(versionMajor, versionMinor, headers, method, url, upgrade, keepAlive);
     parser[kOnBody] = (chunk: Buffer) => {
-      this.parsing?.requestBody(chunk);
+      const ex = this.parsing;
+      if (ex === null) return;
+      if (ex.awaitingFirstChunk) this.firstChunkParsed(ex);
+      ex.requestBody(chunk);
     };
     parser[kOnMessageComplete] = () => {
       const ex = this.parsing;
       this.parsing = null;
       if (ex === null) return;
+      if (this.deadline !== 0 && ex === this.current) this.deadline = 0; // the body deadline is met
       // A client that said "Connection: close" sends nothing more we would answer.
       if (!ex.clientKeepAlive) this.refusing = true;
+      if (ex.awaitingFirstChunk) this.firstChunkParsed(ex);
       ex.requestCompleted();
     };
     this.parser = parser;
 
     socket.setTimeout(px.config.timeouts.clientIdleMs);
+    // A connection that never sends a byte must not hold a slot for longer than a slow head.
+    this.deadline = px.now() + px.config.timeouts.clientHeadersMs;
+    px.sweeper.add(this);
     socket.start();
+  }
+
+  /** A chunked request's first chunk-size line parsed: its framing is sound, start it. */
+  private firstChunkParsed(ex: Exchange): void {
+    ex.awaitingFirstChunk = false;
+    if (ex === this.current && !ex.finished) ex.begin();
+  }
+
+  /** The request's turn: start it, or for a chunked one wait for its first chunk-size line. */
+  private startExchange(ex: Exchange): void {
+    if (this.parsing === ex && !ex.requestComplete) {
+      this.deadline = this.px.now() + this.px.config.timeouts.clientBodyMs;
+      if (ex.facts.framing === Framing.Chunked) {
+        ex.awaitingFirstChunk = true;
+        if (ex.facts.expectContinue && ex.versionMinor >= 1) ex.sendContinue();
+        return;
+      }
+    }
+    ex.begin();
   }
 
   onDrain(): void {
@@ -110,11 +157,16 @@ export class ClientConn implements HasDeadline, RawSocketListener {
     // We sent our FIN (closing after a response): nothing more is answered, but reading goes
     // on so the client's own FIN is seen and the connection closes.
     if (this.socket.writableEnded) return;
-    if (this.parsing === null && this.deadline === 0 && this.pendingError === undefined) {
-      // First bytes of a new request head: it must be complete within clientHeadersMs.
-      this.deadline = this.px.now() + this.px.config.timeouts.clientHeadersMs;
-      this.px.sweeper.add(this);
+    if (this.parsing === null && !this.headBytes && this.pendingError === undefined) {
+      // First bytes of a new request head: it must be complete within clientHeadersMs (on a
+      // new connection, counted from the accept).
+      this.headBytes = true;
+      if (this.deadline === 0) this.deadline = this.px.now() + this.px.config.timeouts.clientHeadersMs;
     }
+    this.execute(chunk);
+  }
+
+  private execute(chunk: Buffer): void {
     let result: number | ParseError;
     try {
       result = this.parser.execute(chunk);
@@ -124,8 +176,25 @@ export class ClientConn implements HasDeadline, RawSocketListener {
       this.destroy();
       return;
     }
-    if (isParseError(result) && !this.refusing) this.onParseError(result);
+    if (!isParseError(result)) return;
+    if (result.code === PAUSED_CODE) {
+      // Stopped after a pipelined head (onHead returned PAUSE): keep the rest for its turn.
+      this.held = chunk.subarray(result.bytesParsed);
+      this.pauseReading('pipeline');
+    } else if (!this.refusing) {
+      this.onParseError(result);
+    }
   }
+
+  /** Parses the bytes held behind a pipelined head, now that it is being answered. */
+  private readonly feedHeld = (): void => {
+    const held = this.held;
+    if (held === null || this.closed || this.refusing) return;
+    this.held = null;
+    this.parser.resume();
+    this.execute(held);
+    if (this.held === null && !this.refusing) this.resumeReading('pipeline');
+  };
 
   private onHead(
     versionMajor: number,
@@ -143,6 +212,7 @@ export class ClientConn implements HasDeadline, RawSocketListener {
       this.partialUrl = '';
     }
     this.deadline = 0;
+    this.headBytes = false;
     if (this.refusing) return 0;
     if (versionMajor !== 1) {
       this.reject(responses.versionNotSupported, 'bad_request', 'unsupported HTTP version');
@@ -162,12 +232,12 @@ export class ClientConn implements HasDeadline, RawSocketListener {
     this.sawRequest = true;
     if (this.current === null) {
       this.current = ex;
-      ex.begin();
-    } else {
-      this.pipeline.push(ex);
-      if (this.pipeline.length >= MAX_PIPELINED) this.pauseReading('pipeline');
+      this.startExchange(ex);
+      return 0;
     }
-    return 0;
+    // Pipelined behind a request still being answered: read nothing more until its turn.
+    this.next = ex;
+    return PAUSE;
   }
 
   private onParseError(err: ParseError): void {
@@ -189,7 +259,8 @@ export class ClientConn implements HasDeadline, RawSocketListener {
     const current = this.current;
     const inCurrentBody = current !== null && this.parsing === current;
     this.parsing = null;
-    this.pipeline.length = 0;
+    this.next = null;
+    this.held = null;
     this.closeAfterCurrent = true;
     if (current !== null && inCurrentBody) {
       // The request being answered is itself malformed (its body): stop it and answer now.
@@ -222,16 +293,19 @@ export class ClientConn implements HasDeadline, RawSocketListener {
     }
     if (!keepOpen || this.closeAfterCurrent || this.px.draining) {
       if (this.parsing !== null && this.parsing !== ex) this.parsing = null;
-      this.pipeline.length = 0;
+      this.next = null;
+      this.held = null;
       if (!this.socket.destroyed) this.socket.end();
       return;
     }
-    const next = this.pipeline.shift();
-    if (next !== undefined) {
-      this.current = next;
-      this.resumeReading('pipeline');
-      next.begin();
-    }
+    const next = this.next;
+    if (next === null) return;
+    this.next = null;
+    this.current = next;
+    this.startExchange(next);
+    // Its body (and whatever follows) is parsed outside this call: we may be inside a
+    // backend's parser callback here.
+    if (this.held !== null) queueMicrotask(this.feedHeld);
   }
 
   pauseReading(reason: PauseReason): void {
@@ -246,10 +320,22 @@ export class ClientConn implements HasDeadline, RawSocketListener {
     if (--this.pauses === 0 && !this.closed) this.socket.resume();
   }
 
-  /** The header read deadline passed (slowloris). */
+  /** The head deadline (slowloris, or a connection that sends nothing) or the body deadline passed. */
   onDeadline(): void {
     if (this.closed) return;
+    const current = this.current;
+    if (current !== null && this.parsing === current && !current.requestComplete) {
+      this.rejections.warn('timeout', { client: this.remoteAddress }, 'request body not received in time');
+      this.bodyTimedOut(current);
+      return;
+    }
     this.px.stats.rejected('timeout');
+    if (current === null && !this.headBytes) {
+      // Not a byte of a request: close without an answer, as nginx does (a browser's
+      // speculative connection must not see a 408 it never asked for).
+      this.destroy();
+      return;
+    }
     this.rejections.warn('timeout', { client: this.remoteAddress }, 'request head not received in time');
     if (this.current === null) this.sendAndClose(responses.requestTimeout);
     else this.reject(responses.requestTimeout, 'timeout', 'request head not received in time');
@@ -270,16 +356,23 @@ export class ClientConn implements HasDeadline, RawSocketListener {
       this.destroy();
     } else if (this.parsing !== null && this.parsing === this.current && !this.parsing.requestComplete && this.pauses === 0) {
       // The client stopped sending its request body.
-      if (this.current.winner === null) {
-        this.current.clientGone();
-        this.current = null;
-        this.px.stats.rejected('timeout');
-        this.sendAndClose(responses.requestTimeout);
-      } else {
-        this.destroy();
-      }
+      this.bodyTimedOut(this.current);
     }
     // Otherwise we are waiting for a backend; its own timeouts apply.
+  }
+
+  /** The request body stalled or missed its deadline: 408 if no response began, else cut. */
+  private bodyTimedOut(current: Exchange): void {
+    this.px.stats.rejected('timeout');
+    this.refusing = true;
+    this.deadline = 0;
+    if (current.winner === null) {
+      current.clientGone();
+      this.current = null;
+      this.sendAndClose(responses.requestTimeout);
+    } else {
+      this.destroy();
+    }
   }
 
   onEnd(): void {
@@ -317,7 +410,8 @@ export class ClientConn implements HasDeadline, RawSocketListener {
     const current = this.current;
     this.current = null;
     current?.clientGone();
-    this.pipeline.length = 0;
+    this.next = null;
+    this.held = null;
     this.parsing = null;
     this.parser.free();
     this.onClosed(this);

@@ -12,6 +12,7 @@ import type { DeadlineSweeper } from '../deadlines.js';
 import type { KeySource } from '../key.js';
 import type { UpstreamPool } from './upstream.js';
 import type { SlotQueue } from './slot-queue.js';
+import type { AddressRanges } from '../../util/cidr.js';
 
 export interface ProxyContext {
   config: Config;
@@ -31,6 +32,8 @@ export interface ProxyContext {
   idempotentHeader: string;
   /** Largest request body kept in memory so the request can be retried or hedged. */
   replayLimit: number;
+  /** Clients whose forwarding headers are kept (proxy.trustedProxies). */
+  trustedProxies: AddressRanges;
   /** True once shutdown began: responses close their connections. */
   draining: boolean;
 }

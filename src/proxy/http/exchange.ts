@@ -97,6 +97,10 @@ export class Exchange implements SlotWaiter, HasDeadline {
   private pendingFrom = 0;
   private replayable: boolean;
   requestComplete = false;
+  /** Chunked: not started until the first chunk-size line parsed (set by the client connection). */
+  awaitingFirstChunk = false;
+  /** The balancer answered `Expect: 100-continue` itself; a backend's 100 is not relayed again. */
+  private continueSent = false;
 
   primary: Attempt | null = null;
   private attempts: Attempt[] = [];
@@ -114,6 +118,8 @@ export class Exchange implements SlotWaiter, HasDeadline {
 
   // SlotWaiter and queue deadline
   queued = false;
+  queuePrev: SlotWaiter | null = null;
+  queueNext: SlotWaiter | null = null;
   deadline = 0;
 
   constructor(
@@ -137,11 +143,18 @@ export class Exchange implements SlotWaiter, HasDeadline {
       keyHeader,
       idempotentHeader: px.idempotentHeader,
       wantCookie: px.active.needsKey && px.keySource.wantCookie,
+      trustForwarded: client.trustForwarded,
     });
     const f = this.facts;
     this.idempotent = idempotentMethod(method) || f.idempotentMark;
     this.replayable =
       f.framing === Framing.None || f.framing === Framing.Chunked || (f.framing === Framing.Length && f.contentLength <= px.replayLimit);
+  }
+
+  /** Tells the client to send its body (Expect: 100-continue) before any backend is asked. */
+  sendContinue(): void {
+    this.continueSent = true;
+    if (!this.client.socket.destroyed) this.client.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
   }
 
   /** The request's turn has come (first on its connection, or the previous response is done). */
@@ -342,7 +355,7 @@ export class Exchange implements SlotWaiter, HasDeadline {
     const px = this.px;
     if (status < 200) {
       // Interim response. 100 Continue is relayed to a client that asked for it; others dropped.
-      if (status === 100 && this.facts.expectContinue && this.versionMinor >= 1 && !this.client.socket.destroyed) {
+      if (status === 100 && this.facts.expectContinue && !this.continueSent && this.versionMinor >= 1 && !this.client.socket.destroyed) {
         this.client.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
         this.responseStarted = true;
       } else if (status === 101) {

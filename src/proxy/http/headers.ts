@@ -4,6 +4,15 @@
  * header the Connection header names), X-Forwarded-For / X-Forwarded-Proto / Via added, body
  * framing re-decided for the next hop.
  *
+ * Smuggling guards beyond llhttp's strict mode, each refused with a reason (400) before any
+ * byte is forwarded: a Connection header nominating Content-Length, Transfer-Encoding or Host
+ * (they are end-to-end; dropping one would forward a body without its framing, which the
+ * backend would read as a second request), duplicate or missing Host, a Host that is not
+ * `host[:port]` (userinfo, spaces, paths), Transfer-Encoding in HTTP/1.0 or not ending in
+ * chunked. Forwarding headers (X-Forwarded-For, X-Forwarded-Proto, Forwarded) from a client
+ * outside `proxy.trustedProxies` are replaced, never extended: a client cannot forge its
+ * address for the backend.
+ *
  * Header names are compared case-insensitively; to keep the hot path cheap a name is only
  * lower-cased when its length matches one we care about.
  */
@@ -45,7 +54,12 @@ export interface RequestRewrite {
   /** Lower-case header marking a request idempotent (alpha1 hedging), or ''. */
   idempotentHeader: string;
   wantCookie: boolean;
+  /** The client is a trusted proxy: its X-Forwarded-For / -Proto and Forwarded are kept and extended. */
+  trustForwarded: boolean;
 }
+
+/** Headers a Connection header may never nominate: they frame or route the message end to end. */
+const END_TO_END = new Set(['content-length', 'transfer-encoding', 'host']);
 
 function connectionTokens(headers: readonly string[]): Set<string> | undefined {
   let tokens: Set<string> | undefined;
@@ -59,6 +73,19 @@ function connectionTokens(headers: readonly string[]): Set<string> | undefined {
   }
   return tokens;
 }
+
+/** The first header a Connection header nominates that must never be dropped, or undefined. */
+function nominatedEndToEnd(named: Set<string>): string | undefined {
+  for (const t of named) if (END_TO_END.has(t)) return t;
+  return undefined;
+}
+
+/**
+ * RFC 9110 7.2: Host is `uri-host [ ":" port ]`. A reg-name, an IPv4 address or a bracketed
+ * IPv6 literal, and digits after the colon; no userinfo (`user@host`), no path, no spaces,
+ * which backends and caches would each read differently. Empty is allowed (RFC 9112 3.2).
+ */
+const VALID_HOST = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?$/;
 
 /**
  * True for headers that describe one connection and must not be forwarded: Connection,
@@ -85,7 +112,19 @@ function isHopByHop(lower: string): boolean {
 const FINAL_CHUNKED = /(?:^|,)[ \t]*chunked[ \t]*$/i;
 
 /** Lengths of every name the request rewrite must look at; others are copied without lower-casing. */
-const REQUEST_NAME_LENGTHS = new Set([2, 3, 4, 6, 7, 10, 14, 15, 16, 17]);
+const REQUEST_NAME_LENGTHS = new Set([2, 3, 4, 6, 7, 9, 10, 14, 15, 16, 17]);
+
+/** Why a request head that llhttp accepted must still be refused, or undefined. */
+function headProblem(named: Set<string> | undefined, hosts: number, host: string, teCount: number, versionMinor: number): string | undefined {
+  const nominated = named === undefined ? undefined : nominatedEndToEnd(named);
+  if (nominated !== undefined) return `Connection header nominates ${nominated}`;
+  if (hosts > 1) return 'more than one Host header';
+  if (hosts === 0 && versionMinor >= 1) return 'missing Host header';
+  if (hosts === 1 && !VALID_HOST.test(host)) return 'invalid Host header';
+  if (teCount > 0 && versionMinor === 0) return 'Transfer-Encoding in an HTTP/1.0 request';
+  if (teCount > 1) return 'more than one Transfer-Encoding header';
+  return undefined;
+}
 
 export function rewriteRequest(r: RequestRewrite): RequestFacts {
   const headers = r.headers;
@@ -102,6 +141,9 @@ export function rewriteRequest(r: RequestRewrite): RequestFacts {
   let xff: string | undefined;
   let via: string | undefined;
   let teCount = 0;
+  let hostValue = '';
+  let xfp: string | undefined;
+  const trusted = r.trustForwarded;
 
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
@@ -124,6 +166,7 @@ export function rewriteRequest(r: RequestRewrite): RequestFacts {
       switch (lower) {
         case 'host':
           hosts++;
+          hostValue = value;
           break;
         case 'content-length':
           contentLength = Number(value);
@@ -133,13 +176,25 @@ export function rewriteRequest(r: RequestRewrite): RequestFacts {
           if (value.toLowerCase() === '100-continue') expectContinue = true;
           break;
         case 'x-forwarded-for':
-          xff = xff === undefined ? value : `${xff}, ${value}`;
+          if (trusted) xff = xff === undefined ? value : `${xff}, ${value}`;
           continue;
         case 'x-forwarded-proto':
-          continue; // we terminate plain HTTP; a client's claim is not forwarded
+          // A trusted proxy in front (a TLS terminator) says what the client used; anyone
+          // else's claim is replaced by ours (we terminate plain HTTP).
+          if (trusted) xfp ??= value;
+          continue;
+        case 'forwarded':
+          if (!trusted) continue; // RFC 7239: an untrusted client's for=/proto= is not passed on
+          break;
         case 'via':
           via = via === undefined ? value : `${via}, ${value}`;
           continue;
+        case 'content_length':
+        case 'transfer_encoding':
+          // Some servers (and CGI-style gateways) read `_` as `-`: such a backend would frame the
+          // body we forward without framing as its own, so refuse the look-alike.
+          invalid ??= `${name}: a framing header name spelled with an underscore`;
+          break;
         case 'cookie':
           if (r.wantCookie) cookie = cookie === undefined ? value : `${cookie}; ${value}`;
           break;
@@ -148,20 +203,11 @@ export function rewriteRequest(r: RequestRewrite): RequestFacts {
     head += `${name}: ${value}\r\n`;
   }
 
-  invalid ??=
-    hosts > 1
-      ? 'more than one Host header'
-      : hosts === 0 && r.versionMinor >= 1
-        ? 'missing Host header'
-        : teCount > 0 && r.versionMinor === 0
-          ? 'Transfer-Encoding in an HTTP/1.0 request'
-          : teCount > 1
-            ? 'more than one Transfer-Encoding header'
-            : undefined;
+  invalid ??= headProblem(named, hosts, hostValue, teCount, r.versionMinor);
 
   if (framing === Framing.Chunked) head += 'Transfer-Encoding: chunked\r\n';
   head += `X-Forwarded-For: ${xff === undefined ? r.clientIp : `${xff}, ${r.clientIp}`}\r\n`;
-  head += 'X-Forwarded-Proto: http\r\n';
+  head += `X-Forwarded-Proto: ${xfp ?? 'http'}\r\n`;
   const hop = `1.${r.versionMinor} ${r.via}`;
   head += `Via: ${via === undefined ? hop : `${via}, ${hop}`}\r\n\r\n`;
   return { head, framing, contentLength, expectContinue, keyHeaderValue, cookie, idempotentMark, invalid, missingHost: hosts === 0 };

@@ -64,6 +64,15 @@ export const LENIENT_NONE = HTTPParser.kLenientNone | 0;
 /** Returned from a response parser's onHeadersComplete: the message has no body (HEAD). */
 export const SKIP_BODY = 1;
 
+/**
+ * Returned from onHeadersComplete: stop right after this head (llhttp's HPE_PAUSED). execute()
+ * then returns a ParseError with code `HPE_PAUSED` whose `bytesParsed` is where the head ended;
+ * after `resume()` the rest of the buffer is fed again. This is how a request pipelined behind
+ * one still being answered is left unparsed instead of read ahead.
+ */
+export const PAUSE = 21;
+export const PAUSED_CODE = 'HPE_PAUSED';
+
 export function isParseError(x: unknown): x is ParseError {
   return typeof x === 'object' && x !== null && typeof (x as ParseError).code === 'string';
 }

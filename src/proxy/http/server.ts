@@ -14,10 +14,11 @@ import type { ProxyContext } from './context.js';
 import { SlotQueue } from './slot-queue.js';
 import { UpstreamPool } from './upstream.js';
 import { Acceptor } from '../uv/acceptor.js';
+import { AddressRanges } from '../../util/cidr.js';
 
 function timeoutsOf(config: Config): number[] {
   const t = config.timeouts;
-  return [t.connectMs, t.responseHeadersMs, t.clientHeadersMs, config.limits.queueTimeoutMs];
+  return [t.connectMs, t.responseHeadersMs, t.clientHeadersMs, t.clientBodyMs, config.limits.queueTimeoutMs];
 }
 
 export class HttpProxy {
@@ -37,13 +38,14 @@ export class HttpProxy {
       stats: deps.stats,
       now: deps.now,
       sweeper,
-      upstreams: new UpstreamPool(HttpProxy.upstreamSettings(config)),
+      upstreams: new UpstreamPool(HttpProxy.upstreamSettings(config), (err) => deps.log.error({ err }, 'response handling failed')),
       queue: new SlotQueue(HttpProxy.queueCapacity(config, deps.pool)),
       log: deps.log,
       keySource: keySource(config),
       backendHeaderName: config.proxy.backendHeader ?? '',
       idempotentHeader: config.alpha1.idempotentHeader?.toLowerCase() ?? '',
       replayLimit: Math.max(64 * 1024, config.alpha1.maxHedgeBodyBytes),
+      trustedProxies: new AddressRanges(config.proxy.trustedProxies),
       draining: false,
     };
     this.rejections = new RateLimitedLog(deps.log);
@@ -96,6 +98,7 @@ export class HttpProxy {
     px.backendHeaderName = config.proxy.backendHeader ?? '';
     px.idempotentHeader = config.alpha1.idempotentHeader?.toLowerCase() ?? '';
     px.replayLimit = Math.max(64 * 1024, config.alpha1.maxHedgeBodyBytes);
+    px.trustedProxies = new AddressRanges(config.proxy.trustedProxies);
     px.upstreams.settings = HttpProxy.upstreamSettings(config);
     px.queue.capacity = HttpProxy.queueCapacity(config, px.pool);
   }

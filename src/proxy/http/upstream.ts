@@ -15,6 +15,7 @@ import {
   kOnHeadersComplete,
   kOnMessageComplete,
   type LlhttpParser,
+  type ParseError,
 } from './llhttp.js';
 import { RawSocket, type RawSocketListener } from '../uv/socket.js';
 
@@ -130,20 +131,42 @@ export class UpstreamConn implements RawSocketListener {
     // One upstream read usually holds head, body and end: cork so they leave in one write.
     client.cork();
     this.inExecute = true;
-    const result = this.parser.execute(chunk);
+    let result: number | ParseError;
+    try {
+      result = this.parser.execute(chunk);
+    } catch (err) {
+      // A throw in one of our parser callbacks (a bug, in a strategy hook say) must cost this
+      // exchange, never the process: the request fails as a protocol error, its client
+      // connection is cut if a response had begun.
+      this.inExecute = false;
+      client.uncork();
+      this.pool.onInternalError(err);
+      this.fail(`internal error: ${(err as Error).message}`, client);
+      return;
+    }
     this.inExecute = false;
     client.uncork();
     if (isParseError(result)) {
-      const current = this.owner;
-      this.owner = null;
-      current?.onUpstreamFailure(this, 'protocol', `${result.code}: ${result.reason}`);
-      this.destroy();
+      this.fail(`${result.code}: ${result.reason}`, client);
       return;
     }
     if (this.releaseAfterExecute) {
       this.releaseAfterExecute = false;
       this.pool.release(this);
     }
+  }
+
+  /** The response cannot be read on: the owner fails the attempt, the connection closes. */
+  private fail(detail: string, client: RawSocket): void {
+    const current = this.owner;
+    this.owner = null;
+    try {
+      current?.onUpstreamFailure(this, 'protocol', detail);
+    } catch (err) {
+      this.pool.onInternalError(err);
+      client.destroy();
+    }
+    this.destroy();
   }
 
   /**
@@ -245,7 +268,11 @@ export class UpstreamPool {
   /** Every open connection, to close them all at shutdown. */
   private readonly open = new Set<UpstreamConn>();
 
-  constructor(public settings: UpstreamSettings) {}
+  constructor(
+    public settings: UpstreamSettings,
+    /** Told of a throw from our own code inside a connection's parser callbacks (logged). */
+    readonly onInternalError: (err: unknown) => void,
+  ) {}
 
   /** An idle connection to `backend` (connected, assigned to `owner`), or a new one being connected. */
   acquire(backend: Backend, owner: UpstreamOwner): UpstreamConn {
