@@ -400,6 +400,11 @@ export class ClientConn implements HasDeadline, RawSocketListener {
     }, 250).unref();
   }
 
+  /** Request bytes this connection holds in memory: bodies buffered and bytes parked behind a pipelined head. */
+  get bufferedBytes(): number {
+    return (this.current?.bufferedBytes ?? 0) + (this.next?.bufferedBytes ?? 0) + (this.held?.length ?? 0);
+  }
+
   get busy(): boolean {
     return this.current !== null;
   }

@@ -151,6 +151,11 @@ export class Exchange implements SlotWaiter, HasDeadline {
       f.framing === Framing.None || f.framing === Framing.Chunked || (f.framing === Framing.Length && f.contentLength <= px.replayLimit);
   }
 
+  /** Request body bytes held in memory (for replay, or not yet written to a backend). */
+  get bufferedBytes(): number {
+    return this.chunkBytes;
+  }
+
   /** Tells the client to send its body (Expect: 100-continue) before any backend is asked. */
   sendContinue(): void {
     this.continueSent = true;

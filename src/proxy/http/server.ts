@@ -103,11 +103,15 @@ export class HttpProxy {
     px.queue.capacity = HttpProxy.queueCapacity(config, px.pool);
   }
 
-  /** Client connections open now, and how many are answering a request. */
-  connections(): { open: number; busy: number } {
+  /** Client connections open now, how many are answering a request, and the request bytes they hold. */
+  connections(): { open: number; busy: number; bufferedBytes: number } {
     let busy = 0;
-    for (const c of this.conns) if (c.busy) busy++;
-    return { open: this.conns.size, busy };
+    let bufferedBytes = 0;
+    for (const c of this.conns) {
+      if (c.busy) busy++;
+      bufferedBytes += c.bufferedBytes;
+    }
+    return { open: this.conns.size, busy, bufferedBytes };
   }
 
   /**

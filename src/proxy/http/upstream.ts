@@ -135,13 +135,14 @@ export class UpstreamConn implements RawSocketListener {
     try {
       result = this.parser.execute(chunk);
     } catch (err) {
-      // A throw in one of our parser callbacks (a bug, in a strategy hook say) must cost this
-      // exchange, never the process: the request fails as a protocol error, its client
-      // connection is cut if a response had begun.
+      // A throw in one of our parser callbacks (a bug, in a strategy hook say) must cost one
+      // connection, never the process. The exchange's state is not to be trusted any more:
+      // its attempt fails, and its client connection is cut (which ends the exchange).
       this.inExecute = false;
       client.uncork();
       this.pool.onInternalError(err);
       this.fail(`internal error: ${(err as Error).message}`, client);
+      client.destroy();
       return;
     }
     this.inExecute = false;
