@@ -6,19 +6,24 @@
  * in a worker (the original froze its whole dashboard while one ran), snapshots are built
  * once per second for all event-stream clients together.
  *
- * Safety: GETs are open; every POST needs `Authorization: Bearer TOKEN` when `admin.token` is
- * set (constant-time check). Cross-origin POSTs from browsers are refused (Origin must match
- * Host), and without a token a POST must name a loopback Host, which defeats DNS rebinding
- * against a dashboard on 127.0.0.1. Bodies are capped at 64 KB. Errors are always JSON
+ * Safety: every POST needs `Authorization: Bearer TOKEN` when `admin.token` is set
+ * (constant-time check), and cross-origin POSTs from browsers are refused (Origin must match
+ * Host). Without a token, every request, GETs included, must name the server in its Host
+ * header by IP literal or `localhost` (host-guard.ts): a DNS-rebinding page could otherwise
+ * read the figures as well as make changes. With a token, any Host is answered (a reverse
+ * proxy in front may use its own name) and reads stay open, as a firewall-guarded port's
+ * reads are. Bodies are capped at 64 KB. Errors are always JSON
  * `{"success": false, "error": "..."}` with a 4xx/5xx status, never a 200.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UnknownStrategyError } from '../strategies/active.js';
 import { availableStrategies, strategyDefinition } from '../strategies/registry.js';
-import { bearerMatches, isLoopback } from './auth.js';
+import { isLoopback } from '../util/address.js';
+import { bearerMatches } from './auth.js';
 import type { AdminContext, LoadTestKind } from './context.js';
 import { EventHub } from './events.js';
+import { isRebindingSafeHost } from './host-guard.js';
 import { asObject, HttpError, readJson, sendError, sendJson } from './http.js';
 import { createMetricsRegistry } from './metrics.js';
 import { defaultDashboardDir, isStaticPath, serveStatic } from './static.js';
@@ -54,12 +59,6 @@ function intParam(url: URL, name: string, def: number, min: number, max: number)
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min || n > max) throw new HttpError(400, `query parameter "${name}" must be an integer from ${min} to ${max}`);
   return n;
-}
-
-function hostnameOf(hostHeader: string | undefined): string {
-  if (hostHeader === undefined) return '';
-  const m = /^(\[[^\]]*\]|[^:]*)(:\d+)?$/.exec(hostHeader.trim());
-  return m === null ? '' : m[1]!;
 }
 
 /** The start-up warning for an admin server reachable beyond loopback without a token. */
@@ -148,8 +147,14 @@ export function createAdminServer(ctx: AdminContext): AdminServer {
     '/api/stress-test': { POST: loadTest('stress_test') },
   };
 
-  /** Refuses a POST that a browser page on another origin (or a rebound DNS name) could send. */
-  function checkMutation(req: IncomingMessage): void {
+  /** The configured admin token, or undefined when none is set. */
+  function adminToken(): string | undefined {
+    const token = ctx.config().admin.token;
+    return token === null || token === undefined || token === '' ? undefined : token;
+  }
+
+  /** Refuses a POST that a browser page on another origin could send, or that lacks the token. */
+  function checkMutation(req: IncomingMessage, token: string | undefined): void {
     const origin = req.headers.origin;
     if (origin !== undefined) {
       let originHost: string;
@@ -160,13 +165,8 @@ export function createAdminServer(ctx: AdminContext): AdminServer {
       }
       if (originHost === '' || originHost !== req.headers.host) throw new HttpError(403, 'cross-origin request refused');
     }
-    const token = ctx.config().admin.token;
-    if (token !== null && token !== undefined && token !== '') {
-      if (!bearerMatches(req.headers.authorization, token)) {
-        throw new HttpError(401, 'missing or wrong admin token (Authorization: Bearer TOKEN)', { 'WWW-Authenticate': 'Bearer realm="ballast"' });
-      }
-    } else if (boundToLoopback && !isLoopback(hostnameOf(req.headers.host))) {
-      throw new HttpError(403, 'Host header is not a loopback name; set admin.token to allow other names');
+    if (token !== undefined && !bearerMatches(req.headers.authorization, token)) {
+      throw new HttpError(401, 'missing or wrong admin token (Authorization: Bearer TOKEN)', { 'WWW-Authenticate': 'Bearer realm="ballast"' });
     }
   }
 
@@ -176,6 +176,12 @@ export function createAdminServer(ctx: AdminContext): AdminServer {
       url = new URL(req.url ?? '/', 'http://admin.invalid');
     } catch {
       throw new HttpError(400, 'bad request URL');
+    }
+    const token = adminToken();
+    // Without a token every request, reads included, must name the server by address: a
+    // rebound DNS name would otherwise let a web page read the figures or make changes.
+    if (token === undefined && !isRebindingSafeHost(req.headers.host)) {
+      throw new HttpError(403, 'Host header is not an IP address or localhost (DNS rebinding guard); set admin.token to allow other names');
     }
     let path = url.pathname;
     if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
@@ -197,7 +203,7 @@ export function createAdminServer(ctx: AdminContext): AdminServer {
     }
     const handler = method === 'GET' ? route.GET : method === 'POST' ? route.POST : undefined;
     if (handler === undefined) throw new HttpError(405, `method ${req.method} not allowed on ${path}`, { Allow: allow });
-    if (method === 'POST') checkMutation(req);
+    if (method === 'POST') checkMutation(req, token);
     await handler(req, res, url);
   }
 
@@ -216,12 +222,10 @@ export function createAdminServer(ctx: AdminContext): AdminServer {
     });
   });
   server.keepAliveTimeout = 5000;
-  let boundToLoopback = true;
 
   return {
     listen() {
       const { host, port } = ctx.config().admin;
-      boundToLoopback = isLoopback(host);
       const warning = exposureWarning(host, ctx.config().admin.token);
       if (warning !== undefined) log.warn(warning);
       return new Promise((resolve, reject) => {

