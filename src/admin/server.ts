@@ -12,8 +12,10 @@
  * header by IP literal or `localhost` (host-guard.ts): a DNS-rebinding page could otherwise
  * read the figures as well as make changes. With a token, any Host is answered (a reverse
  * proxy in front may use its own name) and reads stay open, as a firewall-guarded port's
- * reads are. Bodies are capped at 64 KB. Errors are always JSON
- * `{"success": false, "error": "..."}` with a 4xx/5xx status, never a 200.
+ * reads are. No reply carries CORS headers: the dashboard is served from the same origin, and
+ * no other site's page may read the API through a visitor's browser. Bodies are capped at
+ * 64 KB. Errors are always JSON `{"success": false, "error": "..."}` with a 4xx/5xx status,
+ * never a 200.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -51,8 +53,6 @@ interface Route {
   POST?: Handler;
 }
 
-const CORS_READ = { 'Access-Control-Allow-Origin': '*' };
-
 function intParam(url: URL, name: string, def: number, min: number, max: number): number {
   const raw = url.searchParams.get(name);
   if (raw === null || raw === '') return def;
@@ -76,7 +76,7 @@ export function createAdminServer(ctx: AdminContext): AdminServer {
   const registry = createMetricsRegistry(ctx);
   const hub = new EventHub(() => snapshotView(ctx), 1000, (err) => log.warn(`event snapshot failed: ${String(err)}`));
 
-  const json = (view: (url: URL) => unknown): Handler => (_req, res, url) => sendJson(res, 200, view(url), CORS_READ);
+  const json = (view: (url: URL) => unknown): Handler => (_req, res, url) => sendJson(res, 200, view(url));
 
   const loadTest = (kind: LoadTestKind): Handler => async (req, res) => {
     const body = asObject(await readJson(req));
@@ -196,8 +196,9 @@ export function createAdminServer(ctx: AdminContext): AdminServer {
     if (route === undefined) throw new HttpError(404, `not found: ${path}`);
     const allow = [route.GET ? 'GET, HEAD' : '', route.POST ? 'POST' : ''].filter(Boolean).join(', ');
     if (method === 'OPTIONS') {
-      // CORS preflight: reads are open to any origin, writes only from the dashboard's own.
-      res.writeHead(204, { Allow: allow, 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Methods': 'GET, HEAD' });
+      // No CORS headers, here or anywhere: the dashboard is same-origin, so a browser denies
+      // every other site's preflight and keeps other pages from reading the replies.
+      res.writeHead(204, { Allow: allow });
       res.end();
       return;
     }

@@ -40,3 +40,29 @@ describe('DNS-rebinding guard without a token', () => {
     }
   });
 });
+
+describe('no CORS on reads', () => {
+  let f: Fixture;
+  before(async () => {
+    f = await startFixture();
+  });
+  after(() => f.close());
+
+  test('GETs carry no Access-Control-Allow-Origin, with or without a foreign Origin', async () => {
+    const paths = ['/api/status', '/api/servers', '/api/performance', '/api/realtime', '/api/requests', '/api/algorithm-metrics', '/api/history', '/api/strategy', '/api/load-test/progress', '/api/stress-test/progress', '/metrics'];
+    for (const path of paths) {
+      for (const headers of [{}, { Origin: 'http://evil.example' }, { Origin: 'null' }] as Record<string, string>[]) {
+        const r = await call(f.port, 'GET', path, { headers });
+        assert.equal(r.status, 200, path);
+        const cors = Object.keys(r.headers).filter((h) => h.startsWith('access-control-'));
+        assert.deepEqual(cors, [], `${path} ${JSON.stringify(headers)}`);
+      }
+    }
+  });
+
+  test('a preflight from another site is granted nothing', async () => {
+    const r = await call(f.port, 'OPTIONS', '/api/servers', { headers: { Origin: 'http://evil.example', 'Access-Control-Request-Method': 'GET' } });
+    assert.equal(r.status, 204);
+    assert.deepEqual(Object.keys(r.headers).filter((h) => h.startsWith('access-control-')), []);
+  });
+});
