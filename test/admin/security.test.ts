@@ -1,10 +1,12 @@
 /**
  * Regression tests for the admin server's security issue: DNS rebinding through a Host name
  * that merely starts with `127.`, CORS headers on reads, an admin port exposed without a
- * token, and unbounded event streams and connections.
+ * token (only warned about before), and unbounded event streams and connections.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ConfigError, parseConfig } from '../../src/config/load.js';
+import { exposureWarning } from '../../src/admin/server.js';
 import { call, startFixture, type Fixture } from './fixture.js';
 
 describe('DNS-rebinding guard without a token', () => {
@@ -64,5 +66,35 @@ describe('no CORS on reads', () => {
     const r = await call(f.port, 'OPTIONS', '/api/servers', { headers: { Origin: 'http://evil.example', 'Access-Control-Request-Method': 'GET' } });
     assert.equal(r.status, 204);
     assert.deepEqual(Object.keys(r.headers).filter((h) => h.startsWith('access-control-')), []);
+  });
+});
+
+describe('an admin port beyond loopback needs a token or admin.allowInsecure', () => {
+  const servers = [{ host: '127.0.0.1', port: 8081 }];
+
+  test('admin.host 0.0.0.0 (or ::, or a LAN address) without a token is a config error naming the keys', () => {
+    for (const host of ['0.0.0.0', '::', '10.0.0.5', '127.0.0.1.nip.io']) {
+      assert.throws(
+        () => parseConfig({ servers, admin: { host } }),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError, String(err));
+          assert.match(err.message, /admin\.host: .*beyond loopback/);
+          assert.match(err.message, /admin\.token/);
+          assert.match(err.message, /admin\.allowInsecure: true/);
+          return true;
+        },
+        host,
+      );
+    }
+  });
+
+  test('a token, admin.allowInsecure, a loopback host or a disabled admin server all load', () => {
+    assert.equal(parseConfig({ servers, admin: { host: '0.0.0.0', token: 'a-long-admin-token' } }).admin.host, '0.0.0.0');
+    const insecure = parseConfig({ servers, admin: { host: '0.0.0.0', allowInsecure: true } });
+    assert.equal(insecure.admin.allowInsecure, true);
+    assert.match(exposureWarning(insecure.admin.host, insecure.admin.token)!, /beyond loopback/, 'allowed, but still warned about');
+    for (const host of ['127.0.0.1', '127.0.0.2', '::1', 'localhost']) assert.equal(parseConfig({ servers, admin: { host } }).admin.host, host);
+    assert.equal(parseConfig({ servers, admin: { host: '0.0.0.0', enabled: false } }).admin.enabled, false);
+    assert.equal(parseConfig({ servers }).admin.allowInsecure, false);
   });
 });
