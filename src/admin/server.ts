@@ -13,9 +13,10 @@
  * read the figures as well as make changes. With a token, any Host is answered (a reverse
  * proxy in front may use its own name) and reads stay open, as a firewall-guarded port's
  * reads are. No reply carries CORS headers: the dashboard is served from the same origin, and
- * no other site's page may read the API through a visitor's browser. Bodies are capped at
- * 64 KB. Errors are always JSON `{"success": false, "error": "..."}` with a 4xx/5xx status,
- * never a 200.
+ * no other site's page may read the API through a visitor's browser. Resources are bounded:
+ * bodies at 64 KB, open connections at admin.maxConnections, event streams at
+ * admin.maxEventStreams (503 beyond), and stalled requests time out (408). Errors are always
+ * JSON `{"success": false, "error": "..."}` with a 4xx/5xx status, never a 200.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -47,6 +48,16 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
+// The admin API's requests are a few hundred bytes from a browser or a script, so a client
+// still sending headers after 5 s, or a body after 10 s, is stalling on purpose (slowloris):
+// it gets a 408 and its connection back. Event streams are not affected: their request is
+// complete once its headers are in. Node checks these deadlines once per TIMEOUT_CHECK_MS.
+const HEADERS_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+const TIMEOUT_CHECK_MS = 1_000;
+// Idle keep-alive connections count against admin.maxConnections, so they are not kept long.
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 interface Route {
   GET?: Handler;
@@ -74,7 +85,12 @@ export function createAdminServer(ctx: AdminContext): AdminServer {
   };
   const dashboardDir = ctx.dashboardDir ?? defaultDashboardDir();
   const registry = createMetricsRegistry(ctx);
-  const hub = new EventHub(() => snapshotView(ctx), 1000, (err) => log.warn(`event snapshot failed: ${String(err)}`));
+  const hub = new EventHub(
+    () => snapshotView(ctx),
+    () => ctx.config().admin.maxEventStreams,
+    1000,
+    (err) => log.warn(`event snapshot failed: ${String(err)}`),
+  );
 
   const json = (view: (url: URL) => unknown): Handler => (_req, res, url) => sendJson(res, 200, view(url));
 
@@ -208,7 +224,7 @@ export function createAdminServer(ctx: AdminContext): AdminServer {
     await handler(req, res, url);
   }
 
-  const server = createServer((req, res) => {
+  const server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_MS }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (res.headersSent) {
         res.destroy();
@@ -222,7 +238,10 @@ export function createAdminServer(ctx: AdminContext): AdminServer {
       sendError(res, 500, 'internal error');
     });
   });
-  server.keepAliveTimeout = 5000;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  // Node compares this field with its open connections at every accept and closes the ones
+  // beyond it at once; a getter lets a reloaded admin.maxConnections apply from the next one.
+  Object.defineProperty(server, 'maxConnections', { get: () => ctx.config().admin.maxConnections });
 
   return {
     listen() {

@@ -123,6 +123,19 @@ export const adminSchema = z
       .boolean()
       .default(false)
       .describe('allow admin.host beyond loopback without admin.token (anyone who can reach the port can make changes; start-up still warns)'),
+    maxConnections: z
+      .number()
+      .int()
+      .min(2)
+      .max(65_536)
+      .default(64)
+      .describe('open connections to the admin port; more are closed at once (event streams and idle keep-alives count)'),
+    maxEventStreams: z
+      .number()
+      .int()
+      .min(1)
+      .default(16)
+      .describe('open /api/events streams (one per dashboard tab); more get 503; must be below admin.maxConnections'),
   })
   .describe('admin API, /metrics and dashboard');
 
@@ -160,6 +173,13 @@ export const configSchema = z
       seen.add(id);
     });
     const admin = cfg.admin;
+    if (admin.maxEventStreams >= admin.maxConnections) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['admin', 'maxEventStreams'],
+        message: `must be below admin.maxConnections (${admin.maxConnections}), so API calls still get a connection while every stream is open`,
+      });
+    }
     if (admin.enabled && admin.token === null && !admin.allowInsecure && !isLoopback(admin.host)) {
       ctx.addIssue({
         code: 'custom',
