@@ -17,9 +17,3 @@ export function bearerMatches(authorization: string | undefined, token: string):
   const same = timingSafeEqual(digest(given), digest(token));
   return m !== null && same;
 }
-
-/** Loopback addresses: the admin server warns when it listens elsewhere without a token. */
-export function isLoopback(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || h.startsWith('127.') || h === '::ffff:127.0.0.1';
-}

@@ -4,9 +4,12 @@
  * One timer serves every client: the snapshot is built and serialised once per tick, and
  * only while someone listens. A client is dropped when its connection closes, and also when
  * it stops reading (more than MAX_BUFFERED bytes queued), so a stuck tab cannot make the
- * balancer buffer without bound.
+ * balancer buffer without bound. The number of streams is capped too (admin.maxEventStreams,
+ * read at each new stream so a reload applies): each holds a connection and a buffer for as
+ * long as it lasts, so a script opening streams in a loop gets 503s, not the whole admin port.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendError } from './http.js';
 
 const MAX_BUFFERED = 1 << 20;
 
@@ -14,8 +17,10 @@ export class EventHub {
   private readonly clients = new Set<ServerResponse>();
   private timer: NodeJS.Timeout | undefined;
 
+  /** `maxClients` is asked at each new stream; streams beyond it get a 503. */
   constructor(
     private readonly snapshot: () => unknown,
+    private readonly maxClients: () => number,
     private readonly intervalMs = 1000,
     private readonly onError: (err: unknown) => void = () => {},
   ) {}
@@ -25,6 +30,11 @@ export class EventHub {
   }
 
   add(req: IncomingMessage, res: ServerResponse): void {
+    const max = this.maxClients();
+    if (this.clients.size >= max) {
+      sendError(res, 503, `too many event streams (admin.maxEventStreams is ${max}); close another dashboard or try later`, { 'Retry-After': '10' });
+      return;
+    }
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-store',

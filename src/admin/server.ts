@@ -6,19 +6,27 @@
  * in a worker (the original froze its whole dashboard while one ran), snapshots are built
  * once per second for all event-stream clients together.
  *
- * Safety: GETs are open; every POST needs `Authorization: Bearer TOKEN` when `admin.token` is
- * set (constant-time check). Cross-origin POSTs from browsers are refused (Origin must match
- * Host), and without a token a POST must name a loopback Host, which defeats DNS rebinding
- * against a dashboard on 127.0.0.1. Bodies are capped at 64 KB. Errors are always JSON
- * `{"success": false, "error": "..."}` with a 4xx/5xx status, never a 200.
+ * Safety: every POST needs `Authorization: Bearer TOKEN` when `admin.token` is set
+ * (constant-time check), and cross-origin POSTs from browsers are refused (Origin must match
+ * Host). Without a token, every request, GETs included, must name the server in its Host
+ * header by IP literal or `localhost` (host-guard.ts): a DNS-rebinding page could otherwise
+ * read the figures as well as make changes. With a token, any Host is answered (a reverse
+ * proxy in front may use its own name) and reads stay open, as a firewall-guarded port's
+ * reads are. No reply carries CORS headers: the dashboard is served from the same origin, and
+ * no other site's page may read the API through a visitor's browser. Resources are bounded:
+ * bodies at 64 KB, open connections at admin.maxConnections, event streams at
+ * admin.maxEventStreams (503 beyond), and stalled requests time out (408). Errors are always
+ * JSON `{"success": false, "error": "..."}` with a 4xx/5xx status, never a 200.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UnknownStrategyError } from '../strategies/active.js';
 import { availableStrategies, strategyDefinition } from '../strategies/registry.js';
-import { bearerMatches, isLoopback } from './auth.js';
+import { isLoopback } from '../util/address.js';
+import { bearerMatches } from './auth.js';
 import type { AdminContext, LoadTestKind } from './context.js';
 import { EventHub } from './events.js';
+import { isRebindingSafeHost } from './host-guard.js';
 import { asObject, HttpError, readJson, sendError, sendJson } from './http.js';
 import { createMetricsRegistry } from './metrics.js';
 import { defaultDashboardDir, isStaticPath, serveStatic } from './static.js';
@@ -40,13 +48,21 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
+// The admin API's requests are a few hundred bytes from a browser or a script, so a client
+// still sending headers after 5 s, or a body after 10 s, is stalling on purpose (slowloris):
+// it gets a 408 and its connection back. Event streams are not affected: their request is
+// complete once its headers are in. Node checks these deadlines once per TIMEOUT_CHECK_MS.
+const HEADERS_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+const TIMEOUT_CHECK_MS = 1_000;
+// Idle keep-alive connections count against admin.maxConnections, so they are not kept long.
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 interface Route {
   GET?: Handler;
   POST?: Handler;
 }
-
-const CORS_READ = { 'Access-Control-Allow-Origin': '*' };
 
 function intParam(url: URL, name: string, def: number, min: number, max: number): number {
   const raw = url.searchParams.get(name);
@@ -54,12 +70,6 @@ function intParam(url: URL, name: string, def: number, min: number, max: number)
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min || n > max) throw new HttpError(400, `query parameter "${name}" must be an integer from ${min} to ${max}`);
   return n;
-}
-
-function hostnameOf(hostHeader: string | undefined): string {
-  if (hostHeader === undefined) return '';
-  const m = /^(\[[^\]]*\]|[^:]*)(:\d+)?$/.exec(hostHeader.trim());
-  return m === null ? '' : m[1]!;
 }
 
 /** The start-up warning for an admin server reachable beyond loopback without a token. */
@@ -75,9 +85,14 @@ export function createAdminServer(ctx: AdminContext): AdminServer {
   };
   const dashboardDir = ctx.dashboardDir ?? defaultDashboardDir();
   const registry = createMetricsRegistry(ctx);
-  const hub = new EventHub(() => snapshotView(ctx), 1000, (err) => log.warn(`event snapshot failed: ${String(err)}`));
+  const hub = new EventHub(
+    () => snapshotView(ctx),
+    () => ctx.config().admin.maxEventStreams,
+    1000,
+    (err) => log.warn(`event snapshot failed: ${String(err)}`),
+  );
 
-  const json = (view: (url: URL) => unknown): Handler => (_req, res, url) => sendJson(res, 200, view(url), CORS_READ);
+  const json = (view: (url: URL) => unknown): Handler => (_req, res, url) => sendJson(res, 200, view(url));
 
   const loadTest = (kind: LoadTestKind): Handler => async (req, res) => {
     const body = asObject(await readJson(req));
@@ -148,8 +163,14 @@ export function createAdminServer(ctx: AdminContext): AdminServer {
     '/api/stress-test': { POST: loadTest('stress_test') },
   };
 
-  /** Refuses a POST that a browser page on another origin (or a rebound DNS name) could send. */
-  function checkMutation(req: IncomingMessage): void {
+  /** The configured admin token, or undefined when none is set. */
+  function adminToken(): string | undefined {
+    const token = ctx.config().admin.token;
+    return token === null || token === undefined || token === '' ? undefined : token;
+  }
+
+  /** Refuses a POST that a browser page on another origin could send, or that lacks the token. */
+  function checkMutation(req: IncomingMessage, token: string | undefined): void {
     const origin = req.headers.origin;
     if (origin !== undefined) {
       let originHost: string;
@@ -160,13 +181,8 @@ export function createAdminServer(ctx: AdminContext): AdminServer {
       }
       if (originHost === '' || originHost !== req.headers.host) throw new HttpError(403, 'cross-origin request refused');
     }
-    const token = ctx.config().admin.token;
-    if (token !== null && token !== undefined && token !== '') {
-      if (!bearerMatches(req.headers.authorization, token)) {
-        throw new HttpError(401, 'missing or wrong admin token (Authorization: Bearer TOKEN)', { 'WWW-Authenticate': 'Bearer realm="ballast"' });
-      }
-    } else if (boundToLoopback && !isLoopback(hostnameOf(req.headers.host))) {
-      throw new HttpError(403, 'Host header is not a loopback name; set admin.token to allow other names');
+    if (token !== undefined && !bearerMatches(req.headers.authorization, token)) {
+      throw new HttpError(401, 'missing or wrong admin token (Authorization: Bearer TOKEN)', { 'WWW-Authenticate': 'Bearer realm="ballast"' });
     }
   }
 
@@ -176,6 +192,12 @@ export function createAdminServer(ctx: AdminContext): AdminServer {
       url = new URL(req.url ?? '/', 'http://admin.invalid');
     } catch {
       throw new HttpError(400, 'bad request URL');
+    }
+    const token = adminToken();
+    // Without a token every request, reads included, must name the server by address: a
+    // rebound DNS name would otherwise let a web page read the figures or make changes.
+    if (token === undefined && !isRebindingSafeHost(req.headers.host)) {
+      throw new HttpError(403, 'Host header is not an IP address or localhost (DNS rebinding guard); set admin.token to allow other names');
     }
     let path = url.pathname;
     if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
@@ -190,18 +212,19 @@ export function createAdminServer(ctx: AdminContext): AdminServer {
     if (route === undefined) throw new HttpError(404, `not found: ${path}`);
     const allow = [route.GET ? 'GET, HEAD' : '', route.POST ? 'POST' : ''].filter(Boolean).join(', ');
     if (method === 'OPTIONS') {
-      // CORS preflight: reads are open to any origin, writes only from the dashboard's own.
-      res.writeHead(204, { Allow: allow, 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Methods': 'GET, HEAD' });
+      // No CORS headers, here or anywhere: the dashboard is same-origin, so a browser denies
+      // every other site's preflight and keeps other pages from reading the replies.
+      res.writeHead(204, { Allow: allow });
       res.end();
       return;
     }
     const handler = method === 'GET' ? route.GET : method === 'POST' ? route.POST : undefined;
     if (handler === undefined) throw new HttpError(405, `method ${req.method} not allowed on ${path}`, { Allow: allow });
-    if (method === 'POST') checkMutation(req);
+    if (method === 'POST') checkMutation(req, token);
     await handler(req, res, url);
   }
 
-  const server = createServer((req, res) => {
+  const server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_MS }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (res.headersSent) {
         res.destroy();
@@ -215,13 +238,14 @@ export function createAdminServer(ctx: AdminContext): AdminServer {
       sendError(res, 500, 'internal error');
     });
   });
-  server.keepAliveTimeout = 5000;
-  let boundToLoopback = true;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  // Node compares this field with its open connections at every accept and closes the ones
+  // beyond it at once; a getter lets a reloaded admin.maxConnections apply from the next one.
+  Object.defineProperty(server, 'maxConnections', { get: () => ctx.config().admin.maxConnections });
 
   return {
     listen() {
       const { host, port } = ctx.config().admin;
-      boundToLoopback = isLoopback(host);
       const warning = exposureWarning(host, ctx.config().admin.token);
       if (warning !== undefined) log.warn(warning);
       return new Promise((resolve, reject) => {

@@ -4,7 +4,7 @@
  * `.describe()` texts feed the generated config reference in docs/operations.md.
  */
 import { z } from 'zod';
-import { parseCidr } from '../util/cidr.js';
+import { isLoopback, parseCidr } from '../util/address.js';
 import {
   alpha1Options,
   beta1Options,
@@ -132,6 +132,23 @@ export const adminSchema = z
     host: host.default('127.0.0.1').describe('admin address (loopback unless you mean it)'),
     port: port.default(8090).describe('admin port'),
     token: z.string().min(8).nullable().default(null).describe('bearer token required by mutating calls'),
+    allowInsecure: z
+      .boolean()
+      .default(false)
+      .describe('allow admin.host beyond loopback without admin.token (anyone who can reach the port can make changes; start-up still warns)'),
+    maxConnections: z
+      .number()
+      .int()
+      .min(2)
+      .max(65_536)
+      .default(64)
+      .describe('open connections to the admin port; more are closed at once (event streams and idle keep-alives count)'),
+    maxEventStreams: z
+      .number()
+      .int()
+      .min(1)
+      .default(16)
+      .describe('open /api/events streams (one per dashboard tab); more get 503; must be below admin.maxConnections'),
   })
   .describe('admin API, /metrics and dashboard');
 
@@ -168,6 +185,23 @@ export const configSchema = z
       if (seen.has(id)) ctx.addIssue({ code: 'custom', path: ['servers', i], message: `duplicate server ${id}` });
       seen.add(id);
     });
+    const admin = cfg.admin;
+    if (admin.maxEventStreams >= admin.maxConnections) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['admin', 'maxEventStreams'],
+        message: `must be below admin.maxConnections (${admin.maxConnections}), so API calls still get a connection while every stream is open`,
+      });
+    }
+    if (admin.enabled && admin.token === null && !admin.allowInsecure && !isLoopback(admin.host)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['admin', 'host'],
+        message:
+          `${admin.host} is beyond loopback and admin.token is not set, so anyone who can reach the port could switch strategies, ` +
+          'disable backends and run load tests: set admin.token, or admin.allowInsecure: true to accept that',
+      });
+    }
   });
 
 export type ConfigInput = z.input<typeof configSchema>;

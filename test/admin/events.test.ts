@@ -103,7 +103,7 @@ async function waitSize(hub: EventHub, n: number): Promise<void> {
 
 test('the hub forgets closed clients and stops its timer when none is left', async () => {
   let snapshots = 0;
-  const hub = new EventHub(() => ({ n: ++snapshots }), 20);
+  const hub = new EventHub(() => ({ n: ++snapshots }), () => 16, 20);
   const server = createServer((req, res) => hub.add(req, res));
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -133,7 +133,7 @@ test('the hub forgets closed clients and stops its timer when none is left', asy
 });
 
 test('closing the hub ends every stream', async () => {
-  const hub = new EventHub(() => ({ ok: true }), 1000);
+  const hub = new EventHub(() => ({ ok: true }), () => 16, 1000);
   const server = createServer((req, res) => hub.add(req, res));
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

@@ -58,3 +58,24 @@ test('tcp mode refuses a strategy that needs HTTP requests, exit 2', () => {
   assert.equal(r.code, 2);
   assert.match(r.err, /beta1.*needs HTTP requests.*tcp mode/);
 });
+
+test('an admin port beyond loopback without a token exits 2 naming the keys, no stack trace', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ballast-cli-'));
+  const cfg = join(dir, 'exposed.yaml');
+  writeFileSync(cfg, 'admin: { host: 0.0.0.0 }\nservers:\n  - { host: 127.0.0.1, port: 8081 }\n');
+  for (const args of [['start', '--config', cfg, '--check'], ['start', '--config', cfg]]) {
+    const r = run(...args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.match(r.err, /exposed\.yaml/);
+    assert.match(r.err, /admin\.host: 0\.0\.0\.0 is beyond loopback/);
+    assert.match(r.err, /admin\.token/);
+    assert.match(r.err, /admin\.allowInsecure/);
+    assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
+  }
+
+  const insecure = join(dir, 'insecure.yaml');
+  writeFileSync(insecure, 'admin: { host: 0.0.0.0, allowInsecure: true }\nservers:\n  - { host: 127.0.0.1, port: 8081 }\n');
+  const check = run('start', '--config', insecure, '--check');
+  assert.equal(check.code, 0, check.err);
+  assert.match(check.out, /is valid/);
+});

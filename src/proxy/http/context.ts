@@ -12,7 +12,7 @@ import type { DeadlineSweeper } from '../deadlines.js';
 import type { KeySource } from '../key.js';
 import type { UpstreamPool } from './upstream.js';
 import type { SlotQueue } from './slot-queue.js';
-import type { AddressRanges } from '../../util/cidr.js';
+import type { AddressRanges } from '../../util/address.js';
 
 export interface ProxyContext {
   config: Config;

@@ -14,7 +14,7 @@ import type { ProxyContext } from './context.js';
 import { SlotQueue } from './slot-queue.js';
 import { UpstreamPool } from './upstream.js';
 import { Acceptor } from '../uv/acceptor.js';
-import { AddressRanges } from '../../util/cidr.js';
+import { AddressRanges } from '../../util/address.js';
 
 function timeoutsOf(config: Config): number[] {
   const t = config.timeouts;

@@ -1,7 +1,7 @@
-/** CIDR ranges for proxy.trustedProxies: matching (IPv4, IPv6, IPv4-mapped) and config errors naming the field. */
+/** CIDR ranges (proxy.trustedProxies): matching (IPv4, IPv6, IPv4-mapped) and config errors naming the field. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AddressRanges, parseCidr } from '../../src/util/cidr.js';
+import { AddressRanges, parseCidr } from '../../src/util/address.js';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
 
 test('address ranges match by prefix, IPv4-mapped IPv6 peers as IPv4', () => {
