@@ -45,7 +45,9 @@ export const alpha1Options = z
     minHedgeDelayMs: ms('floor of the hedge delay').default(5),
     minHedgeSamples: z.number().int().min(1).default(20).describe('no hedging until the pool has this many recent latency samples'),
     windowMs: z.number().positive().default(1_000).describe('feedback window'),
-    idempotentHeader: z.string().min(1).nullable().default('X-Idempotent').describe('a request with this header set to "true" may be hedged whatever its method'),
+    // Off unless configured: a client must not be able to make its own POST retried or hedged
+    // (sent twice) just by adding a header; only an operator who knows the backends can.
+    idempotentHeader: z.string().min(1).nullable().default(null).describe('a request with this header set to "true" may be retried and hedged whatever its method (e.g. X-Idempotent); null: off, only GET, HEAD, OPTIONS, PUT, DELETE and TRACE are'),
     maxHedgeBodyBytes: z.number().int().nonnegative().default(64 * 1024).describe('largest request body buffered so it can be hedged'),
   })
   .describe('alpha1 (tail latency) options');
