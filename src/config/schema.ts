@@ -122,6 +122,15 @@ export const adminSchema = z
   })
   .describe('admin API, /metrics and dashboard');
 
+export const reloadSchema = z
+  .strictObject({
+    allowReplaceAllServers: z
+      .boolean()
+      .default(false)
+      .describe('accept a reload whose servers share none with the running ones; off, such a reload is refused, since a truncated or mistaken file looks like that (set it in the new file, for that reload)'),
+  })
+  .describe('safety checks on config reloads');
+
 export const configSchema = z
   .strictObject({
     listen: z
@@ -147,6 +156,7 @@ export const configSchema = z
     response_time: responseTimeOptions.prefault({}),
     alpha1: alpha1Options.prefault({}),
     beta1: beta1Options.prefault({}),
+    reload: reloadSchema.prefault({}),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Set<string>();

@@ -15,7 +15,8 @@ Flags:
   --check         validate the config and exit (0 valid, 2 invalid)
   --help          this text
 
-Signals: SIGHUP reloads the config (an invalid new config is refused and the old one keeps
+Signals: SIGHUP reloads the config (an invalid new config, or one keeping none of the
+running servers without reload.allowReplaceAllServers, is refused and the old one keeps
 running); SIGTERM or SIGINT stop accepting, let in-flight requests finish up to
 timeouts.shutdownMs, then exit 0.
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
