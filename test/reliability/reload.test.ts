@@ -177,3 +177,43 @@ test('watchConfig survives atomic replacement (write a temp file, rename over), 
   assert.equal((await getText(`${lb.url}/`)).body, 'c');
 });
 
+// Regression: the watch-triggered reload read the file once, 200 ms after the last change
+// event, so a writer pausing longer than that mid-file had its prefix applied: YAML cut between
+// two list items still validates, with fewer servers, and the rest were removed until the
+// next read. Now the file must read the same twice in a row before it is applied.
+test('watchConfig: a file rewritten in place with a pause mid-write is applied whole; its valid prefix with fewer servers never is', async () => {
+  const [a, b, c] = [await backend('a'), await backend('b'), await backend('c')];
+  const settings = { watchConfig: true, healthCheck: { enabled: false } };
+  const lb = await spawnBalancer({ ...config([a, b, c]), ...settings });
+  cleanups.push(() => lb.cleanup());
+  const { closeSync, openSync, writeSync } = await import('node:fs');
+  const lines = [
+    'listen: { host: 127.0.0.1, port: 0 }',
+    'admin: { host: 127.0.0.1, port: 0 }',
+    'watchConfig: true',
+    'healthCheck: { enabled: false }',
+    'strategy: round_robin',
+    'timeouts: { connectMs: 2000 }',
+    'servers:',
+    ...[a, b, c].map((s) => `  - { host: 127.0.0.1, port: ${s.port}, name: ${s.name} }`),
+    '',
+  ];
+  const cut = lines.length - 3; // after the first server: valid YAML, a valid config with only a
+  const before = lb.logs.length;
+  const fd = openSync(lb.configFile, 'w');
+  writeSync(fd, lines.slice(0, cut).join('\n') + '\n');
+  await sleep(250); // a slow writer: longer than the old 200 ms debounce
+  writeSync(fd, lines.slice(cut).join('\n'));
+  closeSync(fd);
+  await lb.waitForLog((l) => lb.logs.indexOf(l) >= before && l.msg === 'config reloaded', 5000);
+  await sleep(1000); // any later reload would have happened by now
+  const reloads = lb.logs.slice(before).filter((l) => l.msg === 'config reloaded');
+  assert.deepEqual(
+    reloads.map((l) => l.removed),
+    [[]],
+    'one reload, of the whole file, removing nothing',
+  );
+  const seen = new Set<string>();
+  for (let i = 0; i < 6; i++) seen.add((await getText(`${lb.url}/`)).body);
+  assert.deepEqual([...seen].sort(), ['a', 'b', 'c']);
+});

@@ -2,7 +2,7 @@
 import { watch } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfigFile } from '../../config/load.js';
+import { configFileSource, loadConfigFile } from '../../config/load.js';
 import { UsageError, type Command } from '../command.js';
 import { runBallast } from '../../app/run.js';
 
@@ -36,7 +36,7 @@ export const startCommand: Command = {
       return 0;
     }
     return runBallast(config, {
-      reloadSource: () => loadConfigFile(file),
+      reloadSource: configFileSource(file),
       // Watch the directory, not the file: editors and deploy tools replace a config by
       // renaming a new file over it, and a watch on the old inode would miss every later change.
       watch: config.watchConfig
