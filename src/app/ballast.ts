@@ -117,6 +117,7 @@ export class Ballast {
     if (next.admin.host !== prev.admin.host || next.admin.port !== prev.admin.port || next.admin.enabled !== prev.admin.enabled) {
       throw new ConfigError('admin: address cannot change on reload (restart to move the admin server)');
     }
+    this.refuseReplacingAllServers(next);
     // The strategy that will run: the new file's if it names a different one, else the current (maybe switched at run time).
     const strategyName = next.strategy !== prev.strategy ? next.strategy : this.active.name;
     try {
@@ -147,6 +148,22 @@ export class Ballast {
     this.log.info(
       { added: added.map((b) => b.address), removed: removed.map((b) => b.address), strategy: strategyName },
       'config reloaded',
+    );
+  }
+
+  /**
+   * A reload keeping none of the running servers is refused unless the new file allows it: a
+   * truncated or half-written file, or the wrong one, looks exactly like that, and applying it
+   * would drain every backend at once (the new ones take traffic only after their checks).
+   */
+  private refuseReplacingAllServers(next: Config): void {
+    if (next.reload.allowReplaceAllServers) return;
+    const running = this.pool.backends.map((b) => b.address);
+    const kept = new Set(next.servers.map(serverKey));
+    if (running.some((a) => kept.has(a))) return;
+    throw new ConfigError(
+      `servers: the new config keeps none of the ${running.length} running servers (${running.join(', ')}), so it would remove them all; ` +
+        'a truncated or mistaken file looks like this. To replace every server at once, set reload.allowReplaceAllServers: true in the new file',
     );
   }
 

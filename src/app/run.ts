@@ -3,14 +3,18 @@
  * change, stop gracefully on SIGTERM/SIGINT. Shared by `ballast start` and `ballast demo`.
  */
 import type { Config } from '../config/schema.js';
-import { ConfigError } from '../config/load.js';
+import { ConfigError, type ConfigSource } from '../config/load.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { Ballast } from './ballast.js';
 import { startAdmin, type RunningAdmin } from './admin.js';
+import { SettledReads } from './settle.js';
+
+/** Quiet time after a change event before the file is read, and between the reads that must agree. */
+const WATCH_SETTLE_MS = 200;
 
 export interface RunOptions {
-  /** Reads the config again for a reload (throws ConfigError when invalid). */
-  reloadSource?: () => Config;
+  /** Where a reload reads the config again (its errors are ConfigErrors). */
+  reloadSource?: ConfigSource;
   /** Watches the config source; returns a function that stops watching. */
   watch?: ((onChange: () => void) => () => void) | undefined;
   log?: Logger;
@@ -53,23 +57,31 @@ export async function runBallast(config: Config, options: RunOptions = {}): Prom
   const { ballast, admin } = running;
   options.onReady?.(ballast, admin);
 
-  const reload = (why: string): void => {
-    if (options.reloadSource === undefined) return;
+  const source = options.reloadSource;
+  const reload = (why: string, next: () => Config): void => {
     try {
-      const next = options.reloadSource();
-      ballast.reload(next);
+      ballast.reload(next());
     } catch (err) {
       const message = err instanceof ConfigError ? err.message : String(err);
       log.error({ why }, `reload refused, the running config stays: ${message}`);
     }
   };
-  const onHup = (): void => reload('SIGHUP');
+  const onHup = (): void => {
+    if (source !== undefined) reload('SIGHUP', () => source.parse(source.read()));
+  };
   process.on('SIGHUP', onHup);
-  let debounce: NodeJS.Timeout | undefined;
-  const unwatch = options.watch?.(() => {
-    clearTimeout(debounce);
-    debounce = setTimeout(() => reload('config file changed'), 200);
-  });
+  // A watched file is reloaded only once it reads the same twice (a half-written one must not apply).
+  const settle =
+    source === undefined
+      ? undefined
+      : new SettledReads(() => source.read(), WATCH_SETTLE_MS, {
+          settled: (text) => reload('config file changed', () => source.parse(text)),
+          failed: (err) =>
+            reload('config file changed', () => {
+              throw err;
+            }),
+        });
+  const unwatch = settle === undefined ? undefined : options.watch?.(() => settle.changed());
 
   const signal = await (options.stopSignal ??
     new Promise<string>((resolve) => {
@@ -79,7 +91,7 @@ export async function runBallast(config: Config, options: RunOptions = {}): Prom
   log.info({ signal, inFlight: ballast.pool.totalInflight }, 'stopping: finishing in-flight requests');
   process.off('SIGHUP', onHup);
   unwatch?.();
-  clearTimeout(debounce);
+  settle?.stop();
   await running.stop();
   log.info('stopped');
   return 0;

@@ -48,14 +48,18 @@ export function parseConfig(raw: unknown, source = '(inline)'): Config {
   return result.data;
 }
 
-export function loadConfigFile(file: string): Config {
-  let text: string;
+/** The text of a config file (a ConfigError naming the file when it cannot be read). */
+export function readConfigText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError(`cannot read config ${file}: ${code === 'ENOENT' ? 'no such file' : String(code ?? err)}`);
   }
+}
+
+/** Parses and validates the text of a config file; `file` names it in errors. */
+export function parseConfigText(text: string, file: string): Config {
   let raw: unknown;
   try {
     raw = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
@@ -67,4 +71,23 @@ export function loadConfigFile(file: string): Config {
     throw new ConfigError(`invalid config ${file}: expected a mapping with at least "servers"`);
   }
   return parseConfig(raw, file);
+}
+
+export function loadConfigFile(file: string): Config {
+  return parseConfigText(readConfigText(file), file);
+}
+
+/**
+ * Where a reload gets its config: reading and parsing are separate so a watch-triggered
+ * reload can compare the text of successive reads before it parses one (src/app/settle.ts).
+ */
+export interface ConfigSource {
+  /** The current text; throws ConfigError when it cannot be read. */
+  read(): string;
+  /** The config the text describes; throws ConfigError when it is invalid. */
+  parse(text: string): Config;
+}
+
+export function configFileSource(file: string): ConfigSource {
+  return { read: () => readConfigText(file), parse: (text) => parseConfigText(text, file) };
 }

@@ -74,6 +74,11 @@ function typeOf(s: JsonSchema): string {
   }
   if (s.enum !== undefined) return s.enum.length === 1 ? code(s.enum[0]) : `one of ${s.enum.map(code).join(', ')}`;
   if (s.const !== undefined) return code(s.const);
+  // zod writes a nullable field without constraints zod can express as `type: [T, "null"]`
+  // rather than anyOf: say it the same way as the anyOf form.
+  if (Array.isArray(s.type) && s.type.includes('null') && s.type.length > 1) {
+    return `${typeOf({ ...s, type: s.type.filter((x) => x !== 'null') })}, or \`null\``;
+  }
   const t = Array.isArray(s.type) ? s.type.join(' or ') : (s.type ?? 'any');
   if (t === 'integer' || t === 'number') return t + range(s);
   if (t === 'string') {

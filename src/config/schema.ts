@@ -14,6 +14,7 @@ import {
   roundRobinOptions,
   weightedRoundRobinOptions,
 } from './strategy-options.js';
+import { headerName, headerValue, hostName, requestPath } from './fields.js';
 
 export const STRATEGY_NAMES = [
   'round_robin',
@@ -32,10 +33,10 @@ const ms = (d: string) => z.number().nonnegative().describe(d);
 
 export const serverSchema = z
   .strictObject({
-    host: host.describe('backend address'),
+    host: hostName.describe('backend address (also the Host header of its HTTP health checks)'),
     port: port.min(1).describe('backend port'),
     weight: z.number().positive().max(1000).default(1).describe('relative share of traffic'),
-    name: z.string().min(1).optional().describe('label shown in the API and metrics (default host:port)'),
+    name: headerValue.optional().describe('label shown in the API and metrics, and sent as the value of proxy.backendHeader (default host:port)'),
   })
   .describe('one backend');
 
@@ -56,7 +57,7 @@ export const healthCheckSchema = z
     jitter: z.number().min(0).max(1).default(0.1).describe('random spread of the interval, as a share of it, so checks do not align'),
     timeoutMs: ms('a check taking longer fails').default(3_000),
     method: z.string().regex(/^[A-Z]+$/).default('GET').describe('HTTP check method'),
-    path: z.string().startsWith('/').default('/health').describe('HTTP check path'),
+    path: requestPath.default('/health').describe('HTTP check path'),
     expectStatus: statusRange.default('200-399'),
     rise: z.number().int().min(1).default(2).describe('consecutive passes that mark a down backend up'),
     fall: z.number().int().min(1).default(3).describe('consecutive failures that mark an up backend down'),
@@ -109,8 +110,8 @@ export const limitsSchema = z
 
 export const proxySchema = z
   .strictObject({
-    backendHeader: z.string().min(1).nullable().default(null).describe('response header naming the backend that served (e.g. X-Backend-Server); null: none'),
-    via: z.string().min(1).default('ballast').describe('pseudonym in the Via header'),
+    backendHeader: headerName.nullable().default(null).describe('response header naming the backend that served (e.g. X-Backend-Server); null: none'),
+    via: headerValue.default('ballast').describe('pseudonym in the Via header'),
     trustedProxies: z
       .array(
         z.string().superRefine((s, ctx) => {
@@ -152,6 +153,15 @@ export const adminSchema = z
   })
   .describe('admin API, /metrics and dashboard');
 
+export const reloadSchema = z
+  .strictObject({
+    allowReplaceAllServers: z
+      .boolean()
+      .default(false)
+      .describe('accept a reload whose servers share none with the running ones; off, such a reload is refused, since a truncated or mistaken file looks like that (set it in the new file, for that reload)'),
+  })
+  .describe('safety checks on config reloads');
+
 export const configSchema = z
   .strictObject({
     listen: z
@@ -177,6 +187,7 @@ export const configSchema = z
     response_time: responseTimeOptions.prefault({}),
     alpha1: alpha1Options.prefault({}),
     beta1: beta1Options.prefault({}),
+    reload: reloadSchema.prefault({}),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Set<string>();

@@ -4,6 +4,7 @@
  * parsing from policy) so the config can be validated, and documented, without building one.
  */
 import { z } from 'zod';
+import { cookieName, headerName } from './fields.js';
 
 const ms = (d: string) => z.number().nonnegative().describe(d);
 
@@ -45,17 +46,19 @@ export const alpha1Options = z
     minHedgeDelayMs: ms('floor of the hedge delay').default(5),
     minHedgeSamples: z.number().int().min(1).default(20).describe('no hedging until the pool has this many recent latency samples'),
     windowMs: z.number().positive().default(1_000).describe('feedback window'),
-    idempotentHeader: z.string().min(1).nullable().default('X-Idempotent').describe('a request with this header set to "true" may be hedged whatever its method'),
+    // Off unless configured: a client must not be able to make its own POST retried or hedged
+    // (sent twice) just by adding a header; only an operator who knows the backends can.
+    idempotentHeader: headerName.nullable().default(null).describe('a request with this header set to "true" may be retried and hedged whatever its method (e.g. X-Idempotent); null: off, only GET, HEAD, OPTIONS, PUT, DELETE and TRACE are'),
     maxHedgeBodyBytes: z.number().int().nonnegative().default(64 * 1024).describe('largest request body buffered so it can be hedged'),
   })
   .describe('alpha1 (tail latency) options');
 
 export const beta1KeySource = z
   .union([
-    z.strictObject({ header: z.string().min(1) }),
+    z.strictObject({ header: headerName }),
     z.strictObject({ query: z.string().min(1) }),
     z.strictObject({ path: z.literal(true) }),
-    z.strictObject({ cookie: z.string().min(1) }),
+    z.strictObject({ cookie: cookieName }),
     z.strictObject({ clientIp: z.literal(true) }),
   ], { error: 'expected one of {header: NAME}, {query: NAME}, {path: true}, {cookie: NAME}, {clientIp: true}' })
   .describe('where the affinity key comes from: {header}, {query}, {path: true}, {cookie} or {clientIp: true}');
@@ -66,7 +69,7 @@ export const beta1Options = z
     loadFactor: z.number().min(1).default(1.25).describe('bounded-load factor c: a backend takes at most ceil(c x average load), weighted'),
     boundFloor: z.number().int().min(1).default(4).describe('a backend with fewer requests in flight than this is never skipped for load, so light load keeps affinity'),
     warmupMs: ms('warm-up of a backend that joins or returns (0: none)').default(60_000),
-    cacheHeader: z.string().min(1).default('X-Cache').describe('response header whose HIT/MISS feeds cache_hit_rate'),
+    cacheHeader: headerName.default('X-Cache').describe('response header whose HIT/MISS feeds cache_hit_rate'),
     hotKeyShare: z.number().gt(0).max(1).default(0.1).describe('a key above this share of recent keyed traffic is spread over its top two backends (1: never)'),
   })
   .describe('beta1 (cache affinity) options');

@@ -6,6 +6,7 @@
  * in the middle of a request loses nothing: the pool's state carries over and the new
  * strategy simply starts hearing about outcomes.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { Backend, InflightEntry, Outcome } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
 import type { Clock } from '../util/clock.js';
@@ -66,10 +67,18 @@ export class ActiveStrategy {
     this.needsKey = def.needs(this.config) !== 'none';
   }
 
-  /** New config (reload): rebuild the strategy with its new options, same name unless changed. */
+  /**
+   * New config (reload). The running strategy is kept when its name and its own options (the
+   * config key named after it) are unchanged, so what it learned (EWMAs, feedback weights,
+   * hedge budget, per-backend counts, the smooth-WRR cycle) survives a reload that only touched
+   * timeouts or servers; strategies read membership from the pool on every pick, so added and
+   * removed servers reach a kept one. Otherwise it is rebuilt with the new options: strategies
+   * fix derived tables from their options at construction, and a rebuild is what a switch does.
+   */
   reconfigure(config: Config, name: StrategyName = this.name): void {
+    const keep = name === this.name && isDeepStrictEqual(config[name], this.config[name]);
     this.config = config;
-    this.switchTo(name);
+    if (!keep) this.switchTo(name);
   }
 
   addObserver(observer: OutcomeObserver): void {

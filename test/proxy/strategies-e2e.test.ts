@@ -277,13 +277,14 @@ test('alpha1 does not hedge with a single ready backend', async () => {
 async function stuckOnA(seed: number, extra: Partial<ConfigInput> = {}) {
   const a = track(await ctlServer('a'));
   const b = track(await ctlServer('b'));
+  const { alpha1, ...rest } = extra;
   const lb = track(
     await startBallast({
       servers: [local(a.port), local(b.port)],
       strategy: 'alpha1',
       seed,
-      alpha1: { maxHedgeRate: 0.5, minHedgeSamples: 5, minHedgeDelayMs: 20, sloMs: 100 },
-      ...extra,
+      alpha1: { maxHedgeRate: 0.5, minHedgeSamples: 5, minHedgeDelayMs: 20, sloMs: 100, ...alpha1 },
+      ...rest,
     }),
   );
   for (let i = 0; i < 40; i++) assert.equal((await get(`${lb.url}/warm/${i}`)).status, 200);
@@ -314,7 +315,7 @@ function chunkedPost(url: string, pieces: string[], agent: http.Agent, headers: 
 }
 
 test('a hedge carries the request body intact (Content-Length and chunked) and leaves a keep-alive client connection usable', async () => {
-  const { a, b, lb, parked } = await stuckOnA(21);
+  const { a, b, lb, parked } = await stuckOnA(21, { alpha1: { idempotentHeader: 'X-Idempotent' } });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const sockets = new Set<net.Socket>();
   const send = async (path: string, method: string, body?: string) => {
@@ -368,8 +369,25 @@ test('a hedge carries the request body intact (Content-Length and chunked) and l
   assert.equal(Object.values(counts).reduce((x, y) => x + y, 0), 46, JSON.stringify(counts));
 });
 
-test('a POST is never hedged; one marked X-Idempotent: true is', async () => {
-  const { a, b, lb, parked } = await stuckOnA(23);
+// Regression (security): the header used to default to X-Idempotent, so any client could get
+// its own POST sent twice. Off by default now; an operator names the header to use it.
+test('with the default config a POST marked X-Idempotent: true is not hedged', async () => {
+  const { a, b, lb, parked } = await stuckOnA(25);
+  const before = lb.stats.counters().hedgesSent;
+  const marked = request(`${lb.url}/post/marked`, { method: 'POST', body: 'm', headers: { 'content-type': 'text/plain', 'x-idempotent': 'true' } });
+  assert.ok(await until(() => a.sawPath('/post/marked')));
+  await sleep(200); // ten hedge delays
+  assert.ok(!b.sawPath('/post/marked'), 'the marked POST was not copied to b');
+  assert.equal(lb.stats.counters().hedgesSent, before);
+  a.release();
+  assert.equal((await marked).body.toString(), 'a', 'it waited for the backend it was sent to');
+  b.release();
+  for (const p of await Promise.all(parked)) assert.equal(p.status, 200);
+  assert.ok(await until(() => lb.pool.totalInflight === 0), `pool in flight: ${inflight(lb)}`);
+});
+
+test('a POST is never hedged; one marked X-Idempotent: true is when alpha1.idempotentHeader names it', async () => {
+  const { a, b, lb, parked } = await stuckOnA(23, { alpha1: { idempotentHeader: 'X-Idempotent' } });
   const hedges = () => lb.stats.counters().hedgesSent;
   const before = hedges();
   const plain = request(`${lb.url}/post/plain`, { method: 'POST', body: 'p', headers: { 'content-type': 'text/plain' } });

@@ -164,6 +164,6 @@ test('random mutations of backend responses: the client gets a response, a 502/5
   assert.deepEqual(problems, []);
   const good = await httpServer((_req, res) => res.end('fine'));
   cleanups.push(() => good.close());
-  lb.reload({ ...lb.config, servers: [local(good.port)] });
+  lb.reload({ ...lb.config, servers: [local(good.port)], reload: { allowReplaceAllServers: true } });
   assert.equal((await request(`${lb.url}/alive`)).status, 200);
 });

@@ -118,6 +118,7 @@ test('reload removes a backend with requests in flight, adds one after its check
     ['not YAML', 'servers: [ { host: 127.0.0.1', /reload refused.*not valid YAML/s],
     ['unknown key', JSON.stringify({ ...config([b]), bogus: 1 }), /reload refused.*bogus/s],
     ['listen change', JSON.stringify({ ...config([b]), listen: { host: '127.0.0.1', port: lb.port + 1 } }), /reload refused.*listen/s],
+    ['no running server kept', JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, ...config([a]) }), /reload refused.*keeps none of the 2 running servers/s],
   ] as const) {
     await reload(lb, bad, /reload refused/);
     const line = lb.logs.filter((l) => /reload refused/.test(l.msg)).at(-1)!;
@@ -134,13 +135,16 @@ test('reload removes a backend with requests in flight, adds one after its check
   assert.equal(lb.child.exitCode, null, 'the balancer is still running');
 });
 
+// Replacing every server at once must be allowed by the new file (reload.allowReplaceAllServers).
+const REPLACE_ALL = { reload: { allowReplaceAllServers: true } };
+
 test('watchConfig: rewriting the file reloads without a signal; a broken file is refused and the old config keeps serving', async () => {
   const a = await backend('a');
   const b = await backend('b');
   const lb = await spawnBalancer({ ...config([a]), watchConfig: true, healthCheck: { enabled: false } });
   cleanups.push(() => lb.cleanup());
   assert.equal((await getText(`${lb.url}/`)).body, 'a');
-  lb.writeConfig({ ...config([b]), watchConfig: true, healthCheck: { enabled: false } });
+  lb.writeConfig({ ...config([b]), watchConfig: true, healthCheck: { enabled: false }, ...REPLACE_ALL });
   await lb.waitForLog((l) => l.msg === 'config reloaded', 5000);
   assert.ok(await waitFor(() => a.served.length === 1, 10));
   for (let i = 0; i < 5; i++) assert.equal((await getText(`${lb.url}/`)).body, 'b');
@@ -160,7 +164,7 @@ test('watchConfig survives atomic replacement (write a temp file, rename over), 
   const { renameSync, writeFileSync } = await import('node:fs');
   const replace = (servers: Backend[]) => {
     const tmp = `${lb.configFile}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, ...config(servers), watchConfig: true, healthCheck: { enabled: false } }));
+    writeFileSync(tmp, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 }, ...config(servers), watchConfig: true, healthCheck: { enabled: false }, ...REPLACE_ALL }));
     renameSync(tmp, lb.configFile);
   };
   replace([b]);
@@ -171,4 +175,45 @@ test('watchConfig survives atomic replacement (write a temp file, rename over), 
   replace([c]);
   assert.ok(await waitFor(() => reloads() === 2, 3000), 'the second replacement was seen too');
   assert.equal((await getText(`${lb.url}/`)).body, 'c');
+});
+
+// Regression: the watch-triggered reload read the file once, 200 ms after the last change
+// event, so a writer pausing longer than that mid-file had its prefix applied: YAML cut between
+// two list items still validates, with fewer servers, and the rest were removed until the
+// next read. Now the file must read the same twice in a row before it is applied.
+test('watchConfig: a file rewritten in place with a pause mid-write is applied whole; its valid prefix with fewer servers never is', async () => {
+  const [a, b, c] = [await backend('a'), await backend('b'), await backend('c')];
+  const settings = { watchConfig: true, healthCheck: { enabled: false } };
+  const lb = await spawnBalancer({ ...config([a, b, c]), ...settings });
+  cleanups.push(() => lb.cleanup());
+  const { closeSync, openSync, writeSync } = await import('node:fs');
+  const lines = [
+    'listen: { host: 127.0.0.1, port: 0 }',
+    'admin: { host: 127.0.0.1, port: 0 }',
+    'watchConfig: true',
+    'healthCheck: { enabled: false }',
+    'strategy: round_robin',
+    'timeouts: { connectMs: 2000 }',
+    'servers:',
+    ...[a, b, c].map((s) => `  - { host: 127.0.0.1, port: ${s.port}, name: ${s.name} }`),
+    '',
+  ];
+  const cut = lines.length - 3; // after the first server: valid YAML, a valid config with only a
+  const before = lb.logs.length;
+  const fd = openSync(lb.configFile, 'w');
+  writeSync(fd, lines.slice(0, cut).join('\n') + '\n');
+  await sleep(250); // a slow writer: longer than the old 200 ms debounce
+  writeSync(fd, lines.slice(cut).join('\n'));
+  closeSync(fd);
+  await lb.waitForLog((l) => lb.logs.indexOf(l) >= before && l.msg === 'config reloaded', 5000);
+  await sleep(1000); // any later reload would have happened by now
+  const reloads = lb.logs.slice(before).filter((l) => l.msg === 'config reloaded');
+  assert.deepEqual(
+    reloads.map((l) => l.removed),
+    [[]],
+    'one reload, of the whole file, removing nothing',
+  );
+  const seen = new Set<string>();
+  for (let i = 0; i < 6; i++) seen.add((await getText(`${lb.url}/`)).body);
+  assert.deepEqual([...seen].sort(), ['a', 'b', 'c']);
 });

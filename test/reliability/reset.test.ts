@@ -151,6 +151,38 @@ test('a reset before any response byte: a GET is retried on another backend, a P
   assert.equal(posts502 + posts200, 6);
 });
 
+// Regression (security): alpha1.idempotentHeader used to default to X-Idempotent, so a client
+// could make its own POST retryable (sent twice) by adding the header. Off unless configured.
+test('a POST marked X-Idempotent: true, reset before any response byte, gets 502 with the default config; it is retried only when the header is configured', async () => {
+  const be = track(await scriptedBackend());
+  const good = track(await namedBackend('good'));
+  const marked = { method: 'POST', body: 'x', headers: { 'x-idempotent': 'true' } };
+  for (const [alpha1, want] of [
+    [{}, 502],
+    [{ idempotentHeader: 'X-Idempotent' }, 200],
+  ] as const) {
+    const lb = track(
+      await startBallast({
+        strategy: 'round_robin',
+        servers: [local(be.port), local(good.port)],
+        outlierDetection: { enabled: false },
+        retries: { budgetPercent: 100, minPerSecond: 100 },
+        alpha1,
+      }),
+    );
+    const statuses: number[] = [];
+    // Round robin alternates, so some of these first attempts go to the resetting backend.
+    for (let i = 0; i < 4; i++) statuses.push((await request(`${lb.url}/reset-before-response`, marked)).status);
+    if (want === 502) {
+      assert.ok(statuses.includes(502), `default config: a marked POST reset by the backend is not retried (${statuses})`);
+      assert.equal(lb.policy.retries, 0, 'no retry');
+    } else {
+      assert.deepEqual(statuses, [200, 200, 200, 200], 'configured header: the marked POST is retried on the good backend');
+      assert.ok(lb.policy.retries >= 1);
+    }
+  }
+});
+
 test('an idempotent request with a body, reset before the response, is replayed byte for byte on another backend; a body too large to keep is not retried', async () => {
   const be = track(await scriptedBackend());
   const { httpServer } = await import('../helpers/servers.js');

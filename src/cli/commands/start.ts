@@ -2,7 +2,7 @@
 import { watch } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfigFile } from '../../config/load.js';
+import { configFileSource, loadConfigFile } from '../../config/load.js';
 import { UsageError, type Command } from '../command.js';
 import { runBallast } from '../../app/run.js';
 
@@ -15,7 +15,8 @@ Flags:
   --check         validate the config and exit (0 valid, 2 invalid)
   --help          this text
 
-Signals: SIGHUP reloads the config (an invalid new config is refused and the old one keeps
+Signals: SIGHUP reloads the config (an invalid new config, or one keeping none of the
+running servers without reload.allowReplaceAllServers, is refused and the old one keeps
 running); SIGTERM or SIGINT stop accepting, let in-flight requests finish up to
 timeouts.shutdownMs, then exit 0.
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
@@ -35,7 +36,7 @@ export const startCommand: Command = {
       return 0;
     }
     return runBallast(config, {
-      reloadSource: () => loadConfigFile(file),
+      reloadSource: configFileSource(file),
       // Watch the directory, not the file: editors and deploy tools replace a config by
       // renaming a new file over it, and a watch on the old inode would miss every later change.
       watch: config.watchConfig

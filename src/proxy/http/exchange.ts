@@ -562,5 +562,6 @@ export class Exchange implements SlotWaiter, HasDeadline {
     }
     this.deadline = 0;
     this.chunks = [];
+    this.chunkBytes = 0;
   }
 }
