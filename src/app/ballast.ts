@@ -8,7 +8,7 @@ import { ConfigError } from '../config/load.js';
 import { Pool } from '../pool/pool.js';
 import type { Backend } from '../pool/backend.js';
 import { ActiveStrategy, UnknownStrategyError } from '../strategies/active.js';
-import { AttemptPolicy } from '../proxy/attempts.js';
+import { AttemptPolicy } from '../balancer/policy.js';
 import { HttpProxy } from '../proxy/http/server.js';
 import { TcpProxy } from '../proxy/tcp/proxy.js';
 import { HealthMonitor } from '../health/active.js';

@@ -4,7 +4,7 @@ import type { Pool } from '../pool/pool.js';
 import type { ActiveStrategy } from '../strategies/active.js';
 import type { StatsRecorder } from '../stats/recorder.js';
 import type { Logger } from '../util/log.js';
-import type { AttemptPolicy } from './attempts.js';
+import type { AttemptPolicy } from '../balancer/policy.js';
 
 export interface ProxyDeps {
   config: Config;

@@ -3,8 +3,8 @@
  *
  * It runs the real balancing code on virtual time: the strategy from the registry behind an
  * ActiveStrategy, the real Pool (in-flight lists, peak-EWMA latency, failure history), the
- * real AttemptPolicy (failover, retries and their budget), the proxy's hedging sequence
- * (src/proxy/hedging.ts, the order of src/proxy/http/exchange.ts) and the real outlier detector
+ * real attempt race (src/balancer/race.ts: failover, retries and their budget, hedging, in the
+ * order the HTTP proxy runs them, since it is the same code) and the real outlier detector
  * (src/health/outlier.ts), all reading a ManualClock that the engine moves from event to event.
  * Only the network, the servers and the active health checks (a fixed detection delay per
  * event) are simulated. Every attempt goes through ActiveStrategy.started / ended exactly once,
@@ -25,10 +25,10 @@ import type { Config } from '../config/schema.js';
 import type { Backend, InflightEntry, Outcome, OutcomeKind } from '../pool/backend.js';
 import { OutlierDetector } from '../health/outlier.js';
 import { Pool } from '../pool/pool.js';
-import { AttemptPolicy, type AttemptState } from '../proxy/attempts.js';
-import { NO_HEDGE, hedgeDelay, hedgeSettled, hedgeable, sendHedge } from '../proxy/hedging.js';
+import { AttemptPolicy } from '../balancer/policy.js';
+import { AttemptRace, type RaceEnv, type RaceLoss, type RacePort } from '../balancer/race.js';
 import { ActiveStrategy } from '../strategies/active.js';
-import { PickContext } from '../strategies/types.js';
+import type { PickContext } from '../strategies/types.js';
 import { ManualClock } from '../util/clock.js';
 import { SeededRandom } from '../util/random.js';
 import { makeArrivals } from './arrivals.js';
@@ -50,19 +50,56 @@ const KEY_NAME_CACHE = 1 << 20;
 /** A run stops with an error past this many events per request (a bug, not a workload). */
 const MAX_EVENTS_PER_REQUEST = 1_000;
 
-class SimRequest {
-  readonly ctx = new PickContext();
+/** A simulated request: its attempt race, and the race's port onto the simulation. */
+class SimRequest implements RacePort<SimAttempt> {
+  readonly race: AttemptRace<SimAttempt>;
   gen = 0;
   arrival = 0;
   keyId = -1;
-  idempotent = true;
-  /** Attempts started, and those still waiting for an answer (at most two: first and hedge). */
-  attempts = 0;
-  outstanding = 0;
-  live0: SimAttempt | null = null;
-  live1: SimAttempt | null = null;
-  hedgeSent = false;
-  constructor(readonly index: number) {}
+  constructor(
+    readonly index: number,
+    private readonly sim: Simulation,
+    env: RaceEnv,
+  ) {
+    this.race = new AttemptRace(this, env);
+  }
+  get ctx(): PickContext {
+    return this.race.ctx;
+  }
+  create(b: Backend, hedge: boolean): SimAttempt {
+    return this.sim.createAttempt(this, b, hedge);
+  }
+  send(a: SimAttempt): void {
+    this.sim.sendAttempt(a);
+  }
+  abort(): void {
+    // The server learns nothing (as a real backend would not); a queued copy is dropped when
+    // the scenario says so (cancelQueued), once it reaches the head of its server's queue.
+  }
+  released(a: SimAttempt): void {
+    this.sim.attemptReleased(a);
+  }
+  armHedge(delayMs: number): void {
+    this.sim.armHedge(this, delayMs);
+  }
+  disarmHedge(): void {
+    // A stale hedge event finds the race decided (or the request's generation moved on).
+  }
+  wait(): boolean {
+    return false; // connection limits are not modelled
+  }
+  lost(_reason: RaceLoss): void {
+    this.sim.finish(this, false);
+  }
+  retried(_b: Backend, decision: 'failover' | 'retry'): void {
+    this.sim.countRetry(decision);
+  }
+  hedgeSent(): void {
+    this.sim.countHedge(false);
+  }
+  hedgeWon(): void {
+    this.sim.countHedge(true);
+  }
 }
 
 class SimAttempt implements InflightEntry {
@@ -72,12 +109,14 @@ class SimAttempt implements InflightEntry {
   gen = 0;
   free = true;
   req: SimRequest | null = null;
-  backend: Backend | null = null;
+  backend!: Backend;
   server: SimServer<SimAttempt> | null = null;
   keyId = -1;
-  isHedge = false;
-  /** The proxy is done with it (answered, failed or cancelled); the pool's entry is released. */
-  proxyDone = true;
+  hedge = false;
+  /** The proxy is done with it (answered, failed or cancelled; set by the race); the pool's entry is released. */
+  ended = true;
+  headersAt = 0;
+  readonly outcome: Outcome = { kind: 'ok', status: 0, latencyMs: 0 };
   /** The server is done with it (served, dropped from its queue, refused, or it died). */
   serverDone = true;
   inService = false;
@@ -181,7 +220,8 @@ function serverSpecs(scenario: Scenario): { host: string; port: number; weight: 
 export class Simulation {
   private readonly clock = new ManualClock(0);
   private readonly pool: Pool;
-  private readonly active: ActiveStrategy;
+  /** The running strategy (tests reach it to observe or script it). */
+  readonly active: ActiveStrategy;
   private readonly policy: AttemptPolicy;
   private readonly outlier: OutlierDetector;
   /** Time of the pending EV_SWEEP, Infinity when none. */
@@ -208,9 +248,7 @@ export class Simulation {
   private toHead = 0;
   private toCount = 0;
 
-  /** Reused for every outcome and failure decision: the pool and policy read them synchronously. */
-  private readonly outcome: Outcome = { kind: 'ok', status: 0, latencyMs: 0 };
-  private readonly attemptState: AttemptState = { idempotent: true, replayable: true, responseStarted: false, attempts: 0 };
+  private readonly raceEnv: RaceEnv;
 
   private latencies: Float64Array;
   private completed = 0;
@@ -230,7 +268,6 @@ export class Simulation {
   private events = 0;
 
   private readonly timeoutMs: number;
-  private readonly maxHedgeBodyBytes: number;
   private readonly connectFailMs: number;
   private readonly cancelQueued: boolean;
   private readonly idempotentShare: number;
@@ -265,7 +302,13 @@ export class Simulation {
     this.cacheCapacity = scenario.cache === null ? null : scenario.cache.capacity;
     this.missPenaltyMs = scenario.cache === null ? 0 : scenario.cache.missPenaltyMs;
     this.timeoutMs = config.timeouts.responseHeadersMs;
-    this.maxHedgeBodyBytes = config.alpha1.maxHedgeBodyBytes;
+    const clock = this.clock;
+    this.raceEnv = {
+      active: this.active,
+      policy: this.policy,
+      now: () => clock.now(),
+      settings: { maxConnectionsPerBackend: 0, maxHedgeBodyBytes: config.alpha1.maxHedgeBodyBytes },
+    };
     this.connectFailMs = scenario.proxy.connectFailMs;
     this.cancelQueued = scenario.proxy.cancelQueued;
     this.idempotentShare = scenario.proxy.idempotentShare;
@@ -304,7 +347,7 @@ export class Simulation {
     for (;;) {
       const th = queue.peekTime();
       // Most attempts end long before their timeout: drop those entries without an event.
-      while (this.toCount > 0 && (this.toRing[this.toHead]!.gen !== this.toGens[this.toHead] || this.toRing[this.toHead]!.proxyDone)) {
+      while (this.toCount > 0 && (this.toRing[this.toHead]!.gen !== this.toGens[this.toHead] || this.toRing[this.toHead]!.ended)) {
         this.popTimeout();
       }
       const tt = this.toCount > 0 ? this.toRing[this.toHead]!.startedAt + this.timeoutMs : Infinity;
@@ -336,14 +379,14 @@ export class Simulation {
       }
       case EV_HEDGE: {
         const req = this.requests[ref]!;
-        if (req.gen === gen) this.hedgeTimer(req);
+        if (req.gen === gen) req.race.hedgeDue();
         break;
       }
       case EV_REFUSED: {
         const a = this.attempts[ref]!;
-        if (a.gen === gen && !a.proxyDone) {
+        if (a.gen === gen && !a.ended) {
           this.refused++;
-          this.fail(a, 'connect', t);
+          this.fail(a, 'connect');
         }
         break;
       }
@@ -392,38 +435,22 @@ export class Simulation {
   private arrive(t: number): void {
     const req = this.freeRequests.pop() ?? this.newRequest();
     req.arrival = t;
-    req.attempts = 0;
-    req.outstanding = 0;
-    req.live0 = null;
-    req.live1 = null;
-    req.hedgeSent = false;
-    const ctx = req.ctx;
-    ctx.reset();
+    const race = req.race;
+    race.reset();
     // Drawn from the arrival stream, so all strategies see the same keys and methods.
     if (this.zipf !== null) {
       req.keyId = this.zipf.sample(this.arrivalRandom);
-      ctx.key = this.keyName(req.keyId);
+      race.ctx.key = this.keyName(req.keyId);
     } else {
       req.keyId = -1;
     }
-    req.idempotent = this.idempotentShare >= 1 || this.arrivalRandom.next() < this.idempotentShare;
-    this.policy.onRequest();
-    const b = this.active.pick(ctx);
-    if (b === undefined) {
-      this.finish(req, t, false);
-      return;
-    }
-    this.firstAttempts++;
-    this.launch(req, b, false, t);
-    // Requests carry no body here, so only idempotency decides (as exchange.ts's checks do).
-    if (hedgeable(req.idempotent, true, 0, this.maxHedgeBodyBytes)) {
-      const delay = hedgeDelay(this.active.strategy, ctx);
-      if (delay !== NO_HEDGE) this.queue.push(t + delay, EV_HEDGE, req.index, req.gen);
-    }
+    race.idempotent = this.idempotentShare >= 1 || this.arrivalRandom.next() < this.idempotentShare;
+    // Requests carry no body here: replayable, and whole from the start.
+    race.start();
   }
 
   private newRequest(): SimRequest {
-    const r = new SimRequest(this.requests.length);
+    const r = new SimRequest(this.requests.length, this, this.raceEnv);
     this.requests.push(r);
     return r;
   }
@@ -434,31 +461,33 @@ export class Simulation {
     return a;
   }
 
-  /** Starts an attempt of `req` on `b`: the pool and strategy hear of it, the server gets it. */
-  private launch(req: SimRequest, b: Backend, isHedge: boolean, t: number): SimAttempt {
+  /** @internal RacePort.create: a pooled attempt of `req` on `b`. */
+  createAttempt(req: SimRequest, b: Backend, hedge: boolean): SimAttempt {
     const a = this.freeAttempts.pop() ?? this.newAttempt();
-    const s = this.servers[b.id]!;
+    if (req.race.attempts === 0) this.firstAttempts++;
     a.free = false;
     a.req = req;
     a.backend = b;
-    a.server = s;
+    a.server = this.servers[b.id]!;
     a.keyId = req.keyId;
-    a.isHedge = isHedge;
-    a.startedAt = t;
-    a.proxyDone = false;
+    a.hedge = hedge;
+    a.ended = false;
+    a.headersAt = 0;
+    a.outcome.status = 0;
     a.serverDone = false;
     a.inService = false;
     a.hit = false;
-    if (req.live0 === null) req.live0 = a;
-    else req.live1 = a;
-    const ctx = req.ctx;
-    ctx.attempt = req.attempts++;
-    ctx.tried.push(b);
-    req.outstanding++;
+    return a;
+  }
+
+  /** @internal RacePort.send: the server gets the attempt (the pool and strategy already know). */
+  sendAttempt(a: SimAttempt): void {
+    const s = a.server!;
+    const req = a.req!;
+    const t = this.clock.now();
     this.totalAttempts++;
     s.attempts++;
-    this.active.started(b, a, ctx);
-    this.options.onAttemptStart?.(b, req.ctx, this.pool);
+    this.options.onAttemptStart?.(a.backend, req.ctx, this.pool);
     this.pushTimeout(a);
     if (!s.alive) {
       a.serverDone = true;
@@ -468,103 +497,57 @@ export class Simulation {
     } else {
       s.enqueue(a);
     }
-    return a;
+    // As the HTTP proxy does when a whole request's first attempt is sent: arm the hedge timer.
+    if (!a.hedge) req.race.requestComplete(0);
   }
 
-  /** The hedge timer of a request still unanswered (finished requests have a new generation). */
-  private hedgeTimer(req: SimRequest): void {
-    if (req.outstanding !== 1) return;
-    this.hedging = req;
-    sendHedge(this.active, req.ctx, this.startHedge);
-    this.hedging = null;
+  /** @internal RacePort.armHedge. */
+  armHedge(req: SimRequest, delayMs: number): void {
+    this.queue.push(this.clock.now() + delayMs, EV_HEDGE, req.index, req.gen);
   }
 
-  /** `sendHedge`'s start callback, made once (no closure per hedge). */
-  private hedging: SimRequest | null = null;
-  private readonly startHedge = (b: Backend): void => {
-    const req = this.hedging!;
-    req.hedgeSent = true;
-    this.hedges++;
-    this.launch(req, b, true, this.clock.now());
-  };
-
-  private detach(req: SimRequest, a: SimAttempt): void {
-    a.proxyDone = true;
-    req.outstanding--;
-    if (req.live0 === a) req.live0 = null;
-    else if (req.live1 === a) req.live1 = null;
-  }
-
-  /** Response headers arrived for `a`: it wins, any other attempt of the request is cancelled. */
-  private respond(a: SimAttempt, t: number): void {
-    const req = a.req!;
-    const ctx = req.ctx;
-    const b = a.backend!;
-    this.detach(req, a);
-    const outcome = this.outcome;
-    // The order exchange.ts follows: cancel the loser, settle the race, read the headers, and
-    // the winner's own outcome last (there, when its body completes; here, at once).
-    const other = req.live0 ?? req.live1;
-    if (other !== null) {
-      this.detach(req, other);
-      outcome.kind = 'cancelled';
-      outcome.status = 0;
-      outcome.latencyMs = t - other.startedAt;
-      this.active.ended(other.backend!, other, outcome, ctx);
-      this.cancelled++;
-      this.release(other);
-    }
-    if (req.hedgeSent) {
-      if (a.isHedge) this.hedgesWon++;
-      hedgeSettled(this.active, a.isHedge);
-    }
-    const strategy = this.active.strategy;
-    if (strategy.responseHeader !== undefined && a.keyId >= 0 && this.cacheCapacity !== null) {
-      strategy.onResponseHeader?.(b, a.hit ? 'HIT' : 'MISS');
-    }
-    outcome.kind = 'ok';
-    outcome.status = 200;
-    outcome.latencyMs = t - a.startedAt;
-    this.active.ended(b, a, outcome, ctx);
-    this.finish(req, t, true);
-  }
-
-  /** The attempt `a` failed with `kind`; fail over or retry when the policy says so. */
-  private fail(a: SimAttempt, kind: OutcomeKind, t: number): void {
-    const req = a.req!;
-    const ctx = req.ctx;
-    const b = a.backend!;
-    this.detach(req, a);
-    const outcome = this.outcome;
-    outcome.kind = kind;
-    outcome.status = 0;
-    outcome.latencyMs = t - a.startedAt;
-    this.active.ended(b, a, outcome, ctx);
+  /** @internal RacePort.released: the race reported the attempt's outcome. */
+  attemptReleased(a: SimAttempt): void {
+    if (a.outcome.kind === 'cancelled') this.cancelled++;
     this.release(a);
-    // Another attempt (the hedge or the first) is still racing and may answer.
-    if (req.outstanding > 0) return;
-    const state = this.attemptState;
-    state.idempotent = req.idempotent;
-    state.replayable = true;
-    state.responseStarted = false;
-    state.attempts = req.attempts;
-    const decision = this.policy.afterFailure(kind, state);
-    if (decision === 'give_up') {
-      this.finish(req, t, false);
-      return;
-    }
-    // ctx.tried already holds every backend this request used.
-    const next = this.active.pick(ctx);
-    if (next === undefined) {
-      this.finish(req, t, false);
-      return;
-    }
+  }
+
+  /** @internal */
+  countRetry(decision: 'failover' | 'retry'): void {
     if (decision === 'failover') this.failovers++;
     else this.retries++;
-    this.launch(req, next, false, t);
   }
 
-  private finish(req: SimRequest, t: number, ok: boolean): void {
+  /** @internal */
+  countHedge(won: boolean): void {
+    if (won) this.hedgesWon++;
+    else this.hedges++;
+  }
+
+  /** Response headers arrived for `a`: it wins (the race cancels the other), and is answered at once. */
+  private respond(a: SimAttempt, t: number): void {
+    const req = a.req!;
+    const race = req.race;
+    if (!race.won(a)) return;
+    // The order the HTTP proxy follows, as the race settled it: loser cancelled, hedge result,
+    // then the response's headers, and the winner's own outcome last (there, when its body
+    // completes; here, at once).
+    const strategy = this.active.strategy;
+    if (strategy.responseHeader !== undefined && a.keyId >= 0 && this.cacheCapacity !== null) {
+      strategy.onResponseHeader?.(a.backend, a.hit ? 'HIT' : 'MISS');
+    }
+    a.outcome.status = 200;
+    race.finished(a, 'ok');
+    this.finish(req, true, t);
+  }
+
+  /** The attempt `a` failed with `kind`: the race fails over, retries or gives up. */
+  private fail(a: SimAttempt, kind: OutcomeKind): void {
+    a.req!.race.failed(a, kind);
+  }
+
+  /** @internal The request is over: answered (`ok`) or lost. */
+  finish(req: SimRequest, ok: boolean, t = this.clock.now()): void {
     if (ok) this.latencies[this.completed++] = t - req.arrival;
     else this.failed++;
     // Stale hedge timers of this request see a new generation.
@@ -574,11 +557,10 @@ export class Simulation {
 
   /** Returns an attempt to the pool once neither the proxy nor its server holds it. */
   private release(a: SimAttempt): void {
-    if (a.free || !a.proxyDone || !a.serverDone) return;
+    if (a.free || !a.ended || !a.serverDone) return;
     a.free = true;
     a.gen++;
     a.req = null;
-    a.backend = null;
     a.server = null;
     this.freeAttempts.push(a);
   }
@@ -617,7 +599,7 @@ export class Simulation {
     this.popTimeout();
     this.timeouts++;
     // The server keeps working on it (it does not know); a queued copy is dropped if configured.
-    this.fail(a, 'timeout', t);
+    this.fail(a, 'timeout');
   }
 
   // --- servers ----------------------------------------------------------------------------
@@ -666,7 +648,7 @@ export class Simulation {
     a.serverDone = true;
     s.busy--;
     this.startNext(s, t);
-    if (!a.proxyDone) this.respond(a, t);
+    if (!a.ended) this.respond(a, t);
     this.release(a);
   }
 
@@ -674,7 +656,7 @@ export class Simulation {
     while (s.busy < s.slots) {
       const next = s.dequeue();
       if (next === null) return;
-      if (next.proxyDone && this.cancelQueued) {
+      if (next.ended && this.cancelQueued) {
         next.serverDone = true;
         this.release(next);
         continue;
@@ -739,10 +721,10 @@ export class Simulation {
     s.restart(t);
     for (const a of victims) a.serverDone = true;
     for (const a of victims) {
-      if (a.proxyDone) this.release(a);
+      if (a.ended) this.release(a);
       else {
         this.resets++;
-        this.fail(a, 'reset', t);
+        this.fail(a, 'reset');
       }
     }
     this.queue.push(t + detectMs, EV_DETECT, s.backend.id, 0);

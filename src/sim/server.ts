@@ -15,7 +15,7 @@ import { LruCache } from './lru.js';
 /** What a server holds: the engine's attempt records (kept opaque here). */
 export interface Queued {
   /** True once the proxy has given up on it (cancelled or timed out). */
-  proxyDone: boolean;
+  ended: boolean;
 }
 
 export class SimServer<T extends Queued = Queued> {

@@ -54,7 +54,7 @@ import type { Backend, Outcome } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
-import { TokenBucket } from '../proxy/attempts.js';
+import { TokenBucket } from '../util/token-bucket.js';
 import { LatencyWindow, rankOf, select } from './latency-window.js';
 import { excluded, type PickContext, type Strategy, type StrategyDefinition, type StrategyDeps } from './types.js';
 

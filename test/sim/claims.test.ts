@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveScenario } from '../../src/sim/scenario.js';
-import { simulatedConfig, simulateOne, type RunResult } from '../../src/sim/engine.js';
+import { Simulation, simulatedConfig, simulateOne, type RunResult } from '../../src/sim/engine.js';
 import { availableStrategies } from '../../src/strategies/registry.js';
 import type { Backend } from '../../src/pool/backend.js';
 import type { PickContext } from '../../src/strategies/types.js';
@@ -61,6 +61,14 @@ test("cache: beta1's hit rate is at least twice round_robin's, and its in-flight
   assert.ok(checked >= REQUESTS * 0.99);
   assert.equal(violations, 0, worst);
   assert.ok(beta1.cacheHitRate! >= 2 * rr.cacheHitRate!, `beta1 ${beta1.cacheHitRate} vs round_robin ${rr.cacheHitRate}`);
+});
+
+test("cache: beta1's own cache_hit_rate follows the backends' X-Cache verdicts (moved from the strategy tests' mini simulator)", () => {
+  const sim = new Simulation(resolveScenario('cache', { values: { requests: REQUESTS } }), 'beta1', { seed: SEED });
+  const r = sim.run();
+  const reported = sim.active.strategy.globalMetrics!().cache_hit_rate as number;
+  assert.ok(r.cacheHitRate! > 0.3, `hit rate ${r.cacheHitRate}`);
+  assert.ok(Math.abs(reported - r.cacheHitRate! * 100) < 0.1, `beta1 reports ${reported}%, the servers saw ${(r.cacheHitRate! * 100).toFixed(2)}%`);
 });
 
 test('failure: no request is lost, whatever the strategy', () => {

@@ -52,7 +52,7 @@ export class Driver {
   }
 
   /**
-   * Starts an attempt on a chosen backend, as the proxy does (src/proxy/hedging.ts): the
+   * Starts an attempt on a chosen backend, as the attempt race does (src/balancer/race.ts): the
    * attempt's index in ctx.attempt, its backend pushed on ctx.tried, then started.
    */
   startOn(b: Backend, ctx: PickContext): Attempt {

@@ -20,7 +20,7 @@ import type { RejectReason } from '../../stats/recorder.js';
 import type { RateLimitedLog } from '../../util/log.js';
 import type { HasDeadline } from '../deadlines.js';
 import type { ProxyContext } from './context.js';
-import { Exchange } from './exchange.js';
+import { Exchange, type ExchangeClient } from './exchange.js';
 import { Framing } from './headers.js';
 import {
   HTTPParser,
@@ -42,7 +42,7 @@ import { RawSocket, type RawSocketListener } from '../uv/socket.js';
 
 type PauseReason = 'upstream' | 'pending' | 'pipeline';
 
-export class ClientConn implements HasDeadline, RawSocketListener {
+export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClient {
   readonly socket: RawSocket;
   readonly remoteAddress: string;
   /** The client is in proxy.trustedProxies: its forwarding headers are kept. */
@@ -366,7 +366,7 @@ export class ClientConn implements HasDeadline, RawSocketListener {
     this.px.stats.rejected('timeout');
     this.refusing = true;
     this.deadline = 0;
-    if (current.winner === null) {
+    if (current.race.winner === null) {
       current.clientGone();
       this.current = null;
       this.sendAndClose(responses.requestTimeout);

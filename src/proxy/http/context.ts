@@ -7,7 +7,8 @@ import type { Pool } from '../../pool/pool.js';
 import type { ActiveStrategy } from '../../strategies/active.js';
 import type { StatsRecorder } from '../../stats/recorder.js';
 import type { Logger } from '../../util/log.js';
-import type { AttemptPolicy } from '../attempts.js';
+import type { AttemptPolicy } from '../../balancer/policy.js';
+import type { RaceEnv } from '../../balancer/race.js';
 import type { DeadlineSweeper } from '../deadlines.js';
 import type { KeySource } from '../key.js';
 import type { UpstreamPool } from './upstream.js';
@@ -25,6 +26,8 @@ export interface ProxyContext {
   readonly upstreams: UpstreamPool;
   readonly queue: SlotQueue;
   readonly log: Logger;
+  /** What every request's attempt race shares (its settings follow reloads). */
+  readonly race: RaceEnv;
   keySource: KeySource;
   /** `Name: value\r\n` prefix of the tracing header without the value, or '' when off. */
   backendHeaderName: string;

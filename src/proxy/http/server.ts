@@ -4,6 +4,7 @@
  * sweeper, the slot queue, and the graceful shutdown.
  */
 import type { Config } from '../../config/schema.js';
+import type { RaceSettings } from '../../balancer/race.js';
 import type { Pool } from '../../pool/pool.js';
 import { RateLimitedLog } from '../../util/log.js';
 import { DeadlineSweeper, tickFor } from '../deadlines.js';
@@ -41,6 +42,7 @@ export class HttpProxy {
       upstreams: new UpstreamPool(HttpProxy.upstreamSettings(config), (err) => deps.log.error({ err }, 'response handling failed')),
       queue: new SlotQueue(HttpProxy.queueCapacity(config, deps.pool)),
       log: deps.log,
+      race: { active: deps.active, policy: deps.policy, now: deps.now, settings: HttpProxy.raceSettings(config) },
       keySource: keySource(config),
       backendHeaderName: config.proxy.backendHeader ?? '',
       idempotentHeader: config.alpha1.idempotentHeader?.toLowerCase() ?? '',
@@ -78,6 +80,10 @@ export class HttpProxy {
     };
   }
 
+  private static raceSettings(config: Config): RaceSettings {
+    return { maxConnectionsPerBackend: config.limits.maxConnectionsPerBackend, maxHedgeBodyBytes: config.alpha1.maxHedgeBodyBytes };
+  }
+
   private static queueCapacity(config: Config, pool: Pool): number {
     return config.limits.maxQueuePerBackend * Math.max(1, pool.backends.length);
   }
@@ -100,6 +106,7 @@ export class HttpProxy {
     px.replayLimit = Math.max(64 * 1024, config.alpha1.maxHedgeBodyBytes);
     px.trustedProxies = new AddressRanges(config.proxy.trustedProxies);
     px.upstreams.settings = HttpProxy.upstreamSettings(config);
+    Object.assign(px.race.settings, HttpProxy.raceSettings(config));
     px.queue.capacity = HttpProxy.queueCapacity(config, px.pool);
   }
 

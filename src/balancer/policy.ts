@@ -1,6 +1,6 @@
 /**
- * When a request gets another attempt: failover, retries and their budget. Shared by the real
- * proxy and the simulator so the simulated proxy retries exactly as the real one does.
+ * When a request gets another attempt: failover, retries and their budget. The attempt race
+ * (race.ts) asks it, for the HTTP proxy, the TCP proxy and the simulator alike.
  *
  * - A connect failure sends nothing, so any method fails over to another backend. This is not
  *   budgeted: a refused connection costs the dead backend nothing, and each backend is tried
@@ -12,6 +12,7 @@
  * - Once response bytes reached the client nothing is retried.
  */
 import type { Clock } from '../util/clock.js';
+import { TokenBucket } from '../util/token-bucket.js';
 import type { OutcomeKind } from '../pool/backend.js';
 
 export type AttemptDecision = 'failover' | 'retry' | 'give_up';
@@ -39,58 +40,6 @@ export function idempotentMethod(method: string): boolean {
       return true;
     default:
       return false;
-  }
-}
-
-/**
- * A token bucket on an injected clock: `deposit` adds a share of a token per request, `refill`
- * adds a floor per second, `take` spends one.
- */
-export class TokenBucket {
-  private tokens: number;
-  private at: number;
-  constructor(
-    private capacity: number,
-    private readonly refillPerSecond: number,
-    private readonly clock: Clock,
-    initial = capacity,
-  ) {
-    this.tokens = Math.min(capacity, initial);
-    this.at = clock.now();
-  }
-
-  private refill(): void {
-    const now = this.clock.now();
-    if (this.refillPerSecond > 0 && now > this.at) {
-      this.tokens = Math.min(this.capacity, this.tokens + ((now - this.at) / 1000) * this.refillPerSecond);
-    }
-    this.at = now;
-  }
-
-  deposit(amount: number): void {
-    this.refill();
-    this.tokens = Math.min(this.capacity, this.tokens + amount);
-  }
-
-  /** A new cap (tokens above it are dropped). */
-  setCapacity(capacity: number): void {
-    this.refill();
-    this.capacity = capacity;
-    if (this.tokens > capacity) this.tokens = capacity;
-  }
-
-  take(): boolean {
-    this.refill();
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return true;
-    }
-    return false;
-  }
-
-  get available(): number {
-    this.refill();
-    return this.tokens;
   }
 }
 
