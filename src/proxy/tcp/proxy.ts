@@ -4,19 +4,26 @@ import { RateLimitedLog } from '../../util/log.js';
 import { Acceptor } from '../uv/acceptor.js';
 import type { ProxyDeps } from '../deps.js';
 import { TcpSession } from './session.js';
+import type { RaceEnv } from '../../balancer/race.js';
 
 export class TcpProxy {
   private readonly acceptor: Acceptor;
   private readonly sessions = new Set<TcpSession>();
   private readonly warnings: RateLimitedLog;
   private draining = false;
+  /**
+   * The connect race's settings: no per-backend connection limit (TCP mode has no slot queue;
+   * limits.maxConnectionsPerBackend applies to HTTP requests) and no hedging.
+   */
+  private readonly raceEnv: RaceEnv;
 
   constructor(private deps: ProxyDeps) {
     this.warnings = new RateLimitedLog(deps.log);
+    this.raceEnv = { active: deps.active, policy: deps.policy, now: deps.now, settings: { maxConnectionsPerBackend: 0, maxHedgeBodyBytes: 0 } };
     this.acceptor = new Acceptor(
       {
         accept: (client) => {
-          const session = new TcpSession(client, this.forget, this.deps);
+          const session = new TcpSession(client, this.forget, this.deps, this.raceEnv);
           this.sessions.add(session);
           session.start();
         },

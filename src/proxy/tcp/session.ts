@@ -3,27 +3,36 @@
  * to the next backend (nothing was sent yet, so this is safe for any protocol), then two
  * Flows moving bytes until both sides have sent their FIN (half-close honoured both ways).
  */
-import type { Backend, InflightEntry, OutcomeKind } from '../../pool/backend.js';
-import { PickContext } from '../../strategies/types.js';
+import type { Backend, InflightEntry, Outcome, OutcomeKind } from '../../pool/backend.js';
+import { AttemptRace, type RaceAttempt, type RaceEnv, type RacePort } from '../../balancer/race.js';
 import type { ProxyDeps } from '../deps.js';
 import { IdleTimer } from '../uv/idle-timer.js';
 import { connectTo, peerAddress, shutdownHandle, uvError, type Connecting, type UvTcp } from '../uv/handles.js';
 import { Flow, type FlowOwner } from './flow.js';
 
-export class TcpSession implements InflightEntry, FlowOwner {
+/** One connect attempt; a session has one at a time, so the object is reused across failovers. */
+class TcpAttempt implements RaceAttempt {
   startedAt = 0;
   inflightPrev: InflightEntry | null = null;
   inflightNext: InflightEntry | null = null;
+  backend!: Backend;
+  readonly hedge = false;
+  ended = true;
+  headersAt = 0;
+  readonly outcome: Outcome = { kind: 'ok', status: 0, latencyMs: 0 };
+}
+
+export class TcpSession implements RacePort<TcpAttempt>, FlowOwner {
   closed = false;
-  private readonly ctx = new PickContext();
-  private backend: Backend | undefined;
+  /** The connect attempts: the first, then failovers (AttemptPolicy); won once connected. */
+  private readonly race: AttemptRace<TcpAttempt>;
+  private readonly attempt = new TcpAttempt();
+  /** Counts connects, so a callback of one that was given up is recognised. */
+  private connectGen = 0;
   private upstream: UvTcp | undefined;
   private connecting: Connecting | undefined;
   private toBackend: Flow | undefined;
   private toClient: Flow | undefined;
-  private attempts = 0;
-  private attemptOpen = false;
-  private connected = false;
   /** The backend failed mid-session: what it sent is being flushed to the client, then close. */
   private flushing = false;
   private connectTimer: NodeJS.Timeout | undefined;
@@ -31,66 +40,99 @@ export class TcpSession implements InflightEntry, FlowOwner {
   // clientIdleMs is closed, so idle connections cannot pile up to the connection limit.
   private readonly idle: IdleTimer;
   private readonly opened: number;
-  private readonly outcome = { kind: 'ok' as OutcomeKind, status: 0, latencyMs: 0 };
 
   constructor(
     private readonly client: UvTcp,
     private readonly onClosed: (session: TcpSession) => void,
     private readonly deps: ProxyDeps,
+    raceEnv: RaceEnv,
   ) {
     this.opened = deps.now();
     this.idle = new IdleTimer(deps.now, () => this.close('ok'));
     client.setNoDelay(true);
-    this.ctx.clientAddress = peerAddress(client);
-    if (deps.active.needsKey) this.ctx.key = this.ctx.clientAddress;
+    const race = new AttemptRace(this, raceEnv);
+    // Nothing is sent before the connect succeeds: any backend may be tried, none retried after.
+    race.idempotent = false;
+    race.ctx.clientAddress = peerAddress(client);
+    if (deps.active.needsKey) race.ctx.key = race.ctx.clientAddress;
+    this.race = race;
+  }
+
+  private get backend(): Backend | undefined {
+    return this.race.attempts === 0 ? undefined : this.attempt.backend;
+  }
+
+  private get connected(): boolean {
+    return this.race.winner !== null;
   }
 
   /** Picks a backend and connects; after the proxy has counted this session (it may close at once). */
   start(): void {
-    this.deps.policy.onRequest();
-    this.connectNext();
+    this.race.start();
   }
 
-  private connectNext(): void {
-    const b = this.deps.active.pick(this.ctx);
-    if (b === undefined) return this.close('cancelled');
-    this.backend = b;
-    this.ctx.attempt = this.attempts++;
-    this.ctx.tried.push(b);
-    this.startedAt = this.deps.now();
-    this.deps.active.started(b, this, this.ctx);
-    this.attemptOpen = true;
-    const attempt = this.attempts;
-    this.connectTimer = setTimeout(() => this.onConnectFailed(attempt, 'connect timeout'), this.deps.config.timeouts.connectMs);
-    this.connecting = connectTo(b.host, b.port, (err, handle) => {
+  // --- RacePort ---------------------------------------------------------------------------
+
+  create(b: Backend): TcpAttempt {
+    const a = this.attempt;
+    a.backend = b;
+    a.ended = false;
+    a.headersAt = 0;
+    return a;
+  }
+
+  send(a: TcpAttempt): void {
+    const gen = ++this.connectGen;
+    this.connectTimer = setTimeout(() => this.onConnectFailed(gen, 'connect timeout'), this.deps.config.timeouts.connectMs);
+    this.connecting = connectTo(a.backend.host, a.backend.port, (err, handle) => {
       this.connecting = undefined;
-      if (err !== null) this.onConnectFailed(attempt, err.code ?? err.message);
-      else this.onConnect(attempt, handle!);
+      if (err !== null) this.onConnectFailed(gen, err.code ?? err.message);
+      else this.onConnect(gen, handle!);
     });
   }
 
-  private onConnectFailed(attempt: number, reason: string): void {
-    if (this.closed || attempt !== this.attempts || this.connected) return;
+  abort(): void {
     clearTimeout(this.connectTimer);
     this.connecting?.cancel();
     this.connecting = undefined;
-    this.endAttempt('connect');
-    const decision = this.deps.policy.afterFailure('connect', { idempotent: false, replayable: true, responseStarted: false, attempts: this.attempts });
-    this.deps.log.debug({ backend: this.backend?.address, err: reason }, 'tcp connect failed');
-    if (decision === 'failover') {
-      this.deps.stats.retried(this.backend, 'failover');
-      this.connectNext();
-    } else {
-      this.close('cancelled');
-    }
   }
 
-  private onConnect(attempt: number, upstream: UvTcp): void {
-    if (this.closed || attempt !== this.attempts) return upstream.close();
+  released(): void {}
+
+  armHedge(): void {
+    // Never asked: a TCP session does not tell the race its request is whole, so it never hedges.
+  }
+
+  disarmHedge(): void {}
+
+  wait(): boolean {
+    return false; // no slot queue in TCP mode
+  }
+
+  lost(): void {
+    this.close('cancelled');
+  }
+
+  retried(b: Backend, decision: 'failover' | 'retry'): void {
+    this.deps.stats.retried(b, decision);
+  }
+
+  hedgeSent(): void {}
+
+  hedgeWon(): void {}
+
+  // --- connecting -------------------------------------------------------------------------
+
+  private onConnectFailed(gen: number, reason: string): void {
+    if (this.closed || gen !== this.connectGen || this.connected) return;
+    this.deps.log.debug({ backend: this.attempt.backend.address, err: reason }, 'tcp connect failed');
+    this.race.failed(this.attempt, 'connect');
+  }
+
+  private onConnect(gen: number, upstream: UvTcp): void {
+    if (this.closed || gen !== this.connectGen || !this.race.won(this.attempt)) return upstream.close();
     clearTimeout(this.connectTimer);
     this.upstream = upstream;
-    this.connected = true;
-    this.outcome.latencyMs = this.deps.now() - this.startedAt;
     upstream.setNoDelay(true);
     this.toBackend = new Flow(this.client, upstream, this);
     this.toClient = new Flow(upstream, this.client, this);
@@ -130,21 +172,15 @@ export class TcpSession implements InflightEntry, FlowOwner {
     if (shutdownHandle(this.client, () => this.close('ok')) !== 0) this.close('ok');
   }
 
-  private endAttempt(kind: OutcomeKind): void {
-    if (!this.attemptOpen || this.backend === undefined) return;
-    this.attemptOpen = false;
-    this.outcome.kind = kind;
-    if (kind !== 'ok') this.outcome.latencyMs = this.deps.now() - this.startedAt;
-    this.deps.active.ended(this.backend, this, this.outcome, this.ctx);
-  }
-
   close(kind: OutcomeKind): void {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.connectTimer);
     this.idle.stop();
-    this.connecting?.cancel();
-    this.endAttempt(kind);
+    // A connected session's attempt ends with it; one still connecting is cancelled.
+    const winner = this.race.winner;
+    if (winner !== null) this.race.finished(winner, kind);
+    else this.race.abandon();
     const bytesIn = this.client.bytesRead;
     const bytesOut = this.client.bytesWritten;
     this.upstream?.close();
