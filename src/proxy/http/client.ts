@@ -134,7 +134,7 @@ export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClien
 
   /** The request's turn: start it, or for a chunked one wait for its first chunk-size line. */
   private startExchange(ex: Exchange): void {
-    if (this.parsing === ex && !ex.requestComplete) {
+    if (this.parsing === ex && !ex.requestComplete && ex.facts.framing !== Framing.None) {
       this.deadline = this.px.now() + this.px.config.timeouts.clientBodyMs;
       if (ex.facts.framing === Framing.Chunked) {
         ex.awaitingFirstChunk = true;
