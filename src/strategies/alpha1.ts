@@ -57,6 +57,7 @@ import type { Random } from '../util/random.js';
 import { TokenBucket } from '../proxy/attempts.js';
 import { LatencyWindow, rankOf, select } from './latency-window.js';
 import { excluded, type PickContext, type Strategy, type StrategyDefinition, type StrategyDeps } from './types.js';
+import { alpha1Options } from './alpha1.options.js';
 
 /** Pool samples kept for the hedge delay and the window p99. */
 const POOL_SAMPLES = 1024;
@@ -442,8 +443,9 @@ function round1(x: number): number {
   return Math.round(x * 10) / 10;
 }
 
-export const alpha1: StrategyDefinition = {
+export const alpha1: StrategyDefinition<'alpha1', typeof alpha1Options> = {
   name: 'alpha1',
+  options: alpha1Options,
   needs: () => 'none',
   summary: 'power of two choices on a tail-risk score (ms), SLO-aware budgeted hedging, p99 feedback',
   create: (deps) => new Alpha1(deps),

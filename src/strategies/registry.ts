@@ -1,8 +1,8 @@
 /**
- * Strategies by name. Each algorithm lives in its own file and is listed here once; nothing
- * else in Ballast needs to know which ones exist.
+ * Strategies by name. Each algorithm lives in its own file (its options in a sibling
+ * `<name>.options.ts`) and is listed here once; the config schema and the list of names come
+ * from this list, so nothing else in Ballast needs to know which ones exist.
  */
-import type { StrategyName } from '../config/schema.js';
 import { alpha1 } from './alpha1.js';
 import { beta1 } from './beta1.js';
 import { healthScore } from './health-score.js';
@@ -12,9 +12,19 @@ import { roundRobin } from './round-robin.js';
 import { weightedRoundRobin } from './weighted-round-robin.js';
 import type { StrategyDefinition } from './types.js';
 
-const definitions: StrategyDefinition[] = [roundRobin, leastConnections, healthScore, weightedRoundRobin, responseTime, alpha1, beta1];
+/** Every strategy, in documentation order (the order of the config keys and of the names). */
+export const STRATEGIES = [roundRobin, leastConnections, healthScore, weightedRoundRobin, responseTime, alpha1, beta1] as const;
 
-const byName = new Map<string, StrategyDefinition>(definitions.map((d) => [d.name, d]));
+export type StrategyName = (typeof STRATEGIES)[number]['name'];
+
+type NamesOf<T extends readonly StrategyDefinition<string>[]> = {
+  readonly [I in keyof T]: T[I] extends StrategyDefinition<infer N> ? N : never;
+};
+
+/** The names, in documentation order, as a tuple of literals (for `z.enum`). */
+export const STRATEGY_NAMES = STRATEGIES.map((d) => d.name) as unknown as NamesOf<typeof STRATEGIES>;
+
+const byName = new Map<string, StrategyDefinition>(STRATEGIES.map((d) => [d.name, d]));
 
 export function strategyDefinition(name: string): StrategyDefinition | undefined {
   return byName.get(name);
@@ -22,5 +32,5 @@ export function strategyDefinition(name: string): StrategyDefinition | undefined
 
 /** Names of the strategies that can run, in documentation order. */
 export function availableStrategies(): StrategyName[] {
-  return definitions.map((d) => d.name);
+  return [...STRATEGY_NAMES];
 }

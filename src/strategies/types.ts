@@ -6,6 +6,7 @@ import type { Backend, Outcome } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
+import type { z } from 'zod';
 import type { Config, StrategyName } from '../config/schema.js';
 
 export type { StrategyName };
@@ -75,8 +76,18 @@ export interface StrategyDeps {
   config: Config;
 }
 
-export interface StrategyDefinition {
-  readonly name: StrategyName;
+/**
+ * One strategy as the rest of Ballast sees it: its name, its options (the config key named
+ * after it), and how to build it. Listed once in registry.ts.
+ * `Name` and `Options` keep the literal name and the zod type, so the config schema and its
+ * types are built from the registry. Declare one with its type spelled out
+ * (`StrategyDefinition<'beta1', typeof beta1Options>`): inferred, it would depend on Config,
+ * which depends on it.
+ */
+export interface StrategyDefinition<Name extends string = StrategyName, Options extends z.ZodType = z.ZodType> {
+  readonly name: Name;
+  /** Schema of the config key named after the strategy; every option has a default. */
+  readonly options: Options;
   /** What it needs from a request under this config (beta1's depends on its key source). */
   needs(config: Config): StrategyNeeds;
   /** One line for `--help`, the API and the docs. */
