@@ -28,6 +28,7 @@ import { Pool } from '../pool/pool.js';
 import { AttemptPolicy, type AttemptState } from '../proxy/attempts.js';
 import { NO_HEDGE, hedgeDelay, hedgeSettled, hedgeable, sendHedge } from '../proxy/hedging.js';
 import { ActiveStrategy } from '../strategies/active.js';
+import { requestPolicy } from '../strategies/registry.js';
 import { PickContext } from '../strategies/types.js';
 import { ManualClock } from '../util/clock.js';
 import { SeededRandom } from '../util/random.js';
@@ -265,7 +266,7 @@ export class Simulation {
     this.cacheCapacity = scenario.cache === null ? null : scenario.cache.capacity;
     this.missPenaltyMs = scenario.cache === null ? 0 : scenario.cache.missPenaltyMs;
     this.timeoutMs = config.timeouts.responseHeadersMs;
-    this.maxHedgeBodyBytes = config.alpha1.maxHedgeBodyBytes;
+    this.maxHedgeBodyBytes = requestPolicy(config).maxHedgeBodyBytes;
     this.connectFailMs = scenario.proxy.connectFailMs;
     this.cancelQueued = scenario.proxy.cancelQueued;
     this.idempotentShare = scenario.proxy.idempotentShare;

@@ -447,6 +447,7 @@ export const alpha1: StrategyDefinition<'alpha1', typeof alpha1Options> = {
   name: 'alpha1',
   options: alpha1Options,
   needs: () => 'none',
+  hedging: (config) => ({ maxBodyBytes: config.alpha1.maxHedgeBodyBytes, idempotentHeader: config.alpha1.idempotentHeader }),
   summary: 'power of two choices on a tail-risk score (ms), SLO-aware budgeted hedging, p99 feedback',
   create: (deps) => new Alpha1(deps),
 };

@@ -294,6 +294,7 @@ export const beta1: StrategyDefinition<'beta1', typeof beta1Options> = {
   name: 'beta1',
   options: beta1Options,
   needs: (config) => ('clientIp' in config.beta1.key ? 'clientAddress' : 'httpRequest'),
+  requestKey: (config) => config.beta1.key,
   summary: 'cache affinity: weighted rendezvous hashing of a request key with bounded loads, warm-up and hot-key spreading',
   create: (deps) => new Beta1(deps),
 };

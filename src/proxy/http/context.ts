@@ -25,13 +25,16 @@ export interface ProxyContext {
   readonly upstreams: UpstreamPool;
   readonly queue: SlotQueue;
   readonly log: Logger;
+  /** Key extraction for the running strategy (its definition's `requestKey`); used while `active.needsKey`. */
   keySource: KeySource;
   /** `Name: value\r\n` prefix of the tracing header without the value, or '' when off. */
   backendHeaderName: string;
-  /** Lower-case name of alpha1's idempotency header, or ''. */
+  /** Lower-case name of the idempotency header a strategy declares (registry `requestPolicy`), or ''. */
   idempotentHeader: string;
   /** Largest request body kept in memory so the request can be retried or hedged. */
   replayLimit: number;
+  /** Largest request body that may be hedged (registry `requestPolicy`), whichever strategy runs. */
+  maxHedgeBodyBytes: number;
   /** Clients whose forwarding headers are kept (proxy.trustedProxies). */
   trustedProxies: AddressRanges;
   /** True once shutdown began: responses close their connections. */

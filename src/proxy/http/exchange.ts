@@ -331,7 +331,7 @@ export class Exchange implements SlotWaiter, HasDeadline {
 
   private maybeScheduleHedge(): void {
     if (this.hedgeTimer !== undefined || this.hedged || this.winner !== null || this.attemptCount !== 1) return;
-    if (!this.requestComplete || !hedgeable(this.idempotent, this.replayable, this.chunkBytes, this.px.config.alpha1.maxHedgeBodyBytes)) return;
+    if (!this.requestComplete || !hedgeable(this.idempotent, this.replayable, this.chunkBytes, this.px.maxHedgeBodyBytes)) return;
     const delay = hedgeDelay(this.px.active.strategy, this.ctx);
     if (delay === NO_HEDGE) return;
     this.hedgeTimer = setTimeout(() => this.onHedgeTimer(), delay);
