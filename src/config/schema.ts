@@ -2,6 +2,7 @@
  * The config file's schema. Every key is optional but `servers`; unknown keys are errors
  * (strict objects everywhere) so a typo is reported instead of silently ignored.
  * `.describe()` texts feed the generated config reference in docs/operations.md.
+ * The strategy names and one key per strategy (its options) come from the strategy registry.
  */
 import { z } from 'zod';
 import { isLoopback, parseCidr } from '../util/address.js';
@@ -145,11 +146,12 @@ export const reloadSchema = z
   })
   .describe('safety checks on config reloads');
 
-type Strategies = (typeof STRATEGIES)[number];
-
 /** One key per registered strategy, named after it, holding its options (each defaulted). */
-function strategyKeys(): { [D in Strategies as D['name']]: z.ZodPrefault<D['options']> } {
-  return Object.fromEntries(STRATEGIES.map((d) => [d.name, (d.options as z.ZodType).prefault({})])) as never;
+type StrategyKeys = { [D in (typeof STRATEGIES)[number] as D['name']]: z.ZodPrefault<D['options']> };
+
+function strategyKeys(): StrategyKeys {
+  // Object.fromEntries forgets which key holds which schema; the mapped type says it again.
+  return Object.fromEntries(STRATEGIES.map((d) => [d.name, (d.options as z.ZodType).prefault({})])) as StrategyKeys;
 }
 
 export const configSchema = z
