@@ -2,30 +2,14 @@
  * The config file's schema. Every key is optional but `servers`; unknown keys are errors
  * (strict objects everywhere) so a typo is reported instead of silently ignored.
  * `.describe()` texts feed the generated config reference in docs/operations.md.
+ * The strategy names and one key per strategy (its options) come from the strategy registry.
  */
 import { z } from 'zod';
 import { isLoopback, parseCidr } from '../util/address.js';
-import {
-  alpha1Options,
-  beta1Options,
-  healthScoreOptions,
-  leastConnectionsOptions,
-  responseTimeOptions,
-  roundRobinOptions,
-  weightedRoundRobinOptions,
-} from './strategy-options.js';
+import { STRATEGIES, STRATEGY_NAMES, type StrategyName } from '../strategies/registry.js';
 import { headerName, headerValue, hostName, requestPath } from './fields.js';
 
-export const STRATEGY_NAMES = [
-  'round_robin',
-  'least_connections',
-  'health_score',
-  'weighted_round_robin',
-  'response_time',
-  'alpha1',
-  'beta1',
-] as const;
-export type StrategyName = (typeof STRATEGY_NAMES)[number];
+export { STRATEGY_NAMES, type StrategyName };
 
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
@@ -162,6 +146,14 @@ export const reloadSchema = z
   })
   .describe('safety checks on config reloads');
 
+/** One key per registered strategy, named after it, holding its options (each defaulted). */
+type StrategyKeys = { [D in (typeof STRATEGIES)[number] as D['name']]: z.ZodPrefault<D['options']> };
+
+function strategyKeys(): StrategyKeys {
+  // Object.fromEntries forgets which key holds which schema; the mapped type says it again.
+  return Object.fromEntries(STRATEGIES.map((d) => [d.name, (d.options as z.ZodType).prefault({})])) as StrategyKeys;
+}
+
 export const configSchema = z
   .strictObject({
     listen: z
@@ -180,13 +172,7 @@ export const configSchema = z
     limits: limitsSchema.prefault({}),
     proxy: proxySchema.prefault({}),
     admin: adminSchema.prefault({}),
-    round_robin: roundRobinOptions.prefault({}),
-    least_connections: leastConnectionsOptions.prefault({}),
-    health_score: healthScoreOptions.prefault({}),
-    weighted_round_robin: weightedRoundRobinOptions.prefault({}),
-    response_time: responseTimeOptions.prefault({}),
-    alpha1: alpha1Options.prefault({}),
-    beta1: beta1Options.prefault({}),
+    ...strategyKeys(),
     reload: reloadSchema.prefault({}),
   })
   .superRefine((cfg, ctx) => {

@@ -1,8 +1,9 @@
 /**
- * The affinity key of a request (beta1's `key` config): from a header, a query parameter, the
- * path, a cookie or the client address. Only computed when the running strategy asks for one.
+ * The affinity key of a request, from where the running strategy's definition says
+ * (`requestKey`, e.g. beta1's `key` config): a header, a query parameter, the path, a cookie or
+ * the client address. Only computed when the running strategy asks for one.
  */
-import type { Config } from '../config/schema.js';
+import type { KeySpec } from '../strategies/types.js';
 
 export interface KeySource {
   /** Lower-case header name when the key is a header, else ''. */
@@ -43,8 +44,11 @@ function cookieValue(cookie: string | undefined, name: string): string | undefin
   return undefined;
 }
 
-export function keySource(config: Config): KeySource {
-  const key = config.beta1.key;
+/** For a strategy that declares no key: nothing captured, no key. */
+const NO_KEY: KeySource = { header: '', wantCookie: false, extract: () => undefined };
+
+export function keySource(key: KeySpec | undefined): KeySource {
+  if (key === undefined) return NO_KEY;
   if ('header' in key) {
     const header = key.header.toLowerCase();
     return { header, wantCookie: false, extract: (_u, h) => h };

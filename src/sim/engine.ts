@@ -28,6 +28,7 @@ import { Pool } from '../pool/pool.js';
 import { AttemptPolicy } from '../balancer/policy.js';
 import { AttemptRace, type RaceEnv, type RaceLoss, type RacePort } from '../balancer/race.js';
 import { ActiveStrategy } from '../strategies/active.js';
+import { requestPolicy } from '../strategies/registry.js';
 import type { PickContext } from '../strategies/types.js';
 import { ManualClock } from '../util/clock.js';
 import { SeededRandom } from '../util/random.js';
@@ -307,7 +308,7 @@ export class Simulation {
       active: this.active,
       policy: this.policy,
       now: () => clock.now(),
-      settings: { maxConnectionsPerBackend: 0, maxHedgeBodyBytes: config.alpha1.maxHedgeBodyBytes },
+      settings: { maxConnectionsPerBackend: 0, maxHedgeBodyBytes: requestPolicy(config).maxHedgeBodyBytes },
     };
     this.connectFailMs = scenario.proxy.connectFailMs;
     this.cancelQueued = scenario.proxy.cancelQueued;

@@ -13,7 +13,7 @@ import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import type { Config, StrategyName } from '../config/schema.js';
 import { strategyDefinition } from './registry.js';
-import type { PickContext, Strategy, StrategyDefinition, StrategyNeeds } from './types.js';
+import type { KeySpec, PickContext, Strategy, StrategyDefinition, StrategyNeeds } from './types.js';
 
 /** Observers of attempt outcomes other than the strategy (outlier detection, stats). */
 export type OutcomeObserver = (b: Backend, outcome: Outcome, now: number) => void;
@@ -25,7 +25,10 @@ export class ActiveStrategy {
   definition: StrategyDefinition;
   /** The running strategy wants `ctx.key` filled in (beta1); read on every request. */
   needsKey = false;
+  /** Where `ctx.key` comes from while `needsKey` (the definition's `requestKey`), else undefined. */
+  requestKey: KeySpec | undefined = undefined;
   private readonly observers: OutcomeObserver[] = [];
+  private readonly changeListeners: Array<() => void> = [];
 
   constructor(
     readonly pool: Pool,
@@ -36,7 +39,7 @@ export class ActiveStrategy {
   ) {
     this.definition = ActiveStrategy.definition(name, config);
     this.strategy = this.definition.create({ pool, clock, random, config });
-    this.needsKey = this.definition.needs(config) !== 'none';
+    this.resolveRequestNeeds();
   }
 
   /** The definition for `name`, or an error saying why it cannot run in `mode`. */
@@ -64,7 +67,7 @@ export class ActiveStrategy {
     this.strategy.dispose?.();
     this.strategy = next;
     this.definition = def;
-    this.needsKey = def.needs(this.config) !== 'none';
+    this.resolveRequestNeeds();
   }
 
   /**
@@ -79,6 +82,21 @@ export class ActiveStrategy {
     const keep = name === this.name && isDeepStrictEqual(config[name], this.config[name]);
     this.config = config;
     if (!keep) this.switchTo(name);
+    else this.resolveRequestNeeds();
+  }
+
+  /**
+   * Calls `listener` after every switch and reconfigure, once the new strategy's `needsKey` and
+   * `requestKey` are set (the proxy rebuilds its key source from them).
+   */
+  onChange(listener: () => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private resolveRequestNeeds(): void {
+    this.needsKey = this.definition.needs(this.config) !== 'none';
+    this.requestKey = this.needsKey ? this.definition.requestKey?.(this.config) : undefined;
+    for (let i = 0; i < this.changeListeners.length; i++) this.changeListeners[i]!();
   }
 
   addObserver(observer: OutcomeObserver): void {

@@ -57,6 +57,7 @@ import type { Random } from '../util/random.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { LatencyWindow, rankOf, select } from './latency-window.js';
 import { excluded, type PickContext, type Strategy, type StrategyDefinition, type StrategyDeps } from './types.js';
+import { alpha1Options } from './alpha1.options.js';
 
 /** Pool samples kept for the hedge delay and the window p99. */
 const POOL_SAMPLES = 1024;
@@ -442,9 +443,11 @@ function round1(x: number): number {
   return Math.round(x * 10) / 10;
 }
 
-export const alpha1: StrategyDefinition = {
+export const alpha1: StrategyDefinition<'alpha1', typeof alpha1Options> = {
   name: 'alpha1',
+  options: alpha1Options,
   needs: () => 'none',
+  hedging: (config) => ({ maxBodyBytes: config.alpha1.maxHedgeBodyBytes, idempotentHeader: config.alpha1.idempotentHeader }),
   summary: 'power of two choices on a tail-risk score (ms), SLO-aware budgeted hedging, p99 feedback',
   create: (deps) => new Alpha1(deps),
 };

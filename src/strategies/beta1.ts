@@ -34,6 +34,7 @@ import { RendezvousRanking } from './rendezvous.js';
 import { Warmup } from './warmup.js';
 import { excluded, type PickContext, type Strategy, type StrategyDefinition, type StrategyDeps } from './types.js';
 import { LeastLoaded } from './least-connections.js';
+import { beta1Options } from './beta1.options.js';
 
 /** HyperLogLog registers per backend for `cached_keys_count` (standard error ~6.5%). */
 const HLL_BITS = 8;
@@ -289,9 +290,11 @@ class Beta1 implements Strategy {
   }
 }
 
-export const beta1: StrategyDefinition = {
+export const beta1: StrategyDefinition<'beta1', typeof beta1Options> = {
   name: 'beta1',
+  options: beta1Options,
   needs: (config) => ('clientIp' in config.beta1.key ? 'clientAddress' : 'httpRequest'),
+  requestKey: (config) => config.beta1.key,
   summary: 'cache affinity: weighted rendezvous hashing of a request key with bounded loads, warm-up and hot-key spreading',
   create: (deps) => new Beta1(deps),
 };

@@ -23,6 +23,7 @@
 import type { Backend } from '../pool/backend.js';
 import type { Clock } from '../util/clock.js';
 import { excluded, type PickContext, type Strategy, type StrategyDefinition, type StrategyDeps } from './types.js';
+import { healthScoreOptions } from './health-score.options.js';
 
 /**
  * Scores within this of the best are ties and rotate. Without a band, a strict maximum sends
@@ -122,8 +123,9 @@ class HealthScore implements Strategy {
   }
 }
 
-export const healthScore: StrategyDefinition = {
+export const healthScore: StrategyDefinition<'health_score', typeof healthScoreOptions> = {
   name: 'health_score',
+  options: healthScoreOptions,
   needs: () => 'none',
   summary: 'highest score from decaying success rate, relative load and relative latency',
   create: (deps) => new HealthScore(deps),

@@ -9,6 +9,7 @@
  */
 import type { Backend } from '../pool/backend.js';
 import { excluded, type PickContext, type Strategy, type StrategyDefinition, type StrategyDeps } from './types.js';
+import { leastConnectionsOptions } from './least-connections.options.js';
 
 /**
  * The least-loaded scan with rotating ties, shared by least_connections and by beta1 for
@@ -54,8 +55,9 @@ class LeastConnections implements Strategy {
   }
 }
 
-export const leastConnections: StrategyDefinition = {
+export const leastConnections: StrategyDefinition<'least_connections', typeof leastConnectionsOptions> = {
   name: 'least_connections',
+  options: leastConnectionsOptions,
   needs: () => 'none',
   summary: 'fewest requests in flight per unit of weight, ties rotate',
   create: (deps) => new LeastConnections(deps),

@@ -25,6 +25,7 @@
 import type { Backend } from '../pool/backend.js';
 import type { Clock } from '../util/clock.js';
 import { excluded, type PickContext, type Strategy, type StrategyDefinition, type StrategyDeps } from './types.js';
+import { responseTimeOptions } from './response-time.options.js';
 
 class ResponseTime implements Strategy {
   readonly name = 'response_time' as const;
@@ -112,8 +113,9 @@ class ResponseTime implements Strategy {
   }
 }
 
-export const responseTime: StrategyDefinition = {
+export const responseTime: StrategyDefinition<'response_time', typeof responseTimeOptions> = {
   name: 'response_time',
+  options: responseTimeOptions,
   needs: () => 'none',
   summary: 'lowest peak-EWMA latency x (in-flight + 1), idle unmeasured backends probed now and then',
   create: (deps) => new ResponseTime(deps),

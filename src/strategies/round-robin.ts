@@ -12,6 +12,7 @@
 import type { Backend } from '../pool/backend.js';
 import { randomInt } from '../util/random.js';
 import { excluded, type PickContext, type Strategy, type StrategyDefinition, type StrategyDeps } from './types.js';
+import { roundRobinOptions } from './round-robin.options.js';
 
 class RoundRobin implements Strategy {
   readonly name = 'round_robin' as const;
@@ -76,8 +77,9 @@ class RoundRobin implements Strategy {
   }
 }
 
-export const roundRobin: StrategyDefinition = {
+export const roundRobin: StrategyDefinition<'round_robin', typeof roundRobinOptions> = {
   name: 'round_robin',
+  options: roundRobinOptions,
   needs: () => 'none',
   summary: 'each ready backend in turn, smooth weighted interleaving',
   create: (deps) => new RoundRobin(deps),

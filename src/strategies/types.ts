@@ -6,6 +6,7 @@ import type { Backend, Outcome } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
+import type { z } from 'zod';
 import type { Config, StrategyName } from '../config/schema.js';
 
 export type { StrategyName };
@@ -18,7 +19,7 @@ export type StrategyNeeds = 'none' | 'clientAddress' | 'httpRequest';
  * pick). `tried` lists backends this request already used, so retries and hedges go elsewhere.
  */
 export class PickContext {
-  /** Affinity key (beta1), extracted by the caller as the active strategy's `keyOf` says. */
+  /** Affinity key (beta1), extracted by the caller as the active definition's `requestKey` says. */
   key: string | undefined = undefined;
   clientAddress = '';
   /** 0 for the first attempt, then 1, 2... for retries and hedges. */
@@ -75,10 +76,49 @@ export interface StrategyDeps {
   config: Config;
 }
 
-export interface StrategyDefinition {
-  readonly name: StrategyName;
+/**
+ * Where the data plane takes a request's key from: a header, a query parameter, the path, a
+ * cookie or the client address (in TCP mode only the client address exists).
+ */
+export type KeySpec =
+  | { readonly header: string }
+  | { readonly query: string }
+  | { readonly path: true }
+  | { readonly cookie: string }
+  | { readonly clientIp: true };
+
+/** What a hedging strategy asks of the data plane (see `requestPolicy` in the registry). */
+export interface HedgingSettings {
+  /** Largest request body buffered so the request can be hedged. */
+  readonly maxBodyBytes: number;
+  /** A request with this header set to "true" may be retried and hedged whatever its method; null: none. */
+  readonly idempotentHeader: string | null;
+}
+
+/**
+ * One strategy as the rest of Ballast sees it: its name, its options (the config key named
+ * after it), and what the data plane must do for it. Listed once in registry.ts.
+ * `Name` and `Options` keep the literal name and the zod type, so the config schema and its
+ * types are built from the registry. Declare one with its type spelled out
+ * (`StrategyDefinition<'beta1', typeof beta1Options>`): inferred, it would depend on Config,
+ * which depends on it.
+ */
+export interface StrategyDefinition<Name extends string = StrategyName, Options extends z.ZodType = z.ZodType> {
+  readonly name: Name;
+  /** Schema of the config key named after the strategy; every option has a default. */
+  readonly options: Options;
   /** What it needs from a request under this config (beta1's depends on its key source). */
   needs(config: Config): StrategyNeeds;
+  /**
+   * Where the proxy takes `ctx.key` from while this strategy runs; asked only when `needs` is
+   * not 'none' (and then expected).
+   */
+  requestKey?(config: Config): KeySpec;
+  /**
+   * Its hedging settings. They apply whichever strategy runs: requests are buffered for replay
+   * up to the largest `maxBodyBytes`, and the idempotency header marks requests retryable too.
+   */
+  hedging?(config: Config): HedgingSettings;
   /** One line for `--help`, the API and the docs. */
   readonly summary: string;
   create(deps: StrategyDeps): Strategy;

@@ -25,6 +25,7 @@
 import type { Backend, Outcome } from '../pool/backend.js';
 import type { Clock } from '../util/clock.js';
 import { excluded, type PickContext, type Strategy, type StrategyDefinition, type StrategyDeps } from './types.js';
+import { weightedRoundRobinOptions } from './weighted-round-robin.options.js';
 
 /** Effective weights are held this long between recomputations (ms of the strategy's clock). */
 const REFRESH_MS = 100;
@@ -143,8 +144,9 @@ class WeightedRoundRobin implements Strategy {
   }
 }
 
-export const weightedRoundRobin: StrategyDefinition = {
+export const weightedRoundRobin: StrategyDefinition<'weighted_round_robin', typeof weightedRoundRobinOptions> = {
   name: 'weighted_round_robin',
+  options: weightedRoundRobinOptions,
   needs: () => 'none',
   summary: 'smooth weighted round robin, weights follow the decaying failure history and recover gradually',
   create: (deps) => new WeightedRoundRobin(deps),

@@ -14,6 +14,8 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { STRATEGY_NAMES, type ConfigInput } from '../../src/config/schema.js';
+import { parseConfig } from '../../src/config/load.js';
+import { startAdmin } from '../../src/app/admin.js';
 import { startBackend } from '../../src/backend/server.js';
 import type { PickContext } from '../../src/strategies/types.js';
 import type { Ballast } from '../../src/app/ballast.js';
@@ -769,6 +771,58 @@ test('an unknown strategy name is refused and the running one keeps going', asyn
   assert.throws(() => lb.active.switchTo('fastest'), /unknown strategy "fastest"/);
   assert.equal(lb.active.name, 'least_connections');
   assert.equal((await get(`${lb.url}/`)).status, 200);
+});
+
+// The key source is the running definition's (`requestKey`), not read from config.beta1 once at
+// start: the proxy must follow a switch made through the admin API, and a reload that moves it.
+test('the request key follows the running strategy: beta1 switched in through the admin API keys by its query key; a reload moves it to a cookie', async () => {
+  const servers = [track(await ctlServer('a')), track(await ctlServer('b')), track(await ctlServer('c'))];
+  const input = {
+    listen: { host: '127.0.0.1', port: 0 },
+    admin: { host: '127.0.0.1', port: 0 },
+    healthCheck: { enabled: false },
+    servers: servers.map((s) => local(s.port)),
+    strategy: 'round_robin' as const,
+    seed: 9,
+    beta1: { key: { query: 'k' } },
+  };
+  const lb = track(await startBallast(input));
+  const admin = track(await startAdmin(lb));
+  const switchTo = async (strategy: string) => {
+    const r = await request(`${admin.url}/api/strategy`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ strategy }) });
+    assert.equal(r.status, 200, r.body.toString());
+    assert.equal(lb.active.name, strategy);
+  };
+  const keyed = () => (lb.active.strategy.globalMetrics!() as Record<string, number>).keyed_requests;
+
+  // round_robin needs no key: the same ?k= goes round.
+  assert.equal(lb.active.requestKey, undefined);
+  const rr = await Promise.all([0, 1, 2].map(async () => (await get(`${lb.url}/?k=same`)).body));
+  assert.deepEqual(new Set(rr), new Set(['a', 'b', 'c']));
+
+  await switchTo('beta1');
+  assert.deepEqual(lb.active.requestKey, { query: 'k' });
+  const keys = Array.from({ length: 30 }, (_, i) => `q${i}`);
+  // X-Key (beta1's default key header) changes every round: only ?k= is the key.
+  const byQuery = await affinity(keys, (k, round) => get(`${lb.url}/r${round}?k=${k}`, { 'x-key': `x${round}` }));
+  assert.equal(new Set(byQuery.values()).size, 3, 'keys spread over all three backends');
+  assert.equal(keyed(), 90);
+
+  // A reload changing beta1.key while beta1 runs (switched in, so kept): the proxy follows.
+  lb.reload(parseConfig({ ...input, beta1: { key: { cookie: 'sid' } } }));
+  assert.equal(lb.active.name, 'beta1');
+  assert.deepEqual(lb.active.requestKey, { cookie: 'sid' });
+  const byCookie = await affinity(keys, (k, round) => get(`${lb.url}/r${round}?k=q${round}`, { cookie: `theme=dark; sid=${k}` }));
+  assert.equal(new Set(byCookie.values()).size, 3);
+  assert.equal(keyed(), 90, 'keyed by the cookie');
+  assert.equal((await get(`${lb.url}/?k=q1`)).status, 200);
+  assert.equal(keyed(), 90, 'a query parameter alone is no key any more');
+
+  // Switched away, nothing is keyed again.
+  await switchTo('round_robin');
+  assert.equal(lb.active.requestKey, undefined);
+  const again = await Promise.all([0, 1, 2].map(async () => (await get(`${lb.url}/`, { cookie: 'sid=q1' })).body));
+  assert.deepEqual(new Set(again), new Set(['a', 'b', 'c']));
 });
 
 // ---------------------------------------------------------------------------------------------

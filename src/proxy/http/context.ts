@@ -28,10 +28,11 @@ export interface ProxyContext {
   readonly log: Logger;
   /** What every request's attempt race shares (its settings follow reloads). */
   readonly race: RaceEnv;
+  /** Key extraction for the running strategy (its definition's `requestKey`); used while `active.needsKey`. */
   keySource: KeySource;
   /** `Name: value\r\n` prefix of the tracing header without the value, or '' when off. */
   backendHeaderName: string;
-  /** Lower-case name of alpha1's idempotency header, or ''. */
+  /** Lower-case name of the idempotency header a strategy declares (registry `requestPolicy`), or ''. */
   idempotentHeader: string;
   /** Largest request body kept in memory so the request can be retried or hedged. */
   replayLimit: number;

@@ -32,7 +32,7 @@ export interface RequestFacts {
   framing: Framing;
   contentLength: number;
   expectContinue: boolean;
-  /** Value of the header beta1 keys on (or of the idempotency header), when asked for. */
+  /** Value of the running strategy's key header (or of the idempotency header), when asked for. */
   keyHeaderValue: string | undefined;
   cookie: string | undefined;
   idempotentMark: boolean;
@@ -49,9 +49,9 @@ export interface RequestRewrite {
   headers: readonly string[];
   clientIp: string;
   via: string;
-  /** Lower-case header to capture into `keyHeaderValue` (beta1 header key), or ''. */
+  /** Lower-case header to capture into `keyHeaderValue` (the running strategy's key, e.g. beta1's), or ''. */
   keyHeader: string;
-  /** Lower-case header marking a request idempotent (alpha1 hedging), or ''. */
+  /** Lower-case header marking a request idempotent (retries and hedging), or ''. */
   idempotentHeader: string;
   wantCookie: boolean;
   /** The client is a trusted proxy: its X-Forwarded-For / -Proto and Forwarded are kept and extended. */

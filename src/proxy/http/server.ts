@@ -16,6 +16,10 @@ import { SlotQueue } from './slot-queue.js';
 import { UpstreamPool } from './upstream.js';
 import { Acceptor } from '../uv/acceptor.js';
 import { AddressRanges } from '../../util/address.js';
+import { requestPolicy } from '../../strategies/registry.js';
+
+/** Request bodies up to this size are kept for retries even when no strategy hedges larger ones. */
+const MIN_REPLAY_BYTES = 64 * 1024;
 
 function timeoutsOf(config: Config): number[] {
   const t = config.timeouts;
@@ -31,6 +35,7 @@ export class HttpProxy {
   constructor(deps: ProxyDeps) {
     const { config } = deps;
     const sweeper = new DeadlineSweeper(deps.now, tickFor(timeoutsOf(config)));
+    const requests = requestPolicy(config);
     this.px = {
       config,
       pool: deps.pool,
@@ -42,11 +47,11 @@ export class HttpProxy {
       upstreams: new UpstreamPool(HttpProxy.upstreamSettings(config), (err) => deps.log.error({ err }, 'response handling failed')),
       queue: new SlotQueue(HttpProxy.queueCapacity(config, deps.pool)),
       log: deps.log,
-      race: { active: deps.active, policy: deps.policy, now: deps.now, settings: HttpProxy.raceSettings(config) },
-      keySource: keySource(config),
+      race: { active: deps.active, policy: deps.policy, now: deps.now, settings: HttpProxy.raceSettings(config, requests) },
+      keySource: keySource(deps.active.requestKey),
       backendHeaderName: config.proxy.backendHeader ?? '',
-      idempotentHeader: config.alpha1.idempotentHeader?.toLowerCase() ?? '',
-      replayLimit: Math.max(64 * 1024, config.alpha1.maxHedgeBodyBytes),
+      idempotentHeader: requests.idempotentHeader?.toLowerCase() ?? '',
+      replayLimit: Math.max(MIN_REPLAY_BYTES, requests.maxHedgeBodyBytes),
       trustedProxies: new AddressRanges(config.proxy.trustedProxies),
       draining: false,
     };
@@ -65,6 +70,10 @@ export class HttpProxy {
       deps.stats,
       this.rejections,
     );
+    // The key follows the running strategy: a switch (admin API) or a reload may change it.
+    deps.active.onChange(() => {
+      this.px.keySource = keySource(deps.active.requestKey);
+    });
     // Backends leaving the pool (removed, disabled) keep no idle connections.
     deps.pool.onChange((pool) => {
       for (const b of pool.backends) if (!b.ready) this.px.upstreams.closeIdle(b);
@@ -80,8 +89,8 @@ export class HttpProxy {
     };
   }
 
-  private static raceSettings(config: Config): RaceSettings {
-    return { maxConnectionsPerBackend: config.limits.maxConnectionsPerBackend, maxHedgeBodyBytes: config.alpha1.maxHedgeBodyBytes };
+  private static raceSettings(config: Config, requests: ReturnType<typeof requestPolicy>): RaceSettings {
+    return { maxConnectionsPerBackend: config.limits.maxConnectionsPerBackend, maxHedgeBodyBytes: requests.maxHedgeBodyBytes };
   }
 
   private static queueCapacity(config: Config, pool: Pool): number {
@@ -96,17 +105,20 @@ export class HttpProxy {
     return this.acceptor.listen(port, host);
   }
 
-  /** New config (reload): timeouts, limits and header settings apply to new requests. */
+  /**
+   * New config (reload): timeouts, limits and header settings apply to new requests. The key
+   * source is the running strategy's, updated when the ActiveStrategy is reconfigured.
+   */
   reconfigure(config: Config): void {
     const px = this.px;
+    const requests = requestPolicy(config);
     px.config = config;
-    px.keySource = keySource(config);
     px.backendHeaderName = config.proxy.backendHeader ?? '';
-    px.idempotentHeader = config.alpha1.idempotentHeader?.toLowerCase() ?? '';
-    px.replayLimit = Math.max(64 * 1024, config.alpha1.maxHedgeBodyBytes);
+    px.idempotentHeader = requests.idempotentHeader?.toLowerCase() ?? '';
+    px.replayLimit = Math.max(MIN_REPLAY_BYTES, requests.maxHedgeBodyBytes);
     px.trustedProxies = new AddressRanges(config.proxy.trustedProxies);
     px.upstreams.settings = HttpProxy.upstreamSettings(config);
-    Object.assign(px.race.settings, HttpProxy.raceSettings(config));
+    Object.assign(px.race.settings, HttpProxy.raceSettings(config, requests));
     px.queue.capacity = HttpProxy.queueCapacity(config, px.pool);
   }
 
