@@ -9,6 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 /** Lines of output kept per child for error messages. */
@@ -42,12 +43,18 @@ function installExitHook(): void {
   });
 }
 
+/** How to run a program: the command and the arguments that come before the caller's own. */
+export interface Invocation {
+  command: string;
+  prefix: string[];
+}
+
 /**
  * How to run one of our modules (`../cli/main`, `./backend-child`, relative to this file) in a
  * child: the built .js when this file is the built one, else the TypeScript source through tsx
  * (tests run from source).
  */
-export function nodeModule(relative: string): { command: string; prefix: string[] } {
+export function nodeModule(relative: string): Invocation {
   const here = fileURLToPath(import.meta.url);
   if (here.endsWith('.js')) {
     const built = fileURLToPath(new URL(`${relative}.js`, import.meta.url));
@@ -58,8 +65,33 @@ export function nodeModule(relative: string): { command: string; prefix: string[
 }
 
 /** How to run `ballast`. */
-export function ballastCli(): { command: string; prefix: string[] } {
+export function ballastCli(): Invocation {
   return nodeModule('../cli/main');
+}
+
+/** CPUs to keep a child on (`taskset -c CPUS`): the throughput benchmark gives each side its own core. */
+export interface Pinning {
+  /** The taskset binary. */
+  taskset: string;
+  /** A CPU list as taskset reads it: "0", "1", "0-3". */
+  cpus: string;
+}
+
+/** `run` on the pinned CPUs; unchanged without a pinning. taskset execs the program, so the pid stays the program's. */
+export function pinned(run: Invocation, pin: Pinning | null): Invocation {
+  return pin === null ? run : { command: pin.taskset, prefix: ['-c', pin.cpus, run.command, ...run.prefix] };
+}
+
+/** Whether something accepts TCP connections on host:port now. */
+function accepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, host);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
 }
 
 export class Child {
@@ -143,6 +175,20 @@ export class Child {
       this.watchers.add(entry);
       this.exitWaiters.push(onExit);
     });
+  }
+
+  /**
+   * For programs that say nothing when they are ready (nginx): resolves once host:port accepts
+   * connections, polling; rejects if the child exits first or `timeoutMs` passes.
+   */
+  async waitListening(host: string, port: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.exitedWith !== null) throw this.failure(`exited (${this.exitedWith}) before it listened on ${host}:${port}`);
+      if (await accepts(host, port)) return;
+      if (Date.now() > deadline) throw this.failure(`did not listen on ${host}:${port} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /** Sends `signal` (SIGTERM by default, SIGKILL after a grace period) and waits for the exit. */

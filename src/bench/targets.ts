@@ -3,6 +3,8 @@
  * test in front of them (Ballast with one strategy, or HAProxy in one mode). Each is a child
  * process on 127.0.0.1, so the balancer pays for its own event loop or threads as in
  * production, and nothing is shared between runs (fresh caches, fresh strategy state).
+ * `spawnBallast` and `spawnHaproxy` start either balancer from a finished config, ready when
+ * they return; the throughput benchmark (throughput.ts) uses them in front of nginx.
  *
  * Ports: backends and Ballast listen on port 0 and print the port they got; HAProxy cannot,
  * so its port is picked by binding port 0 here first (a race with other programs is possible
@@ -13,12 +15,12 @@ import net from 'node:net';
 import path from 'node:path';
 import { mergeScenario } from '../sim/scenario.js';
 import { formatServiceTime, parseServiceTime } from '../backend/service-time.js';
-import { ChildError, ChildSet, ballastCli, nodeModule, type Child } from './children.js';
-import { BACKEND_NAME, haproxyCommand, haproxyConfig, parseShowStat, serverStatuses, type HaproxyBinary, type HaproxyMode } from './haproxy.js';
+import { ChildError, ChildSet, ballastCli, nodeModule, pinned, type Child, type Pinning } from './children.js';
+import { BACKEND_NAME, haproxyCommand, haproxyConfig, parseShowStat, serverStatuses, type HaproxyBinary, type HaproxyConfigOptions, type HaproxyMode } from './haproxy.js';
 import type { LiveBackendOptions, LivePlan, LiveServer } from './live-scenario.js';
 import { ballastCounters } from './prometheus.js';
 
-const HOST = '127.0.0.1';
+export const HOST = '127.0.0.1';
 /** Time a process gets to say it listens (node start-up on a busy 2-core machine can be slow). */
 const READY_TIMEOUT_MS = 20_000;
 /** Health checks of both balancers: the same interval, fall and rise. */
@@ -163,21 +165,47 @@ function ballastConfig(o: BallastTargetOptions, servers: LiveServer[]): Record<s
   return mergeScenario(base, o.plan.scenario.config) as Record<string, unknown>;
 }
 
+export interface BallastLaunch {
+  set: ChildSet;
+  /** For messages: "ballast (beta1)". */
+  name: string;
+  /** Where the config is written. */
+  file: string;
+  /** A config that listens on port 0; with the admin API (also on port 0) unless admin.enabled is false. */
+  config: Record<string, unknown>;
+  pin?: Pinning | null;
+}
+
+export interface BallastProcess {
+  child: Child;
+  port: number;
+  /** http://127.0.0.1:PORT of the admin API, or null when it is disabled. */
+  adminUrl: string | null;
+}
+
+/** `ballast start --config FILE`; resolves once it listens (after its first health checks) and its admin API too. */
+export async function spawnBallast(o: BallastLaunch): Promise<BallastProcess> {
+  writeFileSync(o.file, JSON.stringify(o.config, null, 2));
+  const cli = pinned(ballastCli(), o.pin ?? null);
+  // Info level for the lines that say where it listens; nothing is logged per request.
+  const child = o.set.spawn(o.name, cli.command, [...cli.prefix, 'start', '--config', o.file], { BALLAST_LOG_LEVEL: 'info' });
+  const listening = await child.waitFor(/"listen":"[^"]*:(\d+)".*ballast listening|ballast listening.*"listen":"[^"]*:(\d+)"/, READY_TIMEOUT_MS);
+  const port = Number(listening[1] ?? listening[2]);
+  const adminEnabled = (o.config.admin as { enabled?: boolean } | undefined)?.enabled !== false;
+  const adminUrl = adminEnabled ? (await child.waitFor(/admin API and dashboard on (http:\/\/[0-9.]+:\d+)/, READY_TIMEOUT_MS))[1]! : null;
+  return { child, port, adminUrl };
+}
+
 /** `ballast start --config FILE` with the strategy; reads /metrics for hedges and retries. */
 export async function startBallast(o: BallastTargetOptions): Promise<Balancer> {
   const file = path.join(o.dir, `ballast-${o.strategy}.json`);
   let members = o.plan.servers.filter((s) => s.initial);
-  writeFileSync(file, JSON.stringify(ballastConfig(o, members), null, 2));
-  const cli = ballastCli();
-  const child = o.set.spawn(`ballast (${o.strategy})`, cli.command, [...cli.prefix, 'start', '--config', file], { BALLAST_LOG_LEVEL: 'info' });
-  const listening = await child.waitFor(/"listen":"[^"]*:(\d+)".*ballast listening|ballast listening.*"listen":"[^"]*:(\d+)"/, READY_TIMEOUT_MS);
-  const port = Number(listening[1] ?? listening[2]);
-  const admin = await child.waitFor(/admin API and dashboard on (http:\/\/[0-9.]+:\d+)/, READY_TIMEOUT_MS);
-  const adminUrl = admin[1]!;
+  const { child, port, adminUrl } = await spawnBallast({ set: o.set, name: `ballast (${o.strategy})`, file, config: ballastConfig(o, members) });
   return {
     url: `http://${HOST}:${port}/`,
     pid: child.process.pid,
     async counters() {
+      if (adminUrl === null) throw new ChildError('ballast runs without its admin API (the scenario disables it): no /metrics to read');
       const res = await fetch(`${adminUrl}/metrics`, { signal: AbortSignal.timeout(5_000) });
       if (!res.ok) throw new ChildError(`ballast /metrics answered ${res.status}`);
       const c = ballastCounters(await res.text());
@@ -204,39 +232,66 @@ export interface HaproxyTargetOptions {
   set: ChildSet;
 }
 
-/** HAProxy in one mode; joining servers are declared disabled and enabled through the runtime API. */
-export async function startHaproxy(o: HaproxyTargetOptions): Promise<Balancer> {
+export interface HaproxyLaunch {
+  binary: HaproxyBinary;
+  set: ChildSet;
+  dir: string;
+  /** Names the config and socket files in `dir` (haproxy-TAG.cfg) and the child in messages. */
+  tag: string;
+  /** The config but its port and socket, which this picks. */
+  config: Omit<HaproxyConfigOptions, 'port' | 'socket'>;
+  pin?: Pinning | null;
+}
+
+export interface HaproxyProcess {
+  child: Child;
+  port: number;
+  /** The runtime API socket. */
+  socket: string;
+}
+
+/**
+ * HAProxy from a config; resolves when its runtime API answers and every server not declared
+ * disabled is UP (as Ballast, which listens only after its first health checks).
+ */
+export async function spawnHaproxy(o: HaproxyLaunch): Promise<HaproxyProcess> {
   const port = await freePort();
-  const socket = path.join(o.dir, `haproxy-${o.mode}.sock`);
-  const cfgFile = path.join(o.dir, `haproxy-${o.mode}.cfg`);
-  writeFileSync(
-    cfgFile,
-    haproxyConfig({
-      mode: o.mode,
-      port,
-      socket,
-      servers: o.plan.servers.map((s) => ({ name: s.name, host: HOST, port: o.fleet.ports[s.index]!, weight: s.weight, disabled: !s.initial })),
-      checkIntervalMs: CHECK.intervalMs,
-      fall: CHECK.fall,
-      rise: CHECK.rise,
-    }),
-  );
-  const child = o.set.spawn(`haproxy (${o.mode})`, o.binary.path, ['-db', '-f', cfgFile]);
-  // Ready when the runtime API answers and every initial server is UP (as Ballast, which
-  // listens only after its first health checks).
+  const socket = path.join(o.dir, `haproxy-${o.tag}.sock`);
+  const cfgFile = path.join(o.dir, `haproxy-${o.tag}.cfg`);
+  writeFileSync(cfgFile, haproxyConfig({ ...o.config, port, socket }));
+  const run = pinned({ command: o.binary.path, prefix: [] }, o.pin ?? null);
+  const child = o.set.spawn(`haproxy (${o.tag})`, run.command, [...run.prefix, '-db', '-f', cfgFile]);
   const deadline = Date.now() + READY_TIMEOUT_MS;
-  const initial = new Set(o.plan.servers.filter((s) => s.initial).map((s) => s.name));
+  const initial = o.config.servers.filter((s) => !s.disabled).map((s) => s.name);
   for (;;) {
     if (!child.running) throw new ChildError(`haproxy exited before it was ready; its last output:\n${child.output()}`);
     try {
       const statuses = serverStatuses(await haproxyCommand(socket, 'show stat', 1_000));
-      if ([...initial].every((name) => /^UP/.test(statuses.get(name) ?? ''))) break;
+      if (initial.every((name) => /^UP/.test(statuses.get(name) ?? ''))) break;
     } catch {
       // Not listening yet.
     }
     if (Date.now() > deadline) throw new ChildError(`haproxy was not ready within ${READY_TIMEOUT_MS} ms; its last output:\n${child.output()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+  return { child, port, socket };
+}
+
+/** HAProxy in one mode; joining servers are declared disabled and enabled through the runtime API. */
+export async function startHaproxy(o: HaproxyTargetOptions): Promise<Balancer> {
+  const { child, port, socket } = await spawnHaproxy({
+    binary: o.binary,
+    set: o.set,
+    dir: o.dir,
+    tag: o.mode,
+    config: {
+      mode: o.mode,
+      servers: o.plan.servers.map((s) => ({ name: s.name, host: HOST, port: o.fleet.ports[s.index]!, weight: s.weight, disabled: !s.initial })),
+      checkIntervalMs: CHECK.intervalMs,
+      fall: CHECK.fall,
+      rise: CHECK.rise,
+    },
+  });
   return {
     url: `http://${HOST}:${port}/`,
     pid: child.process.pid,

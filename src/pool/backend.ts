@@ -82,7 +82,6 @@ export class Backend {
   consecutiveFailures = 0;
   totalRequests = 0;
   totalFailures = 0;
-  lastOutcomeAt = 0;
 
   constructor(id: number, spec: BackendSpec, tuning: BackendTuning, initial: boolean, healthy: boolean) {
     this.id = id;

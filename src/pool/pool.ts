@@ -60,10 +60,6 @@ export class Pool {
     return this.backends.find((b) => b.host === host && b.port === port);
   }
 
-  byAddress(address: string): Backend | undefined {
-    return this.backends.find((b) => b.address === address);
-  }
-
   add(spec: BackendSpec): Backend {
     const b = this.create(spec, false);
     this.backends = [...this.backends, b];
@@ -131,7 +127,6 @@ export class Pool {
   end(b: Backend, entry: InflightEntry, outcome: Outcome, now: number): void {
     b.unlinkInflight(entry);
     this.totalInflight--;
-    b.lastOutcomeAt = now;
     switch (outcome.kind) {
       case 'ok':
         b.latency.observe(outcome.latencyMs, now);

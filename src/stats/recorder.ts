@@ -20,12 +20,3 @@ export interface StatsRecorder {
   connectionFinished(backend: Backend | undefined, ok: boolean, durationMs: number, bytesIn: number, bytesOut: number): void;
 }
 
-/** For tests and tools that run a proxy without statistics. */
-export const noStats: StatsRecorder = {
-  requestFinished() {},
-  retried() {},
-  hedgeSent() {},
-  hedgeWon() {},
-  rejected() {},
-  connectionFinished() {},
-};

@@ -3,7 +3,7 @@
  * is installed), runtime API and Prometheus parsing, the live plan of each scenario, the pause
  * schedule, the comparison with HAProxy's best and the report's layout.
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,7 +54,23 @@ test('haproxy config: one thread, loopback bind, reuse, timeouts, checks, and th
   assert.deepEqual(defaultHaproxyModes(true), ['roundrobin', 'leastconn', 'random', 'hash']);
 });
 
-test('haproxy config: haproxy -c accepts every mode (when HAProxy is installed)', (t) => {
+test('haproxy config in TCP mode (the throughput benchmark): mode tcp, nothing only HTTP mode has, the same checks', () => {
+  const base = { port: 18000, socket: '/tmp/x.sock', servers };
+  const tcp = haproxyConfig({ ...base, mode: 'roundrobin', protocol: 'tcp' }).split('\n');
+  const http = haproxyConfig({ ...base, mode: 'roundrobin' }).split('\n');
+  assert.ok(tcp.includes('  mode tcp') && !tcp.includes('  mode http'));
+  assert.ok(http.includes('  mode http') && !http.includes('  mode tcp'));
+  const httpOnly = ['  option http-keep-alive', '  http-reuse always', '  retry-on conn-failure empty-response', '  timeout http-request 10s', '  timeout http-keep-alive 60s'];
+  for (const line of httpOnly) {
+    assert.ok(http.includes(line), `http has ${line}`);
+    assert.ok(!tcp.includes(line), `tcp lacks ${line}`);
+  }
+  // Everything else is the same config.
+  assert.deepEqual(tcp.filter((l) => l !== '  mode tcp'), http.filter((l) => l !== '  mode http' && !httpOnly.includes(l)));
+  assert.throws(() => haproxyConfig({ ...base, mode: 'hash', protocol: 'tcp' }), /needs protocol http/);
+});
+
+test('haproxy config: haproxy -c accepts every mode, and TCP mode, without warnings (when HAProxy is installed)', (t) => {
   const bin = findHaproxy();
   if (bin === null) {
     // The live test in bench.test.ts fails under CI=true without HAProxy; this unit check
@@ -65,10 +81,15 @@ test('haproxy config: haproxy -c accepts every mode (when HAProxy is installed)'
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-cfg-'));
   try {
-    for (const mode of HAPROXY_MODES) {
-      const file = path.join(dir, `${mode}.cfg`);
-      writeFileSync(file, haproxyConfig({ mode, port: 18000, socket: path.join(dir, 's.sock'), servers }));
-      execFileSync(bin.path, ['-c', '-q', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
+    const configs = [...HAPROXY_MODES.map((mode) => ({ mode, protocol: 'http' as const })), { mode: 'roundrobin' as const, protocol: 'tcp' as const }];
+    for (const { mode, protocol } of configs) {
+      const file = path.join(dir, `${mode}-${protocol}.cfg`);
+      writeFileSync(file, haproxyConfig({ mode, protocol, port: 18000, socket: path.join(dir, 's.sock'), servers }));
+      // No warnings either: -q hides them, so they are read from the output without it.
+      const r: SpawnSyncReturns<string> = spawnSync(bin.path, ['-c', '-f', file], { encoding: 'utf8', timeout: 10_000 });
+      const out = `${r.stdout}${r.stderr}`;
+      assert.equal(r.status, 0, `${mode} ${protocol}: ${out}`);
+      assert.doesNotMatch(out, /WARNING|ALERT/, `${mode} ${protocol}: ${out}`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

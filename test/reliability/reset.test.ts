@@ -223,9 +223,9 @@ test('an idempotent request with a body, reset before the response, is replayed 
       for (let off = 0; off < body.length; off += 7000) req.write(body.subarray(off, off + 7000));
       req.end();
     });
-    assert.equal(got, `200 ${want}`, `chunked #${i}: retries ${lb.policy.retries}, denied ${lb.policy.retriesDenied}, failovers ${lb.policy.failovers}, scripted saw ${be.requests()}, echo saw ${echo.requests.length}`);
+    assert.equal(got, `200 ${want}`, `chunked #${i}: retries ${lb.stats.counters().retries}, denied ${lb.policy.retriesDenied}, failovers ${lb.stats.counters().failovers}, scripted saw ${be.requests()}, echo saw ${echo.requests.length}`);
   }
-  assert.ok(lb.policy.retries >= 4, `retries happened (${lb.policy.retries})`);
+  assert.ok(lb.stats.counters().retries >= 4, `retries happened (${lb.stats.counters().retries})`);
 
   // Over the replay limit (64 KiB by default): the body is streamed, not kept; a reset cannot be retried.
   const big = Buffer.alloc(1 << 20, 1);

@@ -62,11 +62,11 @@ test('every backend resets: retries stay within 20% of requests plus the floor',
   const retries = attempts - N;
   const bound = BURST + (RETRIES.budgetPercent / 100) * N + RETRIES.minPerSecond * (ms / 1000);
   t.diagnostic(
-    `figures ${JSON.stringify({ requests: N, statuses: Object.fromEntries(statuses), backendRequests: attempts, backendConnections: connections, retries, bound: Math.round(bound * 10) / 10, ms: Math.round(ms), policy: { retries: lb.policy.retries, denied: lb.policy.retriesDenied } })}`,
+    `figures ${JSON.stringify({ requests: N, statuses: Object.fromEntries(statuses), backendRequests: attempts, backendConnections: connections, retries, bound: Math.round(bound * 10) / 10, ms: Math.round(ms), counted: { retries: lb.stats.counters().retries, denied: lb.policy.retriesDenied } })}`,
   );
   assert.deepEqual([...statuses.keys()], [502], 'all fail (nothing answers)');
   assert.equal(connections, attempts, 'one request per backend connection (no reuse after a reset)');
-  assert.equal(retries, lb.policy.retries, 'the policy counted what the backends saw');
+  assert.equal(retries, lb.stats.counters().retries, 'the retry counter (admin API, /metrics) counted what the backends saw');
   assert.ok(retries <= bound, `${retries} retries for ${N} requests; budget ${bound.toFixed(1)}`);
   assert.ok(retries >= 0.15 * N, `the budget is used (${retries} retries), not just refused`);
   assert.ok(attempts <= N * RETRIES.maxAttempts);
@@ -83,7 +83,7 @@ test('POST reset by the backend: never retried, one backend request each', async
     backends.reduce((n, b) => n + b.counts.requests, 0),
     N,
   );
-  assert.equal(lb.policy.retries, 0);
+  assert.equal(lb.stats.counters().retries, 0);
 });
 
 test('one backend of three resets: retries fix what the budget allows, and never multiply the load', async (t) => {

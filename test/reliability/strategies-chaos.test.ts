@@ -43,7 +43,7 @@ for (const strategy of STRATEGY_NAMES) {
     backends[1]!.stop();
     const result = await load.done;
     const afterDeath = result.byBackend.get('b') ?? 0;
-    t.diagnostic(`figures ${JSON.stringify({ strategy, ...summary(result), retries: lb.policy.retries, failovers: lb.policy.failovers })}`);
+    t.diagnostic(`figures ${JSON.stringify({ strategy, ...summary(result), retries: lb.stats.counters().retries, failovers: lb.stats.counters().failovers })}`);
     assert.equal(result.failed, 0, JSON.stringify(summary(result)));
     assert.ok(afterDeath > 0, 'the backend served before it died');
     assert.ok((result.byBackend.get('a') ?? 0) > afterDeath && (result.byBackend.get('c') ?? 0) > afterDeath, 'the survivors took over');

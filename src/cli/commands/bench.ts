@@ -1,14 +1,14 @@
 /**
  * `ballast bench`: the live benchmark (src/bench): the simulator's scenarios on real processes
  * on 127.0.0.1, Ballast with each strategy and HAProxy in each mode in front of the same demo
- * backends, under the same open-loop load.
+ * backends, under the same open-loop load. With --throughput, the data plane's raw speed
+ * against HAProxy's instead (bench-throughput.ts).
  */
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { renderBenchChart } from '../../bench/chart.js';
 import { ChildError } from '../../bench/children.js';
-import { findHaproxy, HAPROXY_MODES, type HaproxyBinary, type HaproxyMode } from '../../bench/haproxy.js';
+import { findHaproxy, haproxyAt, HAPROXY_MODES, type HaproxyBinary, type HaproxyMode } from '../../bench/haproxy.js';
 import { liveSupport } from '../../bench/live-scenario.js';
 import { formatBench } from '../../bench/report.js';
 import { estimateSeconds, runBench, type BenchOptions } from '../../bench/run.js';
@@ -17,8 +17,11 @@ import { describeScenario } from '../../sim/report.js';
 import { availableStrategies } from '../../strategies/registry.js';
 import { numberFlag, UsageError, type Command } from '../command.js';
 import { chartPath, commaList, resolveScenarios, strategiesFlag } from '../scenario-flags.js';
+import { abortOnSignal } from '../signals.js';
+import { runThroughputCommand, THROUGHPUT_DEFAULTS } from './bench-throughput.js';
 
 const help = `Usage: ballast bench [flags]
+       ballast bench --throughput [flags]
 
 Runs the simulator's scenarios live on 127.0.0.1: demo backends as child processes (service
 times, worker slots, stalls and caches as the scenario says), then for each target a run of
@@ -60,18 +63,25 @@ Flags:
   --list                  the scenarios, and whether each runs live
   -h, --help              this help
 
-Exit codes: 0 done, 1 a run failed or HAProxy was asked for and is missing, 2 bad usage,
-130 interrupted.
-`;
+Throughput: --throughput runs no scenario but measures the data plane's raw speed. Two nginx
+backends (one worker each, \`return 200\` of 100 bytes); wrk (one thread, keep-alive) drives
+in turn nginx directly, Ballast L7 and L4 (round_robin) and HAProxy in HTTP mode (http-reuse
+always) and TCP mode (one thread each). Each balancer is pinned alone to CPU 0 with taskset,
+wrk and nginx share CPU 1. Rounds over the targets in alternating order, the best round of
+each kept, then one run per target at one connection for the median latency a proxy adds.
+Prints a Markdown table and Ballast's ratios to HAProxy. Needs wrk, nginx and taskset
+(Debian: apt-get install -y wrk nginx util-linux), and haproxy to compare.
+  --throughput            run it; it takes only these flags:
+  --duration S            whole seconds per measured run (default ${THROUGHPUT_DEFAULTS.durationS})
+  --warmup S              whole seconds of load before each measured run (default ${THROUGHPUT_DEFAULTS.warmupS})
+  --connections N         wrk connections (default ${THROUGHPUT_DEFAULTS.connections})
+  --repeat N              rounds over the targets (default ${THROUGHPUT_DEFAULTS.rounds})
+  --haproxy-bin PATH, --no-haproxy, --json
+                          as above
 
-function haproxyAt(path: string): HaproxyBinary | null {
-  try {
-    const out = execFileSync(path, ['-v'], { encoding: 'utf8', timeout: 5_000, stdio: ['ignore', 'pipe', 'pipe'] });
-    return { path, version: out.split('\n')[0]!.trim() };
-  } catch {
-    return null;
-  }
-}
+Exit codes: 0 done, 1 a run failed or a program it needs is missing (HAProxy when asked for),
+2 bad usage, 130 interrupted.
+`;
 
 export const benchCommand: Command = {
   name: 'bench',
@@ -101,8 +111,11 @@ export const benchCommand: Command = {
         json: { type: 'boolean', default: false },
         chart: { type: 'string' },
         list: { type: 'boolean', default: false },
+        throughput: { type: 'boolean', default: false },
       },
     });
+
+    if (values.throughput) return runThroughputCommand(values);
 
     if (values.list) {
       for (const name of Object.keys(NAMED_SCENARIOS)) {
@@ -180,23 +193,12 @@ export const benchCommand: Command = {
         `each ${warmupS} s warm-up + ${durationS} s measured${repeat > 1 ? ` (${repeat} interleaved rounds)` : ''}: about ${minutes > 0 ? `${minutes} min ` : ''}${seconds % 60} s in all. Ctrl-C stops.\n`,
     );
 
-    const abort = new AbortController();
-    let signals = 0;
-    const onSignal = (): void => {
-      signals++;
-      if (signals === 1) {
-        process.stderr.write('ballast bench: stopping (children are being stopped; Ctrl-C again to quit at once)\n');
-        abort.abort();
-      } else {
-        // The exit hook in src/bench/children.ts kills every child still running.
-        process.exit(130);
-      }
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
     let report;
     try {
-      report = await runBench(options, { signal: abort.signal, onProgress: (line) => process.stderr.write(`${line}\n`) });
+      report = await abortOnSignal(
+        () => process.stderr.write('ballast bench: stopping (children are being stopped; Ctrl-C again to quit at once)\n'),
+        (signal) => runBench(options, { signal, onProgress: (line) => process.stderr.write(`${line}\n`) }),
+      );
     } catch (err) {
       // A process that would not start (its last output is in the message); children are stopped.
       if (err instanceof ChildError) {
@@ -204,9 +206,6 @@ export const benchCommand: Command = {
         return 1;
       }
       throw err;
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
     }
 
     if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');

@@ -6,9 +6,9 @@
  * Why: a proxy only moves bytes, and net.Socket's Readable/Writable machinery per chunk
  * (push, emit 'data', writeOrBuffer, a WriteWrap and a nextTick per write, the socket timer
  * refreshed on every read and write) cost as much CPU as the syscalls themselves. Measured
- * with bench:proxy's setup on this 2-core machine (wrk -c50, relay pinned to one core):
- * net.Socket 'data' + write() relay ~30k req/s, the same relay on these handles ~37.5k,
- * HAProxy 2.6 in TCP mode ~39k.
+ * with the setup of `ballast bench --throughput` on this 2-core machine (wrk -c50, relay
+ * pinned to one core): net.Socket 'data' + write() relay ~30k req/s, the same relay on these
+ * handles ~37.5k, HAProxy 2.6 in TCP mode ~39k.
  *
  * This is private API, like the llhttp binding: package.json pins Node 20 in `engines`, and
  * test/proxy/uv-binding.test.ts fails loudly if the shape used here changes.

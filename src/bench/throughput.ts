@@ -1,0 +1,240 @@
+/**
+ * `ballast bench --throughput`: how fast Ballast's data plane is next to HAProxy's, on this
+ * machine, with no scenario: two nginx backends that answer at once (nginx.ts), and wrk
+ * (wrk.ts) driving, in turn, nginx directly, Ballast L7, HAProxy in HTTP mode, Ballast L4 and
+ * HAProxy in TCP mode, all round robin over the same two backends.
+ *
+ * Fairness on a small machine: each balancer is pinned alone to CPU 0 and wrk and nginx share
+ * CPU 1 (taskset), so a balancer never competes with the load it is measured under, and each
+ * gets one core (HAProxy with one thread, Ballast with its one event loop). The rounds run the
+ * targets in alternating order (the second backwards), so a burst of load from elsewhere or a
+ * drift of the machine's speed hits every target alike, and each target's best round is kept.
+ * Then a run at one connection per target: the median latency a proxy adds to a request when
+ * nothing queues.
+ *
+ * Bounded: every wrk run stops by itself, and every child process is stopped when the run
+ * ends, fails or is interrupted (children.ts).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { ChildSet, type Pinning } from './children.js';
+import type { HaproxyBinary } from './haproxy.js';
+import { startNginx } from './nginx.js';
+import { CHECK, freePort, HOST, spawnBallast, spawnHaproxy } from './targets.js';
+import { runWrk, type WrkResult } from './wrk.js';
+
+/** The targets, in the order of a first round. */
+export const THROUGHPUT_TARGETS = ['nginx', 'ballast-l7', 'haproxy-http', 'ballast-l4', 'haproxy-tcp'] as const;
+export type ThroughputTarget = (typeof THROUGHPUT_TARGETS)[number];
+
+export const TARGET_LABELS: Record<ThroughputTarget, string> = {
+  nginx: 'nginx direct',
+  'ballast-l7': 'Ballast L7',
+  'haproxy-http': 'HAProxy HTTP',
+  'ballast-l4': 'Ballast L4',
+  'haproxy-tcp': 'HAProxy TCP',
+};
+
+/**
+ * The foundation issue's goals: Ballast at half HAProxy's HTTP throughput and four fifths of
+ * its TCP throughput, and at most a quarter of a millisecond added to the median at one
+ * connection. Printed beside the figures; a run below them does not fail.
+ */
+export const GOALS = { l7Ratio: 0.5, l4Ratio: 0.8, addedMedianMs: 0.25 } as const;
+
+/** The CPUs of each side: balancers on one, the load generator and backends on the other. */
+export const BALANCER_CPUS = '0';
+export const LOAD_CPUS = '1';
+
+export interface ThroughputTools {
+  wrk: string;
+  nginx: string;
+  taskset: string;
+}
+
+export interface ThroughputOptions {
+  /** Measured seconds per wrk run (whole seconds). */
+  durationS: number;
+  /** Seconds of the same load before each measured run (connections, JIT), 0 for none. */
+  warmupS: number;
+  /** wrk connections in the rounds. */
+  connections: number;
+  /** Rounds over every target, alternating order; the best of each target's rounds is kept. */
+  rounds: number;
+  /** HAProxy, or null: nginx and Ballast only, no ratios. */
+  haproxy: HaproxyBinary | null;
+  tools: ThroughputTools;
+}
+
+export interface ThroughputHooks {
+  onProgress?: (line: string) => void;
+  /** Stops the run: wrk is killed, the children stopped, and runThroughput rejects. */
+  signal?: AbortSignal;
+}
+
+export interface ThroughputRow {
+  target: ThroughputTarget;
+  label: string;
+  /** Every round, in round order. */
+  rounds: WrkResult[];
+  /** The round with the most requests per second. */
+  best: WrkResult;
+  /** The run at one connection. */
+  single: WrkResult;
+}
+
+export interface ThroughputRatios {
+  /** Ballast L7 over HAProxy HTTP, best rounds' requests per second; null without HAProxy. */
+  l7: number | null;
+  /** Ballast L4 over HAProxy TCP. */
+  l4: number | null;
+  /** The median a proxy adds at one connection, over nginx direct, ms. */
+  addedMedianMs: { ballastL7: number | null; haproxyHttp: number | null };
+}
+
+export interface ThroughputReport {
+  durationS: number;
+  warmupS: number;
+  connections: number;
+  rounds: number;
+  /** Seconds of each run at one connection. */
+  singleS: number;
+  haproxy: HaproxyBinary | null;
+  balancerCpus: string;
+  loadCpus: string;
+  rows: ThroughputRow[];
+  ratios: ThroughputRatios;
+  wallMs: number;
+}
+
+/** The targets that run: HAProxy's only with a binary. */
+export function throughputTargets(haproxy: boolean): ThroughputTarget[] {
+  return THROUGHPUT_TARGETS.filter((t) => haproxy || !t.startsWith('haproxy'));
+}
+
+/** Round `round` (0-based): the first in order, the next backwards, and so on. */
+export function roundOrder<T>(targets: readonly T[], round: number): T[] {
+  return round % 2 === 0 ? [...targets] : [...targets].reverse();
+}
+
+/** Seconds of each one-connection run: half a measured run, at least 2 (wrk's latency needs samples). */
+export function singleSeconds(durationS: number): number {
+  return Math.max(2, Math.floor(durationS / 2));
+}
+
+/** Planned wall time, seconds (start-up of the processes excluded: a few seconds). */
+export function estimateThroughputSeconds(o: Pick<ThroughputOptions, 'durationS' | 'warmupS' | 'rounds'>, targets: number): number {
+  return targets * (o.rounds * (o.warmupS + o.durationS) + singleSeconds(o.durationS));
+}
+
+/** The round with the most requests per second (the first of equals). */
+export function bestRound(rounds: readonly WrkResult[]): WrkResult {
+  if (rounds.length === 0) throw new RangeError('no rounds');
+  return rounds.reduce((a, b) => (b.rps > a.rps ? b : a));
+}
+
+export function throughputRatios(rows: readonly ThroughputRow[]): ThroughputRatios {
+  const row = (t: ThroughputTarget): ThroughputRow | undefined => rows.find((r) => r.target === t);
+  const ratio = (a: ThroughputTarget, b: ThroughputTarget): number | null => {
+    const x = row(a);
+    const y = row(b);
+    return x === undefined || y === undefined || y.best.rps === 0 ? null : x.best.rps / y.best.rps;
+  };
+  const added = (t: ThroughputTarget): number | null => {
+    const x = row(t);
+    const direct = row('nginx');
+    return x === undefined || direct === undefined ? null : x.single.p50 - direct.single.p50;
+  };
+  return { l7: ratio('ballast-l7', 'haproxy-http'), l4: ratio('ballast-l4', 'haproxy-tcp'), addedMedianMs: { ballastL7: added('ballast-l7'), haproxyHttp: added('haproxy-http') } };
+}
+
+/** Ballast's config for one data plane: round robin over the backends, no admin API (nothing reads it here). */
+export function throughputBallastConfig(mode: 'http' | 'tcp', backendPorts: readonly number[]): Record<string, unknown> {
+  return {
+    listen: { host: HOST, port: 0 },
+    mode,
+    strategy: 'round_robin',
+    servers: backendPorts.map((port) => ({ host: HOST, port })),
+    // HTTP checks in both modes, as HAProxy's (haproxy.ts).
+    healthCheck: { type: 'http', intervalMs: CHECK.intervalMs, timeoutMs: CHECK.timeoutMs, fall: CHECK.fall, rise: CHECK.rise },
+    admin: { enabled: false },
+  };
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new Error('throughput benchmark interrupted');
+}
+
+export async function runThroughput(o: ThroughputOptions, hooks: ThroughputHooks = {}): Promise<ThroughputReport> {
+  const t0 = performance.now();
+  const say = hooks.onProgress ?? (() => {});
+  const signal = hooks.signal;
+  const balancerPin: Pinning = { taskset: o.tools.taskset, cpus: BALANCER_CPUS };
+  const loadPin: Pinning = { taskset: o.tools.taskset, cpus: LOAD_CPUS };
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ballast-bench-'));
+  const set = new ChildSet();
+  try {
+    const backends = [await freePort(), await freePort()];
+    await Promise.all(backends.map((port, i) => startNginx({ binary: o.tools.nginx, set, dir, name: `n${i + 1}`, host: HOST, port, pin: loadPin })));
+    const ports = new Map<ThroughputTarget, number>([['nginx', backends[0]!]]);
+    for (const mode of ['http', 'tcp'] as const) {
+      throwIfAborted(signal);
+      const target = mode === 'http' ? 'ballast-l7' : 'ballast-l4';
+      const file = path.join(dir, `ballast-${mode}.json`);
+      const b = await spawnBallast({ set, name: `ballast (${mode})`, file, config: throughputBallastConfig(mode, backends), pin: balancerPin });
+      ports.set(target, b.port);
+      if (o.haproxy !== null) {
+        const servers = backends.map((port, i) => ({ name: `s${i}`, host: HOST, port, weight: 1, disabled: false }));
+        const h = await spawnHaproxy({
+          binary: o.haproxy,
+          set,
+          dir,
+          tag: mode,
+          config: { mode: 'roundrobin', protocol: mode, servers, checkIntervalMs: CHECK.intervalMs, fall: CHECK.fall, rise: CHECK.rise },
+          pin: balancerPin,
+        });
+        ports.set(mode === 'http' ? 'haproxy-http' : 'haproxy-tcp', h.port);
+      }
+    }
+
+    const targets = throughputTargets(o.haproxy !== null);
+    const wrk = (t: ThroughputTarget, connections: number, seconds: number): Promise<WrkResult> =>
+      runWrk({ binary: o.tools.wrk, url: `http://${HOST}:${ports.get(t)!}/`, connections, seconds, pin: loadPin, ...(signal === undefined ? {} : { signal }) });
+    const rounds = new Map<ThroughputTarget, WrkResult[]>(targets.map((t) => [t, []]));
+    for (let round = 0; round < o.rounds; round++) {
+      for (const t of roundOrder(targets, round)) {
+        throwIfAborted(signal);
+        if (o.warmupS > 0) await wrk(t, o.connections, o.warmupS);
+        const r = await wrk(t, o.connections, o.durationS);
+        rounds.get(t)!.push(r);
+        say(`round ${round + 1} ${TARGET_LABELS[t].padEnd(12)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms  errors ${r.errors}`);
+      }
+    }
+    const singleS = singleSeconds(o.durationS);
+    const rows: ThroughputRow[] = [];
+    for (const t of targets) {
+      throwIfAborted(signal);
+      const single = await wrk(t, 1, singleS);
+      say(`one connection ${TARGET_LABELS[t].padEnd(12)} p50 ${single.p50.toFixed(3)} ms`);
+      rows.push({ target: t, label: TARGET_LABELS[t], rounds: rounds.get(t)!, best: bestRound(rounds.get(t)!), single });
+    }
+    return {
+      durationS: o.durationS,
+      warmupS: o.warmupS,
+      connections: o.connections,
+      rounds: o.rounds,
+      singleS,
+      haproxy: o.haproxy,
+      balancerCpus: BALANCER_CPUS,
+      loadCpus: LOAD_CPUS,
+      rows,
+      ratios: throughputRatios(rows),
+      wallMs: Math.round(performance.now() - t0),
+    };
+  } finally {
+    await set.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
