@@ -56,9 +56,10 @@ export class AttemptPolicy {
   /** Requests in about the last second (a count decaying with a 1 s time constant). */
   private recent = 0;
   private recentAt: number;
-  /** Counters for metrics: failovers after connect errors, budgeted retries, retries refused by the budget. */
-  failovers = 0;
-  retries = 0;
+  /**
+   * Retries the budget refused (the simulator reports it). Retries and failovers made are
+   * counted once, by the stats recorder, when the data plane hears of them (RacePort.retried).
+   */
   retriesDenied = 0;
 
   constructor(
@@ -106,7 +107,6 @@ export class AttemptPolicy {
   afterFailure(kind: OutcomeKind, state: AttemptState): AttemptDecision {
     if (state.responseStarted || kind === 'ok' || kind === 'cancelled' || kind === 'http_5xx') return 'give_up';
     if (kind === 'connect') {
-      this.failovers++;
       return 'failover';
     }
     if (!this.config.enabled || !state.idempotent || !state.replayable) return 'give_up';
@@ -115,7 +115,6 @@ export class AttemptPolicy {
       this.retriesDenied++;
       return 'give_up';
     }
-    this.retries++;
     return 'retry';
   }
 }

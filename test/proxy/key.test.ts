@@ -10,9 +10,15 @@ import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/load.js';
 import { rewriteRequest } from '../../src/proxy/http/headers.js';
 import { keySource, type KeySource } from '../../src/proxy/key.js';
+import { strategyDefinition } from '../../src/strategies/registry.js';
+
+/** The source the proxy builds while beta1 runs: from its definition's request key under this config. */
+function beta1Source(config: Record<string, unknown> = {}): KeySource {
+  return keySource(strategyDefinition('beta1')!.requestKey!(parseConfig({ servers: [{ host: '127.0.0.1', port: 8081 }], ...config })));
+}
 
 function source(key: Record<string, unknown>): KeySource {
-  return keySource(parseConfig({ servers: [{ host: '127.0.0.1', port: 8081 }], beta1: { key } }));
+  return beta1Source({ beta1: { key } });
 }
 
 /** The key as the proxy computes it: the rewrite captures header and cookie, the source extracts. */
@@ -47,7 +53,7 @@ test('what each source asks the rewrite for: a lower-case header name, or the co
     ],
   );
   // The default: {header: 'X-Key'}.
-  assert.equal(keySource(parseConfig({ servers: [{ host: '127.0.0.1', port: 8081 }] })).header, 'x-key');
+  assert.equal(beta1Source().header, 'x-key');
 });
 
 const HEADER: Array<[string, string[], string | undefined]> = [
