@@ -44,6 +44,23 @@ export async function httpServer(handler: http.RequestListener): Promise<TestSer
   };
 }
 
+/** A backend that records how each request ended for it: 'completed' (read whole, answered) or 'aborted'. */
+export async function outcomeBackend(): Promise<TestServer & { outcomes: string[] }> {
+  const outcomes: string[] = [];
+  const server = await httpServer((req, res) => {
+    req.on('error', () => {});
+    req.resume();
+    req.on('end', () => {
+      outcomes.push('completed');
+      res.end('ok');
+    });
+    req.on('close', () => {
+      if (!req.complete) outcomes.push('aborted');
+    });
+  });
+  return Object.assign(server, { outcomes });
+}
+
 /** A backend answering `name` in the body and X-Served-By, after `delayMs`. */
 export function namedBackend(name: string, delayMs = 0): Promise<TestServer> {
   return httpServer((req, res) => {

@@ -8,24 +8,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { HttpProxy } from '../../src/proxy/http/server.js';
-import { httpServer, local, request, startBallast } from '../helpers/servers.js';
+import { httpServer, local, outcomeBackend, request, startBallast } from '../helpers/servers.js';
 import { sleep, track, until } from '../helpers/lifecycle.js';
 
 test('a request body trickled one byte at a time is cut at clientBodyMs with 408, and the backend sees its request aborted', async () => {
-  const outcomes: string[] = [];
-  const backend = track(
-    await httpServer((req, res) => {
-      req.on('error', () => {});
-      req.resume();
-      req.on('end', () => {
-        outcomes.push('completed');
-        res.end('ok');
-      });
-      req.on('close', () => {
-        if (!req.complete) outcomes.push('aborted');
-      });
-    }),
-  );
+  const backend = track(await outcomeBackend());
+  const outcomes = backend.outcomes;
   // clientIdleMs is long: each byte is fresh activity, only the overall deadline can end this.
   const lb = track(await startBallast({ servers: [local(backend.port)], timeouts: { clientBodyMs: 600, clientIdleMs: 60_000 } }));
   const s = net.connect(lb.address.port, '127.0.0.1');

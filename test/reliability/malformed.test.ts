@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { httpServer, local, rawExchange, request, startBallast } from '../helpers/servers.js';
+import { httpServer, local, outcomeBackend, rawExchange, request, startBallast } from '../helpers/servers.js';
 import type { Ballast } from '../../src/app/ballast.js';
 import { cleanups } from '../helpers/lifecycle.js';
 
@@ -139,18 +139,8 @@ test('rejections are counted and logged rate-limited, not once per request', asy
 });
 
 test('a malformed chunked body arriving after the head was forwarded: one 400 at once, the backend request aborted, never completed', async () => {
-  const outcomes: string[] = [];
-  const backend = await httpServer((req, res) => {
-    req.on('error', () => {});
-    req.resume();
-    req.on('end', () => {
-      outcomes.push('completed');
-      res.end('ok');
-    });
-    req.on('close', () => {
-      if (!req.complete) outcomes.push('aborted');
-    });
-  });
+  const backend = await outcomeBackend();
+  const outcomes = backend.outcomes;
   cleanups.push(() => backend.close());
   const lb = await startBallast({ servers: [local(backend.port)] });
   cleanups.push(() => lb.stop(50));

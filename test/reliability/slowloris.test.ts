@@ -24,16 +24,22 @@ interface Slow {
   data: string;
 }
 
-test(`${CONNECTIONS} slowloris connections get 408 or are closed after clientHeadersMs; normal requests still succeed`, async (t) => {
+/** A balancer process with these timeouts in front of one backend answering 'ok'; both stopped after the file. */
+async function balancerWith(timeouts: Record<string, number>) {
   const backend = await httpServer((_req, res) => res.end('ok'));
   cleanups.push(() => backend.close());
   const lb = await spawnBalancer({
     servers: [{ host: '127.0.0.1', port: backend.port }],
     healthCheck: { enabled: false },
     admin: { enabled: false },
-    timeouts: { clientHeadersMs: HEADERS_MS },
+    timeouts,
   });
   cleanups.push(() => lb.cleanup());
+  return { backend, lb };
+}
+
+test(`${CONNECTIONS} slowloris connections get 408 or are closed after clientHeadersMs; normal requests still succeed`, async (t) => {
+  const { backend, lb } = await balancerWith({ clientHeadersMs: HEADERS_MS });
 
   const slow: Slow[] = [];
   // Open them in batches so the accept backlog never overflows.
@@ -108,15 +114,7 @@ test(`${CONNECTIONS} slowloris connections get 408 or are closed after clientHea
 });
 
 test('a slow second request head on a keep-alive connection also gets 408', async () => {
-  const backend = await httpServer((_req, res) => res.end('ok'));
-  cleanups.push(() => backend.close());
-  const lb = await spawnBalancer({
-    servers: [{ host: '127.0.0.1', port: backend.port }],
-    healthCheck: { enabled: false },
-    admin: { enabled: false },
-    timeouts: { clientHeadersMs: 500 },
-  });
-  cleanups.push(() => lb.cleanup());
+  const { backend, lb } = await balancerWith({ clientHeadersMs: 500 });
   const s = net.connect(lb.port, '127.0.0.1');
   s.on('error', () => {});
   let data = '';
@@ -142,15 +140,7 @@ test('a slow second request head on a keep-alive connection also gets 408', asyn
 });
 
 test('a connection that sends nothing is closed, without an answer, after clientHeadersMs (not clientIdleMs)', async () => {
-  const backend = await httpServer((_req, res) => res.end('ok'));
-  cleanups.push(() => backend.close());
-  const lb = await spawnBalancer({
-    servers: [{ host: '127.0.0.1', port: backend.port }],
-    healthCheck: { enabled: false },
-    admin: { enabled: false },
-    timeouts: { clientHeadersMs: 400, clientIdleMs: 60_000 },
-  });
-  cleanups.push(() => lb.cleanup());
+  const { lb } = await balancerWith({ clientHeadersMs: 400, clientIdleMs: 60_000 });
   const quiet = Array.from({ length: 20 }, () => {
     const s = net.connect(lb.port, '127.0.0.1');
     s.on('error', () => {});
