@@ -23,9 +23,20 @@
  */
 import type { Backend, InflightEntry, Outcome, OutcomeKind } from '../pool/backend.js';
 import type { ActiveStrategy } from '../strategies/active.js';
-import { PickContext } from '../strategies/types.js';
-import { NO_HEDGE, hedgeDelay, hedgeSettled, hedgeable, sendHedge } from './hedging.js';
+import { PickContext, type Strategy } from '../strategies/types.js';
 import type { AttemptPolicy } from './policy.js';
+
+/** A request may be hedged: safe to send twice, and its body (if any) kept whole and small enough. */
+function hedgeable(idempotent: boolean, replayable: boolean, bodyBytes: number, maxBodyBytes: number): boolean {
+  return idempotent && replayable && bodyBytes <= maxBodyBytes;
+}
+
+/** Delay of the hedge timer for this request, or -1 when the strategy does not hedge it. */
+function hedgeDelay(strategy: Strategy, ctx: PickContext): number {
+  if (strategy.hedgeDelayMs === undefined) return -1;
+  const delay = strategy.hedgeDelayMs(ctx);
+  return delay >= 0 ? delay : -1;
+}
 
 /** One attempt as the race sees it: the data plane's own object (an HTTP attempt, a TCP connect, a simulated one). */
 export interface RaceAttempt extends InflightEntry {
@@ -96,8 +107,6 @@ export class AttemptRace<A extends RaceAttempt> {
   private lastFailure: OutcomeKind = 'connect';
   private hedgeArmed = false;
   private hedged = false;
-  /** ctx.tried's length before backends at their limit were hidden for the hedge's pick. */
-  private triedBeforeHedge = 0;
 
   constructor(
     private readonly port: RacePort<A>,
@@ -187,7 +196,7 @@ export class AttemptRace<A extends RaceAttempt> {
     if (this.hedgeArmed || this.hedged || this.winner !== null || this.attemptCount !== 1) return;
     if (!hedgeable(this.idempotent, this.replayable, bodyBytes, this.env.settings.maxHedgeBodyBytes)) return;
     const delay = hedgeDelay(this.env.active.strategy, this.ctx);
-    if (delay === NO_HEDGE) return;
+    if (delay < 0) return;
     this.hedgeArmed = true;
     this.port.armHedge(delay);
   }
@@ -200,20 +209,22 @@ export class AttemptRace<A extends RaceAttempt> {
     // A hedge never goes to a backend at its connection limit (it would not queue: the first
     // attempt is still running). Such backends are hidden from this one pick.
     const max = settings.maxConnectionsPerBackend;
-    const tried = this.ctx.tried;
-    this.triedBeforeHedge = tried.length;
+    const strategy = active.strategy;
+    if (strategy.tryHedge === undefined || !strategy.tryHedge(this.ctx)) return;
+    const ctx = this.ctx;
+    const tried = ctx.tried;
+    const before = tried.length;
     if (max > 0) for (const b of active.pool.ready) if (b.inflight >= max && !tried.includes(b)) tried.push(b);
-    const sent = sendHedge(active, this.ctx, this.startHedge);
-    if (!sent) tried.length = this.triedBeforeHedge;
+    ctx.hedge = true;
+    const b = active.pick(ctx);
+    tried.length = before; // unhide the full backends
+    if (b !== undefined) {
+      this.hedged = true;
+      this.port.hedgeSent();
+      this.startAttempt(b, true); // still seeing ctx.hedge = true, as the strategy's onStart should
+    }
+    ctx.hedge = false;
   }
-
-  /** `sendHedge`'s start callback, made once (no closure per hedge). */
-  private readonly startHedge = (b: Backend): void => {
-    this.ctx.tried.length = this.triedBeforeHedge; // unhide the full backends
-    this.hedged = true;
-    this.port.hedgeSent();
-    this.startAttempt(b, true);
-  };
 
   /**
    * A response head arrived on `a`: it wins. Every other attempt is aborted and ended
@@ -237,7 +248,7 @@ export class AttemptRace<A extends RaceAttempt> {
       this.other = null;
     }
     if (this.hedged) {
-      hedgeSettled(this.env.active, a.hedge);
+      this.env.active.strategy.onHedgeResult?.(a.hedge);
       if (a.hedge) this.port.hedgeWon();
     }
     return true;
