@@ -154,6 +154,35 @@ function strategyKeys(): StrategyKeys {
   return Object.fromEntries(STRATEGIES.map((d) => [d.name, (d.options as z.ZodType).prefault({})])) as StrategyKeys;
 }
 
+export const discoverySchema = z
+  .strictObject({
+    etcd: z
+      .strictObject({
+        endpoints: z.array(z.url({ protocol: /^https?$/ })).min(1).describe('etcd v3 client URLs, e.g. http://127.0.0.1:2379'),
+        prefix: z
+          .string()
+          .regex(/^\/[^\s]*[^\s/]$/, 'a key prefix such as /ballast/prod (starts with /, no trailing /)')
+          .describe('the fleet\'s keys: PREFIX/servers/HOST:PORT (a server as JSON), PREFIX/strategy ({"name", "options"}), PREFIX/instances/ID (written by each instance)'),
+        instanceId: z.string().regex(/^[A-Za-z0-9._:-]+$/).optional().describe('this instance\'s name under PREFIX/instances (default: hostname:port:pid)'),
+      })
+      .optional()
+      .describe('servers (and optionally the strategy) from etcd v3, watched'),
+    dnsSrv: z
+      .strictObject({
+        name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'a DNS name such as _http._tcp.api.internal').describe('the SRV record set to read'),
+        resolver: z
+          .string()
+          .regex(/^[^:\s]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/, 'HOST:PORT of a DNS server, e.g. 127.0.0.1:53')
+          .optional()
+          .describe('DNS server to ask, HOST:PORT (default: the system\'s first resolver)'),
+        intervalMs: ms('longest time between two reads; a shorter record TTL reads sooner').min(1_000).default(30_000),
+      })
+      .optional()
+      .describe('servers from DNS SRV records (weights from the records), re-read on their TTL'),
+  })
+  .refine((d) => (d.etcd === undefined) !== (d.dnsSrv === undefined), 'configure exactly one of discovery.etcd and discovery.dnsSrv')
+  .describe('where the servers come from instead of `servers` (the file stays the default)');
+
 export const configSchema = z
   .strictObject({
     listen: z
@@ -164,7 +193,8 @@ export const configSchema = z
     strategy: z.enum(STRATEGY_NAMES).default('round_robin').describe('balancing strategy at start (switchable at run time)'),
     seed: z.number().int().nonnegative().optional().describe('random seed for the strategies (default: from entropy)'),
     watchConfig: z.boolean().default(false).describe('reload when the config file changes (SIGHUP always reloads)'),
-    servers: z.array(serverSchema).min(1).describe('the backends'),
+    servers: z.array(serverSchema).default([]).describe('the backends (required unless discovery supplies them)'),
+    discovery: discoverySchema.optional(),
     healthCheck: healthCheckSchema.prefault({}),
     outlierDetection: outlierSchema.prefault({}),
     retries: retrySchema.prefault({}),
@@ -176,6 +206,9 @@ export const configSchema = z
     reload: reloadSchema.prefault({}),
   })
   .superRefine((cfg, ctx) => {
+    if (cfg.servers.length === 0 && cfg.discovery === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['servers'], message: 'at least one server is required (or a discovery source)' });
+    }
     const seen = new Set<string>();
     cfg.servers.forEach((s, i) => {
       const id = `${s.host}:${s.port}`;

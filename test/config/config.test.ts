@@ -35,7 +35,7 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['a typo is an unknown key, named with its path', { servers: [{ host: 'h', port: 1, wieght: 2 }] }, /servers\[0\]\.wieght: unknown key "wieght"/],
   ['a wrong type names the field and what was expected', { servers: [{ host: 'h', port: 1 }], listen: { port: 'eighty' } }, /listen\.port: expected number/],
   ['an unknown strategy lists the valid ones', { servers: [{ host: 'h', port: 1 }], strategy: 'fastest' }, /strategy: expected one of .*alpha1/],
-  ['servers is required', {}, /servers: expected array/],
+  ['servers is required', {}, /servers: at least one server is required \(or a discovery source\)/],
   ['an empty server list is refused', { servers: [] }, /servers: .*(at least|>=) ?1/i],
   ['duplicate servers are refused', { servers: [{ host: 'h', port: 1 }, { host: 'h', port: 1 }] }, /servers\[1\]: duplicate server h:1/],
   ['a port out of range', { servers: [{ host: 'h', port: 70000 }] }, /servers\[0\]\.port/],
