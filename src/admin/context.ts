@@ -3,6 +3,7 @@
  * implements it; tests pass small fakes. The admin server reads through it and never holds
  * on to a config or strategy object, since both change on reload and on strategy switches.
  */
+import type { FleetStatus } from '../discovery/types.js';
 import type { Config } from '../config/schema.js';
 import type { Backend } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
@@ -48,6 +49,8 @@ export interface AdminContext {
   health?: HealthView;
   loadTests: LoadTestRunner;
   log?: AdminLog;
+  /** Where the servers come from when not the config file: the discovery source's state. */
+  discovery?: (() => FleetStatus) | undefined;
   /** Directory holding the built dashboard (index.html, app.js...); default dist/dashboard. */
   dashboardDir?: string;
 }

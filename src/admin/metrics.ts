@@ -228,6 +228,43 @@ export function createMetricsRegistry(ctx: AdminContext): Registry {
     },
   });
 
+  const discovery = ctx.discovery;
+  if (discovery !== undefined) {
+    new Gauge({
+      name: 'ballast_discovery_connected',
+      help: 'Whether the discovery source (etcd or DNS SRV) is reachable now; 0: running on the last good view',
+      labelNames: ['source'],
+      registers,
+      collect() {
+        const s = discovery();
+        this.reset();
+        this.set({ source: s.source }, s.connected ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'ballast_discovery_view_info',
+      help: 'The discovered view this instance runs (1), by version: instances that agree show the same version',
+      labelNames: ['source', 'version'],
+      registers,
+      collect() {
+        const s = discovery();
+        this.reset();
+        if (s.applied !== null) this.set({ source: s.source, version: s.applied }, 1);
+      },
+    });
+    new Gauge({
+      name: 'ballast_discovery_view_age_seconds',
+      help: 'Seconds since the discovery source last delivered a view (grows while it is unreachable)',
+      labelNames: ['source'],
+      registers,
+      collect() {
+        const s = discovery();
+        this.reset();
+        if (s.updatedAt !== null) this.set({ source: s.source }, Math.max(0, Date.now() - s.updatedAt) / 1000);
+      },
+    });
+  }
+
   // Process metrics (CPU, memory, event-loop lag, GC) under their standard names.
   collectDefaultMetrics({ register: registry });
   return registry;

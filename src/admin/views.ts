@@ -37,6 +37,8 @@ export function statusView(ctx: AdminContext) {
     uptime_seconds: uptimeSeconds(ctx),
     mode: ctx.config().mode,
     strategies: availableStrategies(),
+    /** Present when the servers come from etcd or DNS SRV: whether the store is reachable, the view in force. */
+    ...(ctx.discovery === undefined ? {} : { discovery: ctx.discovery() }),
   };
 }
 

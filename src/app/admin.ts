@@ -7,6 +7,7 @@ import { ConfigError } from '../config/load.js';
 import type { AdminContext } from '../admin/context.js';
 import { TestRunner } from '../loadtest/admin.js';
 import type { Ballast } from './ballast.js';
+import type { DiscoveryRunner } from './discovery.js';
 
 export interface RunningAdmin {
   host: string;
@@ -15,7 +16,7 @@ export interface RunningAdmin {
   close(): Promise<void>;
 }
 
-export async function startAdmin(ballast: Ballast): Promise<RunningAdmin> {
+export async function startAdmin(ballast: Ballast, discovery?: DiscoveryRunner): Promise<RunningAdmin> {
   const log = ballast.log;
   const loadTests = new TestRunner();
   const ctx: AdminContext = {
@@ -29,6 +30,7 @@ export async function startAdmin(ballast: Ballast): Promise<RunningAdmin> {
     health: { state: (b) => ballast.health.state(b) },
     loadTests,
     log: { warn: (m) => log.warn(m), info: (m) => log.info(m) },
+    discovery: discovery === undefined ? undefined : () => discovery.status(),
   };
   const server = createAdminServer(ctx);
   let address: { host: string; port: number };

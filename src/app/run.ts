@@ -8,9 +8,13 @@ import { createLogger, type Logger } from '../util/log.js';
 import { Ballast } from './ballast.js';
 import { startAdmin, type RunningAdmin } from './admin.js';
 import { SettledReads } from './settle.js';
+import { DiscoveryRunner } from './discovery.js';
+import { createDiscovery } from '../discovery/index.js';
 
 /** Quiet time after a change event before the file is read, and between the reads that must agree. */
 const WATCH_SETTLE_MS = 200;
+/** How long a start waits for the discovery source's first view before it starts on the file's servers. */
+const FIRST_VIEW_MS = 5_000;
 
 export interface RunOptions {
   /** Where a reload reads the config again (its errors are ConfigErrors). */
@@ -27,25 +31,38 @@ export interface RunOptions {
 export interface Running {
   ballast: Ballast;
   admin: RunningAdmin | undefined;
+  /** The discovery source's runner, when the config names one. */
+  discovery: DiscoveryRunner | undefined;
   stop(): Promise<void>;
 }
 
-/** Starts a balancer and its admin server. */
+/** Starts a balancer (on its discovery source's first view, if it has one) and its admin server. */
 export async function startAll(config: Config, log: Logger): Promise<Running> {
-  const ballast = await Ballast.start({ config, log });
+  const source = createDiscovery(config, log);
+  const discovery = source === undefined ? undefined : new DiscoveryRunner(source, config, log);
+  let ballast: Ballast;
+  try {
+    if (discovery !== undefined) await discovery.start(FIRST_VIEW_MS);
+    ballast = await Ballast.start({ config: discovery?.config() ?? config, log });
+  } catch (err) {
+    await discovery?.stop();
+    throw err;
+  }
+  discovery?.attach(ballast);
   let admin: RunningAdmin | undefined;
   try {
-    admin = config.admin.enabled ? await startAdmin(ballast) : undefined;
+    admin = config.admin.enabled ? await startAdmin(ballast, discovery) : undefined;
   } catch (err) {
-    await ballast.stop(0);
+    await Promise.all([ballast.stop(0), discovery?.stop()]);
     throw err;
   }
   return {
     ballast,
     admin,
+    discovery,
     async stop() {
-      // The proxy stops accepting first, at once; the admin server closes alongside.
-      await Promise.all([ballast.stop(), admin?.close()]);
+      // The proxy stops accepting first, at once; the admin server and discovery close alongside.
+      await Promise.all([ballast.stop(), admin?.close(), discovery?.stop()]);
     },
   };
 }
@@ -58,9 +75,13 @@ export async function runBallast(config: Config, options: RunOptions = {}): Prom
   options.onReady?.(ballast, admin);
 
   const source = options.reloadSource;
-  const reload = (why: string, next: () => Config): void => {
+  const discovery = running.discovery;
+  const reload = (why: string, read: () => Config): void => {
     try {
-      ballast.reload(next());
+      const file = read();
+      // With discovery the file's servers give way to the view's; its other settings apply.
+      ballast.reload(discovery === undefined ? file : discovery.withView(file));
+      discovery?.fileApplied(file);
     } catch (err) {
       const message = err instanceof ConfigError ? err.message : String(err);
       log.error({ why }, `reload refused, the running config stays: ${message}`);

@@ -30,6 +30,14 @@ export interface DiscoveryStatus {
   lastError: string | null;
 }
 
+/** What /api/status and /metrics show: the source's status and the view this instance runs. */
+export interface FleetStatus extends DiscoveryStatus {
+  /** The version of the view applied here (equal across instances that agree), or null. */
+  applied: string | null;
+  /** Why the newest view was not applied, or null. */
+  refused: string | null;
+}
+
 export interface Discovery {
   /**
    * Starts watching; `onView` receives each new view (the first one too). Resolves once the
