@@ -36,7 +36,7 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['a wrong type names the field and what was expected', { servers: [{ host: 'h', port: 1 }], listen: { port: 'eighty' } }, /listen\.port: expected number/],
   ['an unknown strategy lists the valid ones', { servers: [{ host: 'h', port: 1 }], strategy: 'fastest' }, /strategy: expected one of .*alpha1/],
   ['servers is required', {}, /servers: at least one server is required \(or a discovery source\)/],
-  ['an empty server list is refused', { servers: [] }, /servers: .*(at least|>=) ?1/i],
+  ['an empty server list is refused', { servers: [] }, /servers: at least one server is required/],
   ['duplicate servers are refused', { servers: [{ host: 'h', port: 1 }, { host: 'h', port: 1 }] }, /servers\[1\]: duplicate server h:1/],
   ['a port out of range', { servers: [{ host: 'h', port: 70000 }] }, /servers\[0\]\.port/],
   ['a beta1 key of an unknown form', { servers: [{ host: 'h', port: 1 }], beta1: { key: { body: 'x' } } }, /beta1\.key: expected one of \{header: NAME\}/],
