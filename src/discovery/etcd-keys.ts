@@ -4,8 +4,9 @@
  *
  *   PREFIX/servers/HOST:PORT  one server as the config file takes it: {"host", "port", "weight"?, "name"?}
  *   PREFIX/strategy           optional: {"name", "options"?}; the app checks the name and options
- *   PREFIX/instances/ID       written by each instance under a lease: {"id", "listen", "admin", "version", "since"}
+ *   PREFIX/instances/ID       written by each instance under a lease: {"id", "listen", "admin", "version", "digest", "since"}
  */
+import { createHash } from 'node:crypto';
 import { Range } from 'etcd3';
 import type { z } from 'zod';
 import { formatPath } from '../config/load.js';
@@ -56,7 +57,8 @@ export interface ViewContent {
 }
 
 function issuesText(issues: readonly z.core.$ZodIssue[]): string {
-  return issues.map((i) => `${formatPath(i.path)}: ${i.message}`).join(', ');
+  // As the config file's messages (src/config/load.ts): zod's "Invalid input: " says nothing.
+  return issues.map((i) => `${formatPath(i.path)}: ${i.message.replace(/^Invalid (input|option): /, '')}`).join(', ');
 }
 
 function parseJson(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
@@ -116,9 +118,22 @@ export function readViewContent(kvs: readonly KeyValue[], keys: FleetKeys): View
   return content;
 }
 
+type ViewLike = { servers: ServerConfig[]; strategy?: StrategyChoice | undefined };
+
+const canonical = (v: ViewLike) => JSON.stringify([v.servers, v.strategy ?? null]);
+
 /** Same servers in the same order and the same strategy: nothing new to apply. */
-export function sameContent(a: { servers: ServerConfig[]; strategy?: StrategyChoice | undefined }, b: { servers: ServerConfig[]; strategy?: StrategyChoice | undefined }): boolean {
-  return JSON.stringify([a.servers, a.strategy ?? null]) === JSON.stringify([b.servers, b.strategy ?? null]);
+export function sameContent(a: ViewLike, b: ViewLike): boolean {
+  return canonical(a) === canonical(b);
+}
+
+/**
+ * A short hash of the servers and strategy, written with each instance's version: revisions
+ * differ between instances running the same view (every write in etcd moves the revision), so
+ * whether an instance runs what is stored now is told by this.
+ */
+export function viewDigest(v: ViewLike): string {
+  return createHash('sha256').update(canonical(v)).digest('hex').slice(0, 16);
 }
 
 /** The value of PREFIX/instances/ID. */
@@ -130,6 +145,8 @@ export interface InstanceRecord {
   admin: string | null;
   /** The view version (etcd revision) it applied; null before its first view. */
   version: string | null;
+  /** viewDigest() of the view it runs; null before its first view. */
+  digest: string | null;
   /** When it started, ms since the epoch. */
   since: number;
 }
@@ -141,8 +158,15 @@ export function parseInstanceRecord(text: string): InstanceRecord | string {
   const v = json.value;
   if (!isPlainObject(v)) return 'expected a JSON object';
   const nullableString = (x: unknown) => x === null || typeof x === 'string';
-  if (typeof v.id !== 'string' || typeof v.listen !== 'string' || !nullableString(v.admin) || !nullableString(v.version) || typeof v.since !== 'number') {
-    return 'expected {"id", "listen", "admin", "version", "since"}';
+  if (
+    typeof v.id !== 'string' ||
+    typeof v.listen !== 'string' ||
+    !nullableString(v.admin) ||
+    !nullableString(v.version) ||
+    !nullableString(v.digest) ||
+    typeof v.since !== 'number'
+  ) {
+    return 'expected {"id", "listen", "admin", "version", "digest", "since"}';
   }
-  return { id: v.id, listen: v.listen, admin: v.admin as string | null, version: v.version as string | null, since: v.since };
+  return { id: v.id, listen: v.listen, admin: v.admin as string | null, version: v.version as string | null, digest: v.digest as string | null, since: v.since };
 }

@@ -10,14 +10,14 @@
  * every RETRY_MS.
  *
  * Each instance also writes PREFIX/instances/ID under a lease (kept alive by etcd3), saying which
- * view version it runs, so `ballast fleet` can show who is behind. The key dies with the lease if
- * the instance does.
+ * view version it runs (and a digest of it), so `ballast fleet` can show who is behind. The key
+ * dies with the lease if the instance does.
  */
 import os from 'node:os';
 import type { Etcd3, IWatchResponse, Lease, Watcher } from 'etcd3';
 import type { Logger } from '../util/log.js';
 import { etcdClient, etcdErrorText, CALL_DEADLINE_MS } from './etcd-client.js';
-import { fleetKeys, readViewContent, sameContent, type FleetKeys, type InstanceRecord } from './etcd-keys.js';
+import { fleetKeys, readViewContent, sameContent, viewDigest, type FleetKeys, type InstanceRecord } from './etcd-keys.js';
 import type { DiscoveredView, Discovery, DiscoveryStatus } from './types.js';
 
 /** The instance key outlives a dead instance by at most this (etcd3 renews it every third of it). */
@@ -299,6 +299,7 @@ export class EtcdDiscovery implements Discovery {
         listen: this.registration.listen,
         admin: this.registration.admin,
         version: this.version,
+        digest: this.view === null ? null : viewDigest(this.view),
         since: this.since,
       };
       try {

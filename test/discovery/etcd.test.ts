@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import type { Etcd3 } from 'etcd3';
 import { EtcdDiscovery } from '../../src/discovery/etcd.js';
 import { etcdClient } from '../../src/discovery/etcd-client.js';
+import { viewDigest } from '../../src/discovery/etcd-keys.js';
 import type { DiscoveredView } from '../../src/discovery/types.js';
 import { silentLogger, type Logger } from '../../src/util/log.js';
 import { startEtcd, type TestEtcd } from '../helpers/etcd.js';
@@ -210,10 +211,11 @@ test('each instance registers under PREFIX/instances with the version it applied
   const a = await readUntil(() => record('lb-a'), (r) => r?.version === named.src.status().version);
   assert.ok(a !== null, 'lb-a written');
   assert.equal(a.version, named.src.status().version, 'with the version it applied');
-  assert.deepEqual(Object.keys(a).sort(), ['admin', 'id', 'listen', 'since', 'version']);
+  assert.deepEqual(Object.keys(a).sort(), ['admin', 'digest', 'id', 'listen', 'since', 'version']);
   assert.equal(a.id, 'lb-a');
   assert.equal(a.listen, '127.0.0.1:18080');
   assert.equal(a.admin, '127.0.0.1:18090');
+  assert.equal(a.digest, viewDigest(named.views[0]!), 'the digest of the view it runs');
   assert.ok(typeof a.since === 'number' && a.since >= t0 - 1 && a.since <= Date.now());
   assert.ok((await record(defaultId)) !== null, 'the default id is hostname:port:pid');
   const lease = (await client.get(`${p}/instances/lb-a`).exec()).kvs[0]!.lease;
@@ -223,7 +225,10 @@ test('each instance registers under PREFIX/instances with the version it applied
   await client.put(`${p}/servers/127.0.0.1:9002`).value(server(9002));
   assert.ok(await until(() => named.views.length === 2, 2_000));
   const applied = named.views[1]!.version;
-  assert.equal((await readUntil(() => record('lb-a'), (r) => r?.version === applied))?.version, applied, 'version updated in the key');
+  const changed = await readUntil(() => record('lb-a'), (r) => r?.version === applied);
+  assert.equal(changed?.version, applied, 'version updated in the key');
+  assert.equal(changed.digest, viewDigest(named.views[1]!));
+  assert.notEqual(changed.digest, a.digest);
 
   await named.src.stop();
   assert.equal(await record('lb-a'), null, 'gone right after stop()');
