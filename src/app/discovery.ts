@@ -65,8 +65,15 @@ export class DiscoveryRunner {
     this.ballast = ballast;
     const view = this.view;
     if (view === null) return;
-    if (view === this.handedOut) this.applied = view.version;
-    else this.onView(view);
+    if (view === this.handedOut) {
+      this.applied = view.version;
+      return;
+    }
+    try {
+      this.onView(view);
+    } catch {
+      // Refused and logged; the balancer runs the view it was started with.
+    }
   }
 
   status(): FleetStatus {
@@ -92,6 +99,8 @@ export class DiscoveryRunner {
       this.view = previous;
       this.refused = err instanceof ConfigError ? err.message : String(err);
       this.log.error({ version: view.version }, `discovery: view refused, the last one stays: ${this.refused}`);
+      // The source must know: it keeps its last view (and does not register this one as applied).
+      throw err;
     }
   }
 }

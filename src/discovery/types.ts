@@ -12,7 +12,12 @@ export interface DiscoveredView {
   servers: ServerConfig[];
   /** From etcd only: the strategy every instance should run, and its options (merged over the file's). */
   strategy?: { name: string; options?: Record<string, unknown> } | undefined;
-  /** Identifies the view: equal on every instance that applied the same one (etcd: its revision). */
+  /**
+   * Identifies the view. DNS SRV: a digest of the records, equal on every instance that reads the
+   * same ones. etcd: the revision of the read, which moves with every write to the store, so two
+   * instances running the same view may show different revisions (`ballast fleet` compares the
+   * views' digests to say who is behind).
+   */
   version: string;
 }
 
@@ -32,7 +37,7 @@ export interface DiscoveryStatus {
 
 /** What /api/status and /metrics show: the source's status and the view this instance runs. */
 export interface FleetStatus extends DiscoveryStatus {
-  /** The version of the view applied here (equal across instances that agree), or null. */
+  /** The version of the view applied here (see DiscoveredView.version), or null. */
   applied: string | null;
   /** Why the newest view was not applied, or null. */
   refused: string | null;

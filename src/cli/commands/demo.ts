@@ -11,6 +11,7 @@ import { parseConfig } from '../../config/load.js';
 import { STRATEGY_NAMES } from '../../config/schema.js';
 import { runBallast } from '../../app/run.js';
 import { UsageError, numberFlag, type Command } from '../command.js';
+import { runFleetDemo } from './demo-fleet.js';
 
 const help = `Usage: ballast demo [flags]
 
@@ -24,6 +25,10 @@ Flags:
   --backends N        number of backends (default 3)
   --strategy NAME     strategy at start (default round_robin; switch live from the dashboard)
   --cache-size N      cache simulation in each backend: N keys (default 200; 0 turns it off)
+  --fleet             a fleet instead: a local etcd (Debian's etcd-server) holding the servers
+                      and the strategy (beta1), three balancers watching it on --port, +100 and
+                      +200 (dashboards at +10), the backends; says how to install etcd if missing
+  --etcd-port N       the fleet's etcd client port (default 12379; its peer port is N+1)
   --help              this text
 `;
 
@@ -63,6 +68,8 @@ export const demoCommand: Command = {
         backends: { type: 'string' },
         strategy: { type: 'string' },
         'cache-size': { type: 'string' },
+        fleet: { type: 'boolean' },
+        'etcd-port': { type: 'string' },
       },
     });
     const port = numberFlag('port', values.port, { min: 0, max: 65535, integer: true }) ?? 8080;
@@ -75,8 +82,12 @@ export const demoCommand: Command = {
       throw new UsageError(`--strategy: expected one of ${STRATEGY_NAMES.join(', ')}`);
     }
 
-    const children: ChildProcess[] = [];
     const ports = Array.from({ length: count }, (_, i) => firstBackend + i);
+    if (values.fleet === true) {
+      const etcdPort = numberFlag('etcd-port', values['etcd-port'], { min: 1, max: 65534, integer: true }) ?? 12379;
+      return runFleetDemo({ port, backendPorts: ports, cacheSize, etcdPort }, process.stdout);
+    }
+    const children: ChildProcess[] = [];
     const stopChildren = (): void => {
       for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     };

@@ -7,5 +7,6 @@ import { loadtestCommand } from './loadtest.js';
 import { stresstestCommand } from './stresstest.js';
 import { simulateCommand } from './simulate.js';
 import { benchCommand } from './bench.js';
+import { fleetCommand } from './fleet.js';
 
-export const commands: Command[] = [startCommand, demoCommand, backendCommand, loadtestCommand, stresstestCommand, simulateCommand, benchCommand];
+export const commands: Command[] = [startCommand, demoCommand, backendCommand, loadtestCommand, stresstestCommand, simulateCommand, benchCommand, fleetCommand];
