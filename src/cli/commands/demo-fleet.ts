@@ -65,7 +65,7 @@ export async function runFleetDemo(o: FleetDemoOptions, out: NodeJS.WritableStre
         ...o.backendPorts.map((p, i) => `  backend-${i + 1}  http://127.0.0.1:${p}`),
         '',
         'Try:',
-        `  for p in ${instances.map((i) => i.port).join(' ')}; do curl -s -H 'X-Key: ${key}' -o /dev/null -w '%{http_code} ' -D - http://127.0.0.1:$p/ | grep -i x-backend; done   # the same backend from all three`,
+        `  for p in ${instances.map((i) => i.port).join(' ')}; do curl -s -o /dev/null -D - -H 'X-Key: ${key}' http://127.0.0.1:$p/ | grep -i x-backend; done   # the same backend from all three`,
         `  ./bin/ballast fleet --etcd ${etcd.endpoint} --prefix ${FLEET_PREFIX}   # the instances and the view each runs`,
         `  etcdctl --endpoints ${etcd.endpoint} put ${FLEET_PREFIX}/servers/127.0.0.1:8084 '{"host":"127.0.0.1","port":8084}'   # (Debian: etcd-client) a server joins every instance`,
         '',
