@@ -22,8 +22,10 @@ export interface LocalEtcd {
   kill(): Promise<void>;
   /** Starts it again on the same ports and data. */
   restart(): Promise<void>;
-  /** Stops it and removes its data folder. */
+  /** Stops it and removes its data folder; safe to call twice. */
   dispose(): Promise<void>;
+  /** Its process id (a test freezes it with SIGSTOP), or null while it is not running. */
+  pid(): number | null;
 }
 
 /** How to get etcd on this machine, for the message when it is missing. */
@@ -52,23 +54,34 @@ export async function startLocalEtcd(options: { clientPort: number; peerPort: nu
     '--log-level', 'error',
   ];
   let child: ChildProcess | null = null;
+  // An orphaned etcd would outlive us and keep its ports.
+  const killOnExit = (): void => void child?.kill('SIGKILL');
+  process.once('exit', killOnExit);
   const launch = async (): Promise<void> => {
     const c = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    c.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+    c.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4096)));
     child = c;
-    await waitHealthy(client, options.readyMs ?? 10_000, () => (c.exitCode !== null ? `etcd exited (${c.exitCode}): ${stderr.trim()}` : null));
+    try {
+      await waitHealthy(client, options.readyMs ?? 10_000, () => (c.exitCode !== null ? `etcd exited (${c.exitCode}): ${stderr.trim()}` : null));
+    } catch (err) {
+      await end('SIGKILL');
+      throw err;
+    }
   };
+  /** Sends `signal`, then SIGKILL after 3 s: a frozen or hung etcd ignores SIGTERM. */
   const end = async (signal: NodeJS.Signals): Promise<void> => {
     const c = child;
     child = null;
     if (c === null || c.exitCode !== null || c.signalCode !== null) return;
     const exited = new Promise<void>((r) => c.once('exit', () => r()));
     c.kill(signal);
+    const escalate = setTimeout(() => c.kill('SIGKILL'), 3_000);
     await exited;
+    clearTimeout(escalate);
   };
-  await launch();
-  return {
+  let disposed = false;
+  const etcd: LocalEtcd = {
     endpoint: client,
     clientPort,
     peerPort,
@@ -76,14 +89,26 @@ export async function startLocalEtcd(options: { clientPort: number; peerPort: nu
     stop: () => end('SIGTERM'),
     kill: () => end('SIGKILL'),
     restart: async () => {
+      if (disposed) throw new Error('restart() after dispose()');
       await end('SIGTERM');
       await launch();
     },
     dispose: async () => {
+      if (disposed) return;
+      disposed = true;
       await end('SIGTERM');
+      process.removeListener('exit', killOnExit);
       rmSync(dataDir, { recursive: true, force: true });
     },
+    pid: () => child?.pid ?? null,
   };
+  try {
+    await launch();
+  } catch (err) {
+    await etcd.dispose();
+    throw err;
+  }
+  return etcd;
 }
 
 /** Polls GET /health until etcd says it is healthy; `failed` returns why to give up early. */

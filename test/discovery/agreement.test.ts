@@ -13,9 +13,9 @@ import http from 'node:http';
 import { Etcd3 } from 'etcd3';
 import { parseConfig } from '../../src/config/load.js';
 import { startAll, type Running } from '../../src/app/run.js';
-import { startLocalEtcd } from '../../src/discovery/local-etcd.js';
+import { startEtcd } from '../helpers/etcd.js';
 import { silentLogger } from '../../src/util/log.js';
-import { deadPort, namedBackend, type TestServer } from '../helpers/servers.js';
+import { namedBackend, type TestServer } from '../helpers/servers.js';
 import { cleanups, track, until } from '../helpers/lifecycle.js';
 
 const KEYS = 10_000;
@@ -54,8 +54,7 @@ function agreement(maps: readonly Map<string, string>[], keys: readonly string[]
 }
 
 test('three instances on one etcd: beta1 maps 10 000 keys identically, a join moves about 1/N of them to the new server on every instance', async (t) => {
-  const etcd = await startLocalEtcd({ clientPort: await deadPort(), peerPort: await deadPort() });
-  cleanups.push(() => etcd.dispose());
+  const etcd = await startEtcd();
   const client = new Etcd3({ hosts: etcd.endpoint });
   cleanups.push(() => client.close());
   const backends: TestServer[] = [];
