@@ -13,6 +13,7 @@
 import type { Config } from '../config/schema.js';
 import { ConfigError, formatIssues } from '../config/load.js';
 import type { DiscoveredView, Discovery, FleetStatus } from '../discovery/types.js';
+import { ActiveStrategy } from '../strategies/active.js';
 import { strategyDefinition } from '../strategies/registry.js';
 import type { Logger } from '../util/log.js';
 import type { Ballast } from './ballast.js';
@@ -86,10 +87,22 @@ export class DiscoveryRunner {
   }
 
   private onView(view: DiscoveredView): void {
+    const ballast = this.ballast;
+    if (ballast === null) {
+      // Before the balancer runs: check now what a reload would, so a bad view can neither
+      // stop it starting nor be registered as applied; config() picks a good one up.
+      try {
+        runnable(overlay(this.fileConfig, view));
+      } catch (err) {
+        this.refused = err instanceof ConfigError ? err.message : String(err);
+        this.log.error({ version: view.version }, `discovery: view refused: ${this.refused}`);
+        throw err;
+      }
+      this.view = view;
+      return;
+    }
     const previous = this.view;
     this.view = view;
-    const ballast = this.ballast;
-    if (ballast === null) return; // before start: config() picks it up
     try {
       ballast.reload(this.withView(this.fileConfig));
       this.applied = view.version;
@@ -110,6 +123,15 @@ export class DiscoveryRunner {
  * merged over the file's (validated by the strategy's own schema). Throws ConfigError naming
  * what is wrong.
  */
+/** Throws ConfigError when `config`'s strategy cannot run (e.g. an HTTP-keyed one in tcp mode). */
+function runnable(config: Config): void {
+  try {
+    ActiveStrategy.definition(config.strategy, config);
+  } catch (err) {
+    throw new ConfigError(`discovery: ${(err as Error).message}`);
+  }
+}
+
 export function overlay(file: Config, view: DiscoveredView): Config {
   const next = { ...file, servers: view.servers, reload: { ...file.reload, allowReplaceAllServers: true } } as Config;
   const wanted = view.strategy;

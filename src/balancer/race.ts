@@ -203,6 +203,9 @@ export class AttemptRace<A extends RaceAttempt> {
 
   /** The hedge timer fired: send a copy if the first attempt is still alone and unanswered. */
   hedgeDue(): void {
+    // A timer disarmed meanwhile (a winner, a retry, the end) may still fire where the data
+    // plane cannot cancel it (the simulator's events): it finds nothing to do.
+    if (!this.hedgeArmed) return;
     this.hedgeArmed = false;
     if (this.winner !== null || this.responseStarted || this.live !== 1 || this.other !== null) return;
     const { active, settings } = this.env;
@@ -279,6 +282,11 @@ export class AttemptRace<A extends RaceAttempt> {
       }
       this.port.lost(kind, a.backend);
       return false;
+    }
+    // Hedging is for a first attempt that is alone and slow; a retry is never hedged.
+    if (this.hedgeArmed) {
+      this.hedgeArmed = false;
+      this.port.disarmHedge();
     }
     this.port.retried(a.backend, decision);
     this.dispatch();

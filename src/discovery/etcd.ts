@@ -165,6 +165,7 @@ export class EtcdDiscovery implements Discovery {
     w.on('error', (err: Error) => {
       // etcd cancelled the watch (say its revision was compacted while we were away); etcd3 has
       // dropped it. A new one from now, after a pause so a watch refused at once does not spin.
+      if (this.stopped) return;
       this.watchUp = false;
       this.lost(err);
       if (this.watcher !== w || this.rewatchTimer !== null) return;

@@ -241,3 +241,13 @@ test('no backend at all: lost before any attempt; abandon cancels whatever is li
   assert.deepEqual(h.port.log, ['send 0', 'arm 10', 'hedge sent', 'send 1 hedge', 'abort 1', 'ended 1 cancelled 0ms', 'abort 0', 'ended 0 cancelled 0ms']);
   assert.ok(idle(h));
 });
+
+test('a retry is never hedged: the hedge timer armed for the first attempt is disarmed when it fails', () => {
+  const r = rig({ hedgeMs: 10 });
+  r.race.start();
+  r.race.requestComplete(0);
+  r.race.failed(r.port.sent[0]!, 'reset');
+  r.race.hedgeDue(); // the timer of a real data plane would not fire; a late one changes nothing
+  assert.deepEqual(r.port.log, ['send 0', 'arm 10', 'abort 0', 'ended 0 reset 0ms', 'disarm', 'retry from 0', 'send 1']);
+  assert.equal(r.race.live, 1);
+});

@@ -105,3 +105,51 @@ test('a throw inside the handling of a backend response costs that request, not 
   assert.equal(after.status, 200, 'the balancer lives on');
   assert.equal(after.body.toString(), 'ok');
 });
+
+test('a keep-alive connection whose request was answered while its body was held (queued, then 503) reads the next request at once', async () => {
+  let release: (() => void) | undefined;
+  const backend = track(
+    await httpServer((req, res) => {
+      req.resume();
+      if (req.url === '/hold') release = () => res.end('held');
+      else req.on('end', () => res.end(`ok ${req.url}`));
+    }),
+  );
+  const lb = track(await startBallast({ servers: [local(backend.port)], limits: { maxConnectionsPerBackend: 1, queueTimeoutMs: 300 }, timeouts: { clientIdleMs: 60_000 } }));
+  const hold = request(`${lb.url}/hold`);
+  await until(() => release !== undefined);
+  // 100 KiB: over the replay limit, so the balancer stops reading it while it waits in the queue.
+  const body = 'b'.repeat(100 * 1024);
+  const s = net.connect(lb.address.port, '127.0.0.1');
+  s.on('error', () => {});
+  let data = '';
+  s.on('data', (c) => (data += c.toString('latin1')));
+  s.write(`POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  assert.ok(await until(() => /^HTTP\/1\.1 503 /.test(data), 3_000), `queued, then 503: ${data.slice(0, 40)}`);
+  release!();
+  await hold;
+  const sentAt = Date.now();
+  s.write('GET /next HTTP/1.1\r\nHost: x\r\n\r\n');
+  assert.ok(await until(() => data.includes('ok /next'), 3_000), 'the next request on the connection was read and answered');
+  assert.ok(Date.now() - sentAt < 2_000);
+  s.destroy();
+});
+
+test('graceful stop with a request pipelined behind one in flight: the first is answered and the connection closes at once, not at the stop deadline', async () => {
+  const backend = track(await httpServer((_req, res) => void setTimeout(() => res.end('done'), 300)));
+  const lb = await startBallast({ servers: [local(backend.port)], timeouts: { clientIdleMs: 60_000 } });
+  const s = net.connect(lb.address.port, '127.0.0.1');
+  s.on('error', () => {});
+  let data = '';
+  s.on('data', (c) => (data += c.toString('latin1')));
+  let closedAt = 0;
+  s.on('close', () => (closedAt = Date.now()));
+  s.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n');
+  await until(() => backend.requests.length === 1);
+  const stopping = Date.now();
+  const stopped = lb.stop(10_000);
+  assert.ok(await until(() => closedAt !== 0, 5_000), 'closed by the balancer');
+  await stopped;
+  assert.match(data, /^HTTP\/1\.1 200 /, 'the request in flight was answered');
+  assert.ok(closedAt - stopping < 2_000, `closed ${closedAt - stopping} ms after the stop began (its deadline: 10 s)`);
+});

@@ -285,6 +285,9 @@ export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClien
   exchangeDone(ex: Exchange, keepOpen: boolean): void {
     if (ex !== this.current) return;
     this.current = null;
+    // Pauses for its body (a slow backend, no attempt yet) were this request's: none outlives it.
+    this.resumeReading('upstream');
+    this.resumeReading('pending');
     if (this.pendingError !== undefined) {
       const canned = this.pendingError;
       this.pendingError = undefined;
@@ -295,7 +298,10 @@ export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClien
       if (this.parsing !== null && this.parsing !== ex) this.parsing = null;
       this.next = null;
       this.held = null;
+      this.deadline = 0; // a body still arriving is no longer awaited
       if (!this.socket.destroyed) this.socket.end();
+      // Read on (onData ignores the bytes) so the client's FIN is seen and the socket closes.
+      this.resumeReading('pipeline');
       return;
     }
     const next = this.next;
@@ -325,6 +331,12 @@ export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClien
     if (this.closed) return;
     const current = this.current;
     if (current !== null && this.parsing === current && !current.requestComplete) {
+      if (this.pauses > 0) {
+        // We stopped reading (a slow backend, no attempt yet): that time is ours, not the
+        // client's. Look again a full period later.
+        this.deadline = this.px.now() + this.px.config.timeouts.clientBodyMs;
+        return;
+      }
       this.rejections.warn('timeout', { client: this.remoteAddress }, 'request body not received in time');
       this.bodyTimedOut(current);
       return;
