@@ -74,7 +74,7 @@ export const timeoutsSchema = z
     responseHeadersMs: ms('from request sent to response headers (504 after)').default(30_000),
     upstreamIdleMs: ms('a response body pausing longer than this is cut').default(60_000),
     clientHeadersMs: ms('a client must send a request head within this, counted from the connection or the previous response (slowloris guard, 408)').default(10_000),
-    clientBodyMs: ms('a request body must arrive whole within this, from its head (a trickled upload is cut: 408, or the connection closed)').default(300_000),
+    clientBodyMs: ms('a request body must arrive whole within this, from its head, time the balancer itself stops reading not counted (a trickled upload is cut: 408, or the connection closed)').default(300_000),
     clientIdleMs: ms('a keep-alive client connection idle this long is closed (tcp mode: a connection quiet both ways); a client not reading its response this long is cut').default(60_000),
     backendKeepAliveMs: ms('an idle pooled backend connection is closed after this').default(15_000),
     shutdownMs: ms('on SIGTERM, in-flight requests get this long to finish').default(10_000),
