@@ -11,30 +11,35 @@ import type { HttpProxy } from '../../src/proxy/http/server.js';
 import { httpServer, local, outcomeBackend, request, startBallast } from '../helpers/servers.js';
 import { sleep, track, until } from '../helpers/lifecycle.js';
 
+/** A raw client connection: what it has received, and when the balancer closed it (0: not yet). */
+function rawClient(port: number) {
+  const socket = net.connect(port, '127.0.0.1');
+  const seen = { data: '', closedAt: 0 };
+  socket.on('error', () => {});
+  socket.on('data', (c: Buffer) => (seen.data += c.toString('latin1')));
+  socket.on('close', () => (seen.closedAt = Date.now()));
+  return { socket, seen };
+}
+
 test('a request body trickled one byte at a time is cut at clientBodyMs with 408, and the backend sees its request aborted', async () => {
   const backend = track(await outcomeBackend());
   const outcomes = backend.outcomes;
   // clientIdleMs is long: each byte is fresh activity, only the overall deadline can end this.
   const lb = track(await startBallast({ servers: [local(backend.port)], timeouts: { clientBodyMs: 600, clientIdleMs: 60_000 } }));
-  const s = net.connect(lb.address.port, '127.0.0.1');
-  s.on('error', () => {});
-  let data = '';
-  s.on('data', (c) => (data += c.toString('latin1')));
-  let closedAt = 0;
-  s.on('close', () => (closedAt = Date.now()));
+  const { socket: s, seen } = rawClient(lb.address.port);
   await new Promise<void>((r) => s.once('connect', () => r()));
   const start = Date.now();
   s.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n');
   const drip = setInterval(() => {
     if (!s.destroyed) s.write('a');
   }, 100);
-  await until(() => closedAt !== 0, 5_000);
+  await until(() => seen.closedAt !== 0, 5_000);
   clearInterval(drip);
   s.destroy();
-  assert.ok(closedAt !== 0, 'the balancer closed the connection');
-  const lifetime = closedAt - start;
+  assert.ok(seen.closedAt !== 0, 'the balancer closed the connection');
+  const lifetime = seen.closedAt - start;
   assert.ok(lifetime >= 550 && lifetime < 2_500, `cut after ${lifetime} ms`);
-  assert.match(data, /^HTTP\/1\.1 408 /);
+  assert.match(seen.data, /^HTTP\/1\.1 408 /);
   await until(() => outcomes.length > 0, 1_000);
   assert.deepEqual(outcomes, ['aborted'], 'the backend never saw a complete request');
   assert.equal((await request(`${lb.url}/next`)).status, 200);
@@ -120,17 +125,14 @@ test('a keep-alive connection whose request was answered while its body was held
   await until(() => release !== undefined);
   // 100 KiB: over the replay limit, so the balancer stops reading it while it waits in the queue.
   const body = 'b'.repeat(100 * 1024);
-  const s = net.connect(lb.address.port, '127.0.0.1');
-  s.on('error', () => {});
-  let data = '';
-  s.on('data', (c) => (data += c.toString('latin1')));
+  const { socket: s, seen } = rawClient(lb.address.port);
   s.write(`POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-  assert.ok(await until(() => /^HTTP\/1\.1 503 /.test(data), 3_000), `queued, then 503: ${data.slice(0, 40)}`);
+  assert.ok(await until(() => /^HTTP\/1\.1 503 /.test(seen.data), 3_000), `queued, then 503: ${seen.data.slice(0, 40)}`);
   release!();
   await hold;
   const sentAt = Date.now();
   s.write('GET /next HTTP/1.1\r\nHost: x\r\n\r\n');
-  assert.ok(await until(() => data.includes('ok /next'), 3_000), 'the next request on the connection was read and answered');
+  assert.ok(await until(() => seen.data.includes('ok /next'), 3_000), 'the next request on the connection was read and answered');
   assert.ok(Date.now() - sentAt < 2_000);
   s.destroy();
 });
@@ -138,18 +140,13 @@ test('a keep-alive connection whose request was answered while its body was held
 test('graceful stop with a request pipelined behind one in flight: the first is answered and the connection closes at once, not at the stop deadline', async () => {
   const backend = track(await httpServer((_req, res) => void setTimeout(() => res.end('done'), 300)));
   const lb = await startBallast({ servers: [local(backend.port)], timeouts: { clientIdleMs: 60_000 } });
-  const s = net.connect(lb.address.port, '127.0.0.1');
-  s.on('error', () => {});
-  let data = '';
-  s.on('data', (c) => (data += c.toString('latin1')));
-  let closedAt = 0;
-  s.on('close', () => (closedAt = Date.now()));
+  const { socket: s, seen } = rawClient(lb.address.port);
   s.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n');
   await until(() => backend.requests.length === 1);
   const stopping = Date.now();
   const stopped = lb.stop(10_000);
-  assert.ok(await until(() => closedAt !== 0, 5_000), 'closed by the balancer');
+  assert.ok(await until(() => seen.closedAt !== 0, 5_000), 'closed by the balancer');
   await stopped;
-  assert.match(data, /^HTTP\/1\.1 200 /, 'the request in flight was answered');
-  assert.ok(closedAt - stopping < 2_000, `closed ${closedAt - stopping} ms after the stop began (its deadline: 10 s)`);
+  assert.match(seen.data, /^HTTP\/1\.1 200 /, 'the request in flight was answered');
+  assert.ok(seen.closedAt - stopping < 2_000, `closed ${seen.closedAt - stopping} ms after the stop began (its deadline: 10 s)`);
 });
