@@ -16,6 +16,7 @@
 import os from 'node:os';
 import type { Etcd3, IWatchResponse, Lease, Watcher } from 'etcd3';
 import type { Logger } from '../util/log.js';
+import { SerialRerun } from '../util/serial-rerun.js';
 import { etcdClient, etcdErrorText, CALL_DEADLINE_MS } from './etcd-client.js';
 import { fleetKeys, readViewContent, sameContent, viewDigest, type FleetKeys, type InstanceRecord } from './etcd-keys.js';
 import type { DiscoveredView, Discovery, DiscoveryStatus } from './types.js';
@@ -78,12 +79,12 @@ export class EtcdDiscovery implements Discovery {
   private viewError: string | null = null;
   private lastProblems = '';
 
-  private reading = false;
-  private readAgain = false;
+  /** Reads of the view range, one at a time (a watch event during a read asks for one more). */
+  private readonly reads = new SerialRerun(() => this.readOnce(), () => !this.stopped && this.client !== null);
   private retryTimer: NodeJS.Timeout | null = null;
   private rewatchTimer: NodeJS.Timeout | null = null;
-  private registering = false;
-  private registerAgain = false;
+  /** Writes of the instance key, one at a time. */
+  private readonly registrations = new SerialRerun(() => this.registerOnce(), () => !this.stopped && this.client !== null);
   private registerTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -179,31 +180,21 @@ export class EtcdDiscovery implements Discovery {
 
   /** Reads the view range now, or once more after the read in progress. */
   private refresh(): void {
-    if (this.stopped || this.client === null) return;
-    if (this.reading) {
-      this.readAgain = true;
-      return;
-    }
-    this.reading = true;
-    void this.readLoop();
+    this.reads.request();
   }
 
-  private async readLoop(): Promise<void> {
-    do {
-      this.readAgain = false;
-      try {
-        const res = await this.client!.getAll().inRange(this.keys.view).exec();
-        if (this.stopped) return;
-        this.readOk = true;
-        this.noteConnection();
-        this.apply(res.kvs, res.header.revision);
-      } catch (err) {
-        if (this.stopped) return;
-        this.readOk = false;
-        this.lost(err);
-      }
-    } while (this.readAgain && !this.stopped);
-    this.reading = false;
+  private async readOnce(): Promise<void> {
+    try {
+      const res = await this.client!.getAll().inRange(this.keys.view).exec();
+      if (this.stopped) return;
+      this.readOk = true;
+      this.noteConnection();
+      this.apply(res.kvs, res.header.revision);
+    } catch (err) {
+      if (this.stopped) return;
+      this.readOk = false;
+      this.lost(err);
+    }
   }
 
   private apply(kvs: Parameters<typeof readViewContent>[0], revision: string): void {
@@ -283,37 +274,29 @@ export class EtcdDiscovery implements Discovery {
 
   /** Writes the instance key now, or once more after the write in progress. */
   private register(): void {
-    if (this.stopped || this.client === null) return;
-    if (this.registering) {
-      this.registerAgain = true;
-      return;
-    }
-    this.registering = true;
-    void this.registerLoop();
+    this.registrations.request();
   }
 
-  private async registerLoop(): Promise<void> {
-    do {
-      this.registerAgain = false;
-      const record: InstanceRecord = {
-        id: this.instanceId,
-        listen: this.registration.listen,
-        admin: this.registration.admin,
-        version: this.version,
-        digest: this.view === null ? null : viewDigest(this.view),
-        since: this.since,
-      };
-      try {
-        this.lease ??= this.newLease();
-        await this.lease.put(this.instanceKey).value(JSON.stringify(record)).exec();
-      } catch (err) {
-        if (this.stopped) return;
-        this.log.debug({ err: etcdErrorText(err) }, 'etcd discovery: writing the instance key failed; retrying');
-        this.retryRegister();
-        break;
-      }
-    } while (this.registerAgain && !this.stopped);
-    this.registering = false;
+  /** One write of the instance key; false when it failed (a retry is scheduled). */
+  private async registerOnce(): Promise<boolean> {
+    const record: InstanceRecord = {
+      id: this.instanceId,
+      listen: this.registration.listen,
+      admin: this.registration.admin,
+      version: this.version,
+      digest: this.view === null ? null : viewDigest(this.view),
+      since: this.since,
+    };
+    try {
+      this.lease ??= this.newLease();
+      await this.lease.put(this.instanceKey).value(JSON.stringify(record)).exec();
+      return true;
+    } catch (err) {
+      if (this.stopped) return false;
+      this.log.debug({ err: etcdErrorText(err) }, 'etcd discovery: writing the instance key failed; retrying');
+      this.retryRegister();
+      return false;
+    }
   }
 
   private retryRegister(): void {
