@@ -118,22 +118,8 @@ export function local(port: number, weight = 1) {
 }
 
 /** Sends raw bytes and collects everything until the server closes or `idleMs` passes quietly. */
-export function rawRequest(port: number, payload: string | Buffer, idleMs = 500): Promise<string> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    const s = net.connect(port, '127.0.0.1', () => s.write(payload));
-    let timer = setTimeout(() => s.destroy(), idleMs);
-    s.on('data', (c) => {
-      chunks.push(c);
-      clearTimeout(timer);
-      timer = setTimeout(() => s.destroy(), idleMs);
-    });
-    s.on('error', () => {});
-    s.on('close', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString('latin1'));
-    });
-  });
+export async function rawRequest(port: number, payload: string | Buffer, idleMs = 500): Promise<string> {
+  return (await rawExchange(port, [payload], idleMs)).data;
 }
 
 /**
