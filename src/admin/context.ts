@@ -8,7 +8,19 @@ import type { Config } from '../config/schema.js';
 import type { Backend } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
 import type { ActiveStrategy } from '../strategies/active.js';
+import type { Strategy } from '../strategies/types.js';
 import type { Stats } from '../stats/stats.js';
+
+export interface WorkersView {
+  count: number;
+  up: number;
+  restarts: number;
+  /** How they share the listen address: 'single' (one event loop), 'reuseport', 'handoff' (dups of one socket). */
+  listener: string;
+}
+
+/** What a balancer on one event loop reports for its workers. */
+export const SINGLE: WorkersView = { count: 1, up: 1, restarts: 0, listener: 'single' };
 
 export type LoadTestKind = 'load_test' | 'stress_test';
 
@@ -38,7 +50,7 @@ export interface AdminContext {
   config(): Config;
   pool: Pool;
   /** The running strategy; `switchTo` throws UnknownStrategyError for a name that cannot run. */
-  active: Pick<ActiveStrategy, 'name' | 'strategy' | 'switchTo'>;
+  active: Pick<ActiveStrategy, 'name' | 'switchTo'> & { readonly strategy: Pick<Strategy, 'serverMetrics' | 'globalMetrics'> };
   stats: Stats;
   /** Date.now() when the balancer started. */
   startedAt: number;
@@ -51,6 +63,8 @@ export interface AdminContext {
   log?: AdminLog;
   /** Where the servers come from when not the config file: the discovery source's state. */
   discovery?: (() => FleetStatus) | undefined;
+  /** The event loops proxying: how many, how many are up, restarts so far (default: one, never restarted). */
+  workers?: () => WorkersView;
   /** Directory holding the built dashboard (index.html, app.js...); default dist/dashboard. */
   dashboardDir?: string;
 }

@@ -10,7 +10,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
 import { PROM_BUCKETS_MS } from '../stats/latency.js';
 import { REJECT_REASONS, STATUS_CLASSES } from '../stats/stats.js';
-import type { AdminContext } from './context.js';
+import { SINGLE, type AdminContext, type WorkersView } from './context.js';
 import { isHealthy } from './views.js';
 
 /** The label value for requests that no backend served. */
@@ -225,6 +225,33 @@ export function createMetricsRegistry(ctx: AdminContext): Registry {
         this.inc({ backend: b.name, direction: 'in' }, f.bytesIn);
         this.inc({ backend: b.name, direction: 'out' }, f.bytesOut);
       }
+    },
+  });
+
+  const workers = (): WorkersView => ctx.workers?.() ?? SINGLE;
+  new Gauge({
+    name: 'ballast_workers',
+    help: 'Event loops configured to proxy (config `workers`)',
+    registers,
+    collect() {
+      this.set(workers().count);
+    },
+  });
+  new Gauge({
+    name: 'ballast_workers_up',
+    help: 'Event loops proxying now (below ballast_workers while a dead one is being restarted)',
+    registers,
+    collect() {
+      this.set(workers().up);
+    },
+  });
+  new Counter({
+    name: 'ballast_worker_restarts_total',
+    help: 'Workers restarted after dying',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(workers().restarts);
     },
   });
 

@@ -9,7 +9,7 @@
 import type { Backend } from '../pool/backend.js';
 import { availableStrategies } from '../strategies/registry.js';
 import { round3 } from '../stats/stats.js';
-import type { AdminContext } from './context.js';
+import { SINGLE, type AdminContext } from './context.js';
 
 /** A backend's health as the dashboard shows it. `warming` comes from the strategy (beta1). */
 export type ServerState = 'up' | 'down' | 'ejected' | 'disabled' | 'warming' | 'removed';
@@ -37,6 +37,8 @@ export function statusView(ctx: AdminContext) {
     uptime_seconds: uptimeSeconds(ctx),
     mode: ctx.config().mode,
     strategies: availableStrategies(),
+    /** Event loops proxying: `count` configured, `up` now, `restarts` of dead ones, `listener` how they share the port. */
+    workers: ctx.workers?.() ?? SINGLE,
     /** Present when the servers come from etcd or DNS SRV: whether the store is reachable, the view in force. */
     ...(ctx.discovery === undefined ? {} : { discovery: ctx.discovery() }),
   };

@@ -3,9 +3,11 @@
  * checks, outlier detection, proxy, statistics, admin server) and owns its life: start,
  * reload without dropping requests, graceful stop.
  */
-import type { Config, ServerConfig } from '../config/schema.js';
+import { workerCount, type Config, type ServerConfig } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
-import { Pool } from '../pool/pool.js';
+import { Pool, type PoolLoad } from '../pool/pool.js';
+import type { StatsRecorder } from '../stats/recorder.js';
+import type { ListenSpec } from '../proxy/uv/acceptor.js';
 import type { Backend } from '../pool/backend.js';
 import { ActiveStrategy, UnknownStrategyError } from '../strategies/active.js';
 import { AttemptPolicy } from '../balancer/policy.js';
@@ -22,11 +24,25 @@ export interface StartOptions {
   config: Config;
   log?: Logger;
   clock?: Clock;
+  /** Set when this Ballast is one part of a balancer running on several workers (src/workers). */
+  part?: Part;
 }
+
+/**
+ * The two parts of a balancer on several event loops. The main thread's `control` part runs
+ * the health checks and outlier detection and holds the view the admin API shows, but proxies
+ * nothing; each worker's `data` part proxies, its backends' readiness set by the main thread
+ * and its statistics sent there (`recorder`). Both count in-flight requests in `load`.
+ */
+export type Part =
+  | { role: 'control'; load: PoolLoad }
+  | { role: 'data'; load: PoolLoad; recorder: StatsRecorder; listen: ListenSpec; index: number; beforeListen: (b: Ballast) => void };
 
 function serverKey(s: { host: string; port: number }): string {
   return `${s.host}:${s.port}`;
 }
+
+export type BallastChange = { type: 'reload'; config: Config; strategy: string } | { type: 'strategy'; name: string };
 
 export class Ballast {
   readonly pool: Pool;
@@ -43,13 +59,21 @@ export class Ballast {
   /** Where the proxy listens, once started. */
   address = { host: '', port: 0 };
 
-  private constructor(config: Config, log: Logger, clock: Clock) {
+  readonly part: Part | undefined;
+  private readonly changeListeners: Array<(change: BallastChange) => void> = [];
+
+  private constructor(config: Config, log: Logger, clock: Clock, part: Part | undefined) {
     this.config = config;
     this.log = log;
     this.clock = clock;
+    this.part = part;
     const checks = config.healthCheck.enabled;
-    this.pool = new Pool(config.servers, { clock, startHealthy: !checks });
-    const random = new SeededRandom(config.seed ?? entropySeed());
+    const data = part?.role === 'data';
+    // A worker's backends start ready; the main thread sends their readiness before it listens.
+    this.pool = new Pool(config.servers, { clock, startHealthy: data || !checks, load: part?.load });
+    // Workers draw distinct random streams (seeded runs stay reproducible per worker).
+    const seed = config.seed ?? entropySeed();
+    const random = new SeededRandom(data ? seed + part.index * 0x9e3779b9 : seed);
     try {
       this.active = new ActiveStrategy(this.pool, clock, random, config, config.strategy);
     } catch (err) {
@@ -59,21 +83,26 @@ export class Ballast {
     this.policy = new AttemptPolicy(config.retries, clock);
     this.stats = new Stats({ clock });
     this.outlier = new OutlierDetector(this.pool, config.outlierDetection, { clock, activeChecks: checks });
-    this.active.addObserver(this.outlier.observe);
+    if (!data) this.active.addObserver(this.outlier.observe);
     this.health = new HealthMonitor(this.pool, config.healthCheck, { clock, mode: config.mode, random });
     this.health.addCheckListener(this.outlier.onCheck);
-    const deps = { config, pool: this.pool, active: this.active, policy: this.policy, stats: this.stats, log, now: () => clock.now() };
+    const stats = part?.role === 'data' ? part.recorder : this.stats;
+    const deps = { config, pool: this.pool, active: this.active, policy: this.policy, stats, log, now: () => clock.now() };
     this.proxy = config.mode === 'tcp' ? new TcpProxy(deps) : new HttpProxy(deps);
   }
 
   /** Builds and starts everything; resolves once the proxy listens (after the first health checks). */
   static async start(options: StartOptions): Promise<Ballast> {
     const log = options.log ?? createLogger();
-    const b = new Ballast(options.config, log, options.clock ?? systemClock);
-    await b.health.start();
+    const part = options.part;
+    const b = new Ballast(options.config, log, options.clock ?? systemClock, part);
+    // The control part checks the backends and listens nowhere: its workers do.
+    if (part?.role !== 'data') await b.health.start();
+    if (part?.role === 'control') return b;
+    if (part?.role === 'data') part.beforeListen(b);
     const { listen } = options.config;
     try {
-      b.address = await b.proxy.listen(listen.port, listen.host);
+      b.address = await b.proxy.listen(listen.port, listen.host, part?.listen);
     } catch (err) {
       b.health.stop();
       b.outlier.stop();
@@ -83,6 +112,7 @@ export class Ballast {
       }
       throw err;
     }
+    if (part !== undefined) return b;
     log.info(
       { listen: `${b.address.host}:${b.address.port}`, mode: options.config.mode, strategy: b.active.name, ready: b.pool.ready.length, servers: b.pool.backends.length },
       'ballast listening',
@@ -92,6 +122,17 @@ export class Ballast {
 
   get url(): string {
     return `http://${this.address.host}:${this.address.port}`;
+  }
+
+  /** Switches the strategy at run time (admin API); throws UnknownStrategyError for a name that cannot run. */
+  switchStrategy(name: string): void {
+    this.active.switchTo(name);
+    for (const l of this.changeListeners) l({ type: 'strategy', name: this.active.name });
+  }
+
+  /** Called after each reload and strategy switch (the workers' plane passes them on). */
+  onChange(listener: (change: BallastChange) => void): void {
+    this.changeListeners.push(listener);
   }
 
   /** Admin switch of a backend: disabled backends drain (no new requests, in-flight ones finish). */
@@ -116,6 +157,9 @@ export class Ballast {
     }
     if (next.admin.host !== prev.admin.host || next.admin.port !== prev.admin.port || next.admin.enabled !== prev.admin.enabled) {
       throw new ConfigError('admin: address cannot change on reload (restart to move the admin server)');
+    }
+    if (workerCount(next.workers) !== workerCount(prev.workers)) {
+      throw new ConfigError(`workers: cannot change on reload (${workerCount(prev.workers)} running, ${workerCount(next.workers)} asked; restart to change the number of workers)`);
     }
     this.refuseReplacingAllServers(next);
     // The strategy that will run: the new file's if it names a different one, else the current (maybe switched at run time).
@@ -145,6 +189,7 @@ export class Ballast {
     this.policy.reconfigure(next.retries);
     this.proxy.reconfigure(next);
     this.active.reconfigure(next, strategyName);
+    for (const l of this.changeListeners) l({ type: 'reload', config: next, strategy: strategyName });
     this.log.info(
       { added: added.map((b) => b.address), removed: removed.map((b) => b.address), strategy: strategyName },
       'config reloaded',

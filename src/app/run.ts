@@ -2,7 +2,9 @@
  * Running a balancer as a process: start it (with its admin server), reload on SIGHUP or file
  * change, stop gracefully on SIGTERM/SIGINT. Shared by `ballast start` and `ballast demo`.
  */
-import type { Config } from '../config/schema.js';
+import { workerCount, type Config } from '../config/schema.js';
+import { WorkerPlane } from '../workers/plane.js';
+import { SharedLoad, SlotTable } from '../workers/shared-load.js';
 import { ConfigError, type ConfigSource } from '../config/load.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { Ballast } from './ballast.js';
@@ -33,17 +35,20 @@ export interface Running {
   admin: RunningAdmin | undefined;
   /** The discovery source's runner, when the config names one. */
   discovery: DiscoveryRunner | undefined;
+  /** The workers, when `workers` is more than 1. */
+  plane: WorkerPlane | undefined;
   stop(): Promise<void>;
 }
 
 /** Starts a balancer (on its discovery source's first view, if it has one) and its admin server. */
-export async function startAll(config: Config, log: Logger): Promise<Running> {
+export async function startAll(config: Config, log: Logger, options: StartAllOptions = {}): Promise<Running> {
   const source = createDiscovery(config, log);
   const discovery = source === undefined ? undefined : new DiscoveryRunner(source, config, log);
   let ballast: Ballast;
+  let plane: WorkerPlane | undefined;
   try {
     if (discovery !== undefined) await discovery.start(FIRST_VIEW_MS);
-    ballast = await Ballast.start({ config: discovery?.config() ?? config, log });
+    ({ ballast, plane } = await startBalancer(discovery?.config() ?? config, log, options));
   } catch (err) {
     await discovery?.stop();
     throw err;
@@ -51,20 +56,60 @@ export async function startAll(config: Config, log: Logger): Promise<Running> {
   discovery?.attach(ballast);
   let admin: RunningAdmin | undefined;
   try {
-    admin = config.admin.enabled ? await startAdmin(ballast, discovery) : undefined;
+    admin = config.admin.enabled ? await startAdmin(ballast, discovery, plane) : undefined;
   } catch (err) {
-    await Promise.all([ballast.stop(0), discovery?.stop()]);
+    await Promise.all([plane?.stop(0), ballast.stop(0), discovery?.stop()]);
     throw err;
   }
   return {
     ballast,
     admin,
     discovery,
+    plane,
     async stop() {
       // The proxy stops accepting first, at once; the admin server and discovery close alongside.
-      await Promise.all([ballast.stop(), admin?.close(), discovery?.stop()]);
+      await Promise.all([plane?.stop(ballast.config.timeouts.shutdownMs), ballast.stop(), admin?.close(), discovery?.stop()]);
     },
   };
+}
+
+export interface StartAllOptions {
+  /** Workers share one listener dup'ed to each even where SO_REUSEPORT works (tests of the Node 20 path). */
+  forceHandoff?: boolean;
+}
+
+/**
+ * One Ballast on this event loop, or with `workers` above 1, the main thread's control part
+ * (health checks, the admin view) and a plane of workers proxying (src/workers).
+ */
+async function startBalancer(config: Config, log: Logger, options: StartAllOptions): Promise<{ ballast: Ballast; plane: WorkerPlane | undefined }> {
+  const count = workerCount(config.workers);
+  if (count === 1) return { ballast: await Ballast.start({ config, log }), plane: undefined };
+  const load = SharedLoad.create(count);
+  const slots = new SlotTable();
+  let warned = false;
+  const poolLoad = load.poolLoad(
+    (address) => slots.slotOf(address),
+    null,
+    () => {
+      if (!warned) log.warn('no shared in-flight slot left: backends added from now on count their in-flight requests per worker');
+      warned = true;
+    },
+  );
+  const ballast = await Ballast.start({ config, log, part: { role: 'control', load: poolLoad } });
+  let plane: WorkerPlane;
+  try {
+    plane = await WorkerPlane.start(ballast, { count, slots, load, log, forceHandoff: options.forceHandoff });
+  } catch (err) {
+    await ballast.stop(0);
+    throw err;
+  }
+  ballast.address = plane.address;
+  log.info(
+    { listen: `${plane.address.host}:${plane.address.port}`, mode: config.mode, strategy: ballast.active.name, ready: ballast.pool.ready.length, servers: ballast.pool.backends.length, ...plane.status() },
+    'ballast listening',
+  );
+  return { ballast, plane };
 }
 
 /** Runs until a stop signal; returns the exit code. */

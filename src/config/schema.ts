@@ -4,10 +4,12 @@
  * `.describe()` texts feed the generated config reference in docs/operations.md.
  * The strategy names and one key per strategy (its options) come from the strategy registry.
  */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { isLoopback, parseCidr } from '../util/address.js';
 import { STRATEGIES, STRATEGY_NAMES, type StrategyName } from '../strategies/registry.js';
 import { headerName, headerValue, hostName, requestPath } from './fields.js';
+import { MAX_WORKERS } from '../workers/shared-load.js';
 
 export { STRATEGY_NAMES, type StrategyName };
 
@@ -190,6 +192,12 @@ export const configSchema = z
       .default({ host: '127.0.0.1', port: 8080 })
       .describe('where clients connect'),
     mode: z.enum(['http', 'tcp']).default('http').describe('http (L7) or tcp (L4)'),
+    workers: z
+      .union([z.number().int().min(1).max(MAX_WORKERS), z.literal('auto')], {
+        error: `a whole number from 1 to ${MAX_WORKERS}, or "auto" (one per core)`,
+      })
+      .default(1)
+      .describe('event loops serving the listen address, each on its own thread ("auto": one per core, os.availableParallelism()); they share in-flight counts; a change needs a restart'),
     strategy: z.enum(STRATEGY_NAMES).default('round_robin').describe('balancing strategy at start (switchable at run time)'),
     seed: z.number().int().nonnegative().optional().describe('random seed for the strategies (default: from entropy)'),
     watchConfig: z.boolean().default(false).describe('reload when the config file changes (SIGHUP always reloads)'),
@@ -233,6 +241,11 @@ export const configSchema = z
       });
     }
   });
+
+/** How many workers `workers` means here: "auto" is one per core the process may use. */
+export function workerCount(workers: Config['workers']): number {
+  return workers === 'auto' ? Math.min(MAX_WORKERS, availableParallelism()) : workers;
+}
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;

@@ -44,6 +44,23 @@ export interface BackendTuning {
   failureHalfLifeMs: number;
 }
 
+/**
+ * Where a backend's in-flight count lives. Alone, a cell of its own; with several workers, a
+ * slot of the SharedArrayBuffer all of them see (src/workers/shared-load.ts), so strategies
+ * that compare loads count every worker's requests. `mine` is this worker's own row: when a
+ * worker dies, the main thread subtracts what it still held from `total`.
+ */
+export interface InflightCell {
+  total: Int32Array;
+  mine: Int32Array | null;
+  slot: number;
+}
+
+/** A cell nobody else sees: the in-flight count of a balancer running on one event loop. */
+export function localCell(): InflightCell {
+  return { total: new Int32Array(1), mine: null, slot: 0 };
+}
+
 export class Backend {
   /** Unique in its pool, never reused; strategies may index arrays by it. */
   readonly id: number;
@@ -70,7 +87,9 @@ export class Backend {
   readySince = -Infinity;
   private everReady = false;
 
-  inflight = 0;
+  private readonly inflightTotal: Int32Array;
+  private readonly inflightMine: Int32Array | null;
+  private readonly inflightSlot: number;
   private inflightHead: InflightEntry | null = null;
   private inflightTail: InflightEntry | null = null;
 
@@ -83,8 +102,11 @@ export class Backend {
   totalRequests = 0;
   totalFailures = 0;
 
-  constructor(id: number, spec: BackendSpec, tuning: BackendTuning, initial: boolean, healthy: boolean) {
+  constructor(id: number, spec: BackendSpec, tuning: BackendTuning, initial: boolean, healthy: boolean, cell: InflightCell = localCell()) {
     this.id = id;
+    this.inflightTotal = cell.total;
+    this.inflightMine = cell.mine;
+    this.inflightSlot = cell.slot;
     this.host = spec.host;
     this.port = spec.port;
     this.address = `${spec.host}:${spec.port}`;
@@ -95,6 +117,11 @@ export class Backend {
     this.latency = new PeakEwma(tuning.latencyTauMs);
     this.failures = new DecayingCounter(tuning.failureHalfLifeMs);
     this.successes = new DecayingCounter(tuning.failureHalfLifeMs);
+  }
+
+  /** Requests in flight to it, from every worker (hedges and retries included). */
+  get inflight(): number {
+    return Atomics.load(this.inflightTotal, this.inflightSlot);
   }
 
   /** Takes new requests: enabled, healthy, not ejected, still in the pool. */
@@ -127,7 +154,8 @@ export class Backend {
     if (this.inflightTail === null) this.inflightHead = entry;
     else this.inflightTail.inflightNext = entry;
     this.inflightTail = entry;
-    this.inflight++;
+    Atomics.add(this.inflightTotal, this.inflightSlot, 1);
+    if (this.inflightMine !== null) Atomics.add(this.inflightMine, this.inflightSlot, 1);
   }
 
   /** @internal */
@@ -139,6 +167,7 @@ export class Backend {
     else next.inflightPrev = prev;
     entry.inflightPrev = null;
     entry.inflightNext = null;
-    this.inflight--;
+    Atomics.sub(this.inflightTotal, this.inflightSlot, 1);
+    if (this.inflightMine !== null) Atomics.sub(this.inflightMine, this.inflightSlot, 1);
   }
 }

@@ -7,7 +7,7 @@
  * which the snapshot shares, so a rebuild never resets load.
  */
 import type { Clock } from '../util/clock.js';
-import { Backend, type BackendSpec, type BackendTuning, type InflightEntry, type Outcome } from './backend.js';
+import { Backend, localCell, type BackendSpec, type BackendTuning, type InflightCell, type InflightEntry, type Outcome } from './backend.js';
 
 export type PoolListener = (pool: Pool) => void;
 
@@ -16,6 +16,14 @@ export interface PoolOptions {
   tuning?: Partial<BackendTuning>;
   /** Whether a new backend starts healthy (true when active checks are off). */
   startHealthy: boolean;
+  /** Where in-flight counts live (default: cells of this pool's own); workers share theirs. */
+  load?: PoolLoad;
+}
+
+/** The in-flight cells of a pool: one per backend address, and one for the total. */
+export interface PoolLoad {
+  cell(address: string): InflightCell;
+  total: InflightCell;
 }
 
 export class Pool {
@@ -25,8 +33,8 @@ export class Pool {
   ready: readonly Backend[] = [];
   /** Bumped on every rebuild of `ready`; strategies cache derived tables against it. */
   version = 0;
-  /** Sum of `inflight` over all backends, kept up to date by begin/end. */
-  totalInflight = 0;
+  private readonly load: PoolLoad | undefined;
+  private readonly totalCell: InflightCell;
 
   readonly clock: Clock;
   readonly tuning: BackendTuning;
@@ -38,14 +46,28 @@ export class Pool {
     this.clock = options.clock;
     this.tuning = { latencyTauMs: 10_000, failureHalfLifeMs: 30_000, ...options.tuning };
     this.startHealthy = options.startHealthy;
+    this.load = options.load;
+    this.totalCell = options.load?.total ?? localCell();
     for (const spec of specs) this.backends.push(this.create(spec, true));
     this.rebuild();
   }
 
   private create(spec: BackendSpec, initial: boolean): Backend {
-    const b = new Backend(this.nextId++, spec, this.tuning, initial, this.startHealthy);
+    const address = `${spec.host}:${spec.port}`;
+    const b = new Backend(this.nextId++, spec, this.tuning, initial, this.startHealthy, this.load?.cell(address));
     if (b.ready) b.markBecameReady(this.clock.now());
     return b;
+  }
+
+  /** Sum of `inflight` over all backends (every worker's), kept up to date by begin/end. */
+  get totalInflight(): number {
+    return Atomics.load(this.totalCell.total, this.totalCell.slot);
+  }
+
+  private addTotal(delta: number): void {
+    const { total, mine, slot } = this.totalCell;
+    Atomics.add(total, slot, delta);
+    if (mine !== null) Atomics.add(mine, slot, delta);
   }
 
   /** Called after any readiness change; listeners (strategies, stats) see the new snapshot. */
@@ -120,13 +142,22 @@ export class Pool {
   begin(b: Backend, entry: InflightEntry): void {
     b.linkInflight(entry);
     b.totalRequests++;
-    this.totalInflight++;
+    this.addTotal(1);
   }
 
   /** The attempt ended; updates in-flight, latency and failure history. Exactly once per begin. */
   end(b: Backend, entry: InflightEntry, outcome: Outcome, now: number): void {
     b.unlinkInflight(entry);
-    this.totalInflight--;
+    this.addTotal(-1);
+    this.record(b, outcome, now);
+  }
+
+  /**
+   * An attempt's outcome feeds the backend's latency and failure history. `end` calls it; with
+   * several workers the main thread calls it for outcomes the workers report, so the pool the
+   * admin API shows has every worker's history.
+   */
+  record(b: Backend, outcome: Outcome, now: number): void {
     switch (outcome.kind) {
       case 'ok':
         b.latency.observe(outcome.latencyMs, now);

@@ -14,7 +14,7 @@ import { ClientConn } from './client.js';
 import type { ProxyContext } from './context.js';
 import { SlotQueue } from './slot-queue.js';
 import { UpstreamPool } from './upstream.js';
-import { Acceptor } from '../uv/acceptor.js';
+import { Acceptor, type ListenSpec } from '../uv/acceptor.js';
 import { AddressRanges } from '../../util/address.js';
 import { requestPolicy } from '../../strategies/registry.js';
 
@@ -101,8 +101,8 @@ export class HttpProxy {
     this.conns.delete(conn);
   };
 
-  listen(port: number, host: string): Promise<{ host: string; port: number }> {
-    return this.acceptor.listen(port, host);
+  listen(port: number, host: string, spec?: ListenSpec): Promise<{ host: string; port: number }> {
+    return this.acceptor.listen(port, host, spec);
   }
 
   /**

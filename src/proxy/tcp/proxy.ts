@@ -1,7 +1,7 @@
 /** The TCP (L4) proxy: one TcpSession per client connection. */
 import type { Config } from '../../config/schema.js';
 import { RateLimitedLog } from '../../util/log.js';
-import { Acceptor } from '../uv/acceptor.js';
+import { Acceptor, type ListenSpec } from '../uv/acceptor.js';
 import type { ProxyDeps } from '../deps.js';
 import { TcpSession } from './session.js';
 import type { RaceEnv } from '../../balancer/race.js';
@@ -36,8 +36,8 @@ export class TcpProxy {
     );
   }
 
-  listen(port: number, host: string): Promise<{ host: string; port: number }> {
-    return this.acceptor.listen(port, host);
+  listen(port: number, host: string, spec?: ListenSpec): Promise<{ host: string; port: number }> {
+    return this.acceptor.listen(port, host, spec);
   }
 
   private readonly forget = (session: TcpSession): void => {

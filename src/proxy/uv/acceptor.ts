@@ -5,7 +5,16 @@
  */
 import type { StatsRecorder } from '../../stats/recorder.js';
 import type { RateLimitedLog } from '../../util/log.js';
+import type net from 'node:net';
 import { listenHandle, uvError, type UvTcp } from './handles.js';
+
+/** How a data plane gets its listening socket, when not by binding host:port alone. */
+export interface ListenSpec {
+  /** Bind with SO_REUSEPORT: each worker its own socket on one port. */
+  reusePort?: boolean;
+  /** A socket already bound and listening (a worker's dup of the main thread's, src/workers/handoff.ts). */
+  handle?: UvTcp;
+}
 
 export interface AcceptorHooks {
   accept(client: UvTcp): void;
@@ -27,11 +36,23 @@ export class Acceptor {
     private readonly warnings: RateLimitedLog,
   ) {}
 
-  async listen(port: number, host: string): Promise<{ host: string; port: number }> {
-    const bound = await listenHandle(host, port);
+  async listen(port: number, host: string, spec: ListenSpec = {}): Promise<{ host: string; port: number }> {
+    if (spec.handle !== undefined) return this.adopt(spec.handle);
+    const bound = await listenHandle(host, port, { reusePort: spec.reusePort ?? false });
     this.handle = bound.handle;
     this.handle.onconnection = this.onConnection;
     return { host: bound.host, port: bound.port };
+  }
+
+  /** Accepts on a socket someone else bound; listen() again only starts libuv watching it. */
+  private adopt(handle: UvTcp): { host: string; port: number } {
+    const status = handle.listen(511);
+    if (status !== 0) throw uvError(status, 'listen');
+    this.handle = handle;
+    handle.onconnection = this.onConnection;
+    const bound: Partial<net.AddressInfo> = {};
+    handle.getsockname(bound);
+    return { host: bound.address ?? '', port: bound.port ?? 0 };
   }
 
   private readonly onConnection = (status: number, client: UvTcp | undefined): void => {

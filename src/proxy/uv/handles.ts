@@ -33,7 +33,8 @@ export interface UvTcp {
   /** Closes with a RST instead of a FIN (SO_LINGER 0). */
   reset(callback?: () => void): number;
   setNoDelay(enable: boolean): number;
-  bind(address: string, port: number): number;
+  /** `flags`: UV_TCP_REUSEPORT where supported; older Nodes ignore the argument. */
+  bind(address: string, port: number, flags?: number): number;
   bind6(address: string, port: number, flags: number): number;
   listen(backlog: number): number;
   connect(req: UvConnectReq, address: string, port: number): number;
@@ -67,7 +68,8 @@ export interface UvConnectReq {
 interface TcpWrapBinding {
   TCP: new (type: number) => UvTcp;
   TCPConnectWrap: new () => UvConnectReq;
-  constants: { SOCKET: number; SERVER: number };
+  /** UV_TCP_REUSEPORT: libuv >= 1.49, with a Node whose bind passes flags on (22.12, 23.1). */
+  constants: { SOCKET: number; SERVER: number; UV_TCP_REUSEPORT?: number };
 }
 
 interface StreamWrapBinding {
@@ -145,13 +147,47 @@ function resolveAll(host: string, done: (err: NodeJS.ErrnoException | null, addr
   dns.lookup(host, { all: true }, (err, addresses) => done(err, err === null ? addresses : []));
 }
 
+let reusePort: boolean | undefined;
+
+/**
+ * Whether listeners can share a port with SO_REUSEPORT (each worker its own socket, the kernel
+ * spreading connections). Probed, not read from the version: the flag must exist in the
+ * binding and two sockets must actually bind one port with it.
+ */
+export function reusePortSupported(): boolean {
+  if (reusePort !== undefined) return reusePort;
+  const flag = tcpWrap.constants.UV_TCP_REUSEPORT;
+  reusePort = false;
+  if (flag === undefined) return reusePort;
+  const first = new TCP(TCP_SERVER);
+  const second = new TCP(TCP_SERVER);
+  const bound: Partial<net.AddressInfo> = {};
+  if (first.bind('127.0.0.1', 0, flag) === 0 && first.listen(1) === 0 && first.getsockname(bound) === 0) {
+    reusePort = second.bind('127.0.0.1', bound.port!, flag) === 0 && second.listen(1) === 0;
+  }
+  first.close();
+  second.close();
+  return reusePort;
+}
+
+export interface ListenOptions {
+  backlog?: number;
+  /** Bind with SO_REUSEPORT, so other sockets (other workers) may listen on the same port. */
+  reusePort?: boolean;
+}
+
 /** A listening server handle on host:port (port 0: any free one); `onconnection` is the caller's. */
-export async function listenHandle(host: string, port: number, backlog = 511): Promise<{ handle: UvTcp; host: string; port: number }> {
+export async function listenHandle(host: string, port: number, options: ListenOptions = {}): Promise<{ handle: UvTcp; host: string; port: number }> {
   const [{ address, family }] = await new Promise<Address[]>((resolve, reject) => resolveAll(host, (err, all) => (err ? reject(err) : resolve(all))));
+  let flags = 0;
+  if (options.reusePort === true) {
+    if (!reusePortSupported()) throw new Error(`listen: SO_REUSEPORT is not available on Node ${process.version} (libuv ${process.versions.uv})`);
+    flags = tcpWrap.constants.UV_TCP_REUSEPORT!;
+  }
   const handle = new TCP(TCP_SERVER);
-  let status = family === 6 ? handle.bind6(address, port, 0) : handle.bind(address, port);
+  let status = family === 6 ? handle.bind6(address, port, flags) : handle.bind(address, port, flags);
   // libuv may report EADDRINUSE at listen() rather than at bind().
-  if (status === 0) status = handle.listen(backlog);
+  if (status === 0) status = handle.listen(options.backlog ?? 511);
   if (status !== 0) {
     handle.close();
     throw uvError(status, 'listen', address, port);
