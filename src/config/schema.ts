@@ -185,6 +185,8 @@ export const discoverySchema = z
   .refine((d) => (d.etcd === undefined) !== (d.dnsSrv === undefined), 'configure exactly one of discovery.etcd and discovery.dnsSrv')
   .describe('where the servers come from instead of `servers` (the file stays the default)');
 
+const WORKERS_HINT = `a whole number from 1 to ${MAX_WORKERS}, or "auto" (one per core)`;
+
 export const configSchema = z
   .strictObject({
     listen: z
@@ -193,9 +195,7 @@ export const configSchema = z
       .describe('where clients connect'),
     mode: z.enum(['http', 'tcp']).default('http').describe('http (L7) or tcp (L4)'),
     workers: z
-      .union([z.number().int().min(1).max(MAX_WORKERS), z.literal('auto')], {
-        error: `a whole number from 1 to ${MAX_WORKERS}, or "auto" (one per core)`,
-      })
+      .union([z.number().int(WORKERS_HINT).min(1, WORKERS_HINT).max(MAX_WORKERS, WORKERS_HINT), z.literal('auto')], { error: WORKERS_HINT })
       .default(1)
       .describe('event loops serving the listen address, each on its own thread ("auto": one per core, os.availableParallelism()); they share in-flight counts; a change needs a restart'),
     strategy: z.enum(STRATEGY_NAMES).default('round_robin').describe('balancing strategy at start (switchable at run time)'),

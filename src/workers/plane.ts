@@ -14,7 +14,7 @@ import type { Pool } from '../pool/pool.js';
 import { listenHandle, reusePortSupported } from '../proxy/uv/handles.js';
 import type { Logger } from '../util/log.js';
 import { bindListener, HandoffServer } from './handoff.js';
-import type { BackendState, FromWorker, ToWorker, WorkerInit } from './protocol.js';
+import type { BackendState, FromWorker, ToWorker, WorkerInit, WorkerReport } from './protocol.js';
 import type { SharedLoad, SlotTable } from './shared-load.js';
 import { replay, type StrategyFigures } from './stats-channel.js';
 
@@ -25,6 +25,8 @@ export const RESTART_MAX_MS = 5_000;
 const STABLE_MS = 10_000;
 /** How long past the drain deadline a worker may take to say it stopped before it is ended. */
 const STOP_GRACE_MS = 2_000;
+/** How long inspect() waits for a worker's answer. */
+const INSPECT_MS = 2_000;
 /** How often workers send their statistics. */
 export const STATS_INTERVAL_MS = 50;
 
@@ -75,6 +77,8 @@ export class WorkerPlane {
   private handoff: HandoffServer | null = null;
   private listener: { reusePort: true } | { handoffPath: string } = { reusePort: true };
   private stopping = false;
+  private readonly reports = new Map<number, (r: WorkerReport) => void>();
+  private nextReport = 0;
   private config: Config;
 
   private constructor(
@@ -161,6 +165,7 @@ export class WorkerPlane {
       backends: backendStates(this.control.pool),
       listen: this.listener,
       statsIntervalMs: STATS_INTERVAL_MS,
+      logLevel: this.options.log.level,
     };
     const worker = new Worker(new URL('./thread.js', import.meta.url), { workerData: init, name: `ballast-worker-${slot.index + 1}` });
     slot.worker = worker;
@@ -190,6 +195,9 @@ export class WorkerPlane {
             return;
           case 'stopped':
             slot.stopped?.();
+            return;
+          case 'report':
+            this.reports.get(m.id)?.(m.report);
             return;
         }
       });
@@ -244,6 +252,28 @@ export class WorkerPlane {
   strategyFigures(): StrategyFigures | undefined {
     for (const s of this.slots) if (s.figures !== undefined && s.figures.name === this.control.active.name) return s.figures;
     return undefined;
+  }
+
+  /** What each running worker runs now, asked of each (a worker being restarted is left out). */
+  async inspect(): Promise<WorkerReport[]> {
+    const running = this.slots.filter((s) => s.worker !== null && s.up);
+    const replies = running.map(
+      (slot) =>
+        new Promise<WorkerReport | undefined>((resolve) => {
+          const id = this.nextReport++;
+          const timer = setTimeout(() => {
+            this.reports.delete(id);
+            resolve(undefined);
+          }, INSPECT_MS);
+          this.reports.set(id, (r) => {
+            clearTimeout(timer);
+            this.reports.delete(id);
+            resolve(r);
+          });
+          slot.worker!.postMessage({ type: 'report', id } satisfies ToWorker);
+        }),
+    );
+    return (await Promise.all(replies)).filter((r): r is WorkerReport => r !== undefined);
   }
 
   /** The worker threads, for tests that kill one. */

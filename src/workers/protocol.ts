@@ -19,6 +19,8 @@ export interface WorkerInit {
   /** Where the listener comes from: each worker's own SO_REUSEPORT socket, or a dup of the main thread's. */
   listen: { reusePort: true } | { handoffPath: string };
   statsIntervalMs: number;
+  /** The main thread's log level ('silent' in tests); workers log to stderr themselves. */
+  logLevel: string;
 }
 
 /** A backend's readiness as the main thread decided it. */
@@ -34,10 +36,23 @@ export type ToWorker =
   | { type: 'config'; config: Config; slots: Array<[string, number]>; strategy: string }
   | { type: 'strategy'; name: string }
   | { type: 'backends'; backends: BackendState[] }
-  | { type: 'stop'; deadlineMs: number };
+  | { type: 'stop'; deadlineMs: number }
+  | { type: 'report'; id: number };
 
 export type FromWorker =
   | { type: 'ready'; host: string; port: number }
   | { type: 'failed'; message: string; code: string | undefined; configError: boolean }
   | { type: 'stats'; batch: StatsBatch }
-  | { type: 'stopped' };
+  | { type: 'stopped' }
+  | { type: 'report'; id: number; report: WorkerReport };
+
+/** What a worker runs now, as it sees it (for operators' debugging and the tests). */
+export interface WorkerReport {
+  index: number;
+  strategy: string;
+  /** Addresses of the backends taking new requests here. */
+  ready: string[];
+  servers: string[];
+  /** In-flight requests this worker holds (its row of the shared counters). */
+  inflight: number;
+}

@@ -64,6 +64,11 @@ export class SharedLoad {
     };
   }
 
+  /** In-flight requests worker `w` holds. */
+  held(w: number): number {
+    return Atomics.load(this.row(w), TOTAL);
+  }
+
   /** Client connections open on every worker. */
   clientConnections(): number {
     return Atomics.load(this.totals, CLIENTS);

@@ -19,7 +19,7 @@ const STRATEGY_FIGURES_MS = 1_000;
 const init = workerData as WorkerInit;
 const port = parentPort!;
 const post = (m: FromWorker): void => port.postMessage(m);
-const log = createLogger().child({ worker: init.index + 1 });
+const log = createLogger(init.logLevel).child({ worker: init.index + 1 });
 
 /** Applies the main thread's verdicts; addresses this worker does not have yet are skipped. */
 function applyBackends(pool: Pool, states: readonly BackendState[]): void {
@@ -85,14 +85,33 @@ async function main(): Promise<void> {
     switch (m.type) {
       case 'config':
         slots = new Map(m.slots);
-        ballast.reload(m.config);
-        if (ballast.active.name !== m.strategy) ballast.active.switchTo(m.strategy);
+        try {
+          ballast.reload(m.config);
+          if (ballast.active.name !== m.strategy) ballast.active.switchTo(m.strategy);
+        } catch (err) {
+          // The main thread applied this config already, so this is a bug; a restart brings the worker in line.
+          log.error({ err: (err as Error).message }, 'worker: reload the main thread applied failed here; restarting');
+          process.exit(1);
+        }
         return;
       case 'strategy':
         ballast.active.switchTo(m.name);
         return;
       case 'backends':
         applyBackends(ballast.pool, m.backends);
+        return;
+      case 'report':
+        post({
+          type: 'report',
+          id: m.id,
+          report: {
+            index: init.index,
+            strategy: ballast.active.name,
+            ready: ballast.pool.ready.map((b) => b.address),
+            servers: ballast.pool.backends.map((b) => b.address),
+            inflight: load.held(init.index),
+          },
+        });
         return;
       case 'stop':
         void ballast.stop(m.deadlineMs).then(() => {
