@@ -66,3 +66,13 @@ export async function getJson<T = Record<string, unknown>>(url: string): Promise
   const res = await fetch(url);
   return (await res.json()) as T;
 }
+
+/** Polls an async check every 20 ms for at most `ms`; true once it holds. */
+export async function eventually(check: () => Promise<boolean>, ms = 5_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

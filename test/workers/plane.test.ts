@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { local } from '../helpers/servers.js';
 import { until } from '../helpers/lifecycle.js';
-import { get, getJson, holdingBackend, LISTEN_PATHS, startWorkers } from './helpers.js';
+import { eventually, get, getJson, holdingBackend, LISTEN_PATHS, startWorkers } from './helpers.js';
 
 for (const path of LISTEN_PATHS) {
   test(`${path.name}: two workers serve, and the admin API and /metrics count both`, async () => {
@@ -27,10 +27,10 @@ for (const path of LISTEN_PATHS) {
     // Statistics arrive in batches every ~50 ms.
     let perf: { total_requests: number; successful_requests: number } = { total_requests: 0, successful_requests: 0 };
     assert.ok(
-      await until(() => {
-        void getJson<typeof perf>(`${admin}/api/performance`).then((p) => (perf = p));
+      await eventually(async () => {
+        perf = await getJson<typeof perf>(`${admin}/api/performance`);
         return perf.total_requests === n;
-      }, 5_000),
+      }),
       `total_requests ${perf.total_requests}, sent ${n}`,
     );
     assert.equal(perf.successful_requests, n);
