@@ -13,7 +13,9 @@ export function describeThroughput(r: ThroughputReport): string {
   const haproxy = r.haproxy === null ? 'HAProxy not run' : r.haproxy.version;
   return (
     `wrk -c${r.connections}, ${r.durationS} s per run${warm}, ${r.rounds} round${r.rounds === 1 ? '' : 's'} in alternating order (best kept), ` +
-    `then ${r.singleS} s at one connection; balancers on CPU ${r.balancerCpus}, wrk and nginx on CPU ${r.loadCpus}; ${haproxy}`
+    `then ${r.singleS} s at one connection; ` +
+    (r.workers > 1 ? `Ballast with ${r.workers} workers, HAProxy with nbthread ${r.workers}; ` : '') +
+    `balancers on CPU ${r.balancerCpus}, wrk and nginx on CPU ${r.loadCpus}; ${haproxy}`
   );
 }
 

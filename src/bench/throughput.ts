@@ -48,6 +48,18 @@ export const GOALS = { l7Ratio: 0.5, l4Ratio: 0.8, addedMedianMs: 0.25 } as cons
 export const BALANCER_CPUS = '0';
 export const LOAD_CPUS = '1';
 
+/**
+ * The CPUs of each side with `workers` event loops (and HAProxy threads): the balancers on
+ * the first `workers` CPUs and the load on the rest; where that leaves none for the load
+ * (2 workers on 2 cores), everything shares every CPU, and the report says so.
+ */
+export function cpuSplit(workers: number, cpus: number): { balancer: string; load: string } {
+  if (workers === 1) return { balancer: BALANCER_CPUS, load: LOAD_CPUS };
+  const range = (from: number, to: number): string => (from === to ? `${from}` : `${from}-${to}`);
+  if (workers < cpus) return { balancer: range(0, workers - 1), load: range(workers, cpus - 1) };
+  return { balancer: range(0, cpus - 1), load: range(0, cpus - 1) };
+}
+
 export interface ThroughputTools {
   wrk: string;
   nginx: string;
@@ -66,6 +78,8 @@ export interface ThroughputOptions {
   /** HAProxy, or null: nginx and Ballast only, no ratios. */
   haproxy: HaproxyBinary | null;
   tools: ThroughputTools;
+  /** Ballast's `workers`, and HAProxy's `nbthread` (default 1). */
+  workers?: number;
 }
 
 export interface ThroughputHooks {
@@ -102,6 +116,8 @@ export interface ThroughputReport {
   /** Seconds of each run at one connection. */
   singleS: number;
   haproxy: HaproxyBinary | null;
+  /** Ballast's workers and HAProxy's threads. */
+  workers: number;
   balancerCpus: string;
   loadCpus: string;
   rows: ThroughputRow[];
@@ -151,10 +167,11 @@ export function throughputRatios(rows: readonly ThroughputRow[]): ThroughputRati
 }
 
 /** Ballast's config for one data plane: round robin over the backends, no admin API (nothing reads it here). */
-export function throughputBallastConfig(mode: 'http' | 'tcp', backendPorts: readonly number[]): Record<string, unknown> {
+export function throughputBallastConfig(mode: 'http' | 'tcp', backendPorts: readonly number[], workers = 1): Record<string, unknown> {
   return {
     listen: { host: HOST, port: 0 },
     mode,
+    workers,
     strategy: 'round_robin',
     servers: backendPorts.map((port) => ({ host: HOST, port })),
     // HTTP checks in both modes, as HAProxy's (haproxy.ts).
@@ -171,8 +188,10 @@ export async function runThroughput(o: ThroughputOptions, hooks: ThroughputHooks
   const t0 = performance.now();
   const say = hooks.onProgress ?? (() => {});
   const signal = hooks.signal;
-  const balancerPin: Pinning = { taskset: o.tools.taskset, cpus: BALANCER_CPUS };
-  const loadPin: Pinning = { taskset: o.tools.taskset, cpus: LOAD_CPUS };
+  const workers = o.workers ?? 1;
+  const cpus = cpuSplit(workers, os.availableParallelism());
+  const balancerPin: Pinning = { taskset: o.tools.taskset, cpus: cpus.balancer };
+  const loadPin: Pinning = { taskset: o.tools.taskset, cpus: cpus.load };
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ballast-bench-'));
   const set = new ChildSet();
   try {
@@ -183,7 +202,7 @@ export async function runThroughput(o: ThroughputOptions, hooks: ThroughputHooks
       throwIfAborted(signal);
       const target = mode === 'http' ? 'ballast-l7' : 'ballast-l4';
       const file = path.join(dir, `ballast-${mode}.json`);
-      const b = await spawnBallast({ set, name: `ballast (${mode})`, file, config: throughputBallastConfig(mode, backends), pin: balancerPin });
+      const b = await spawnBallast({ set, name: `ballast (${mode})`, file, config: throughputBallastConfig(mode, backends, workers), pin: balancerPin });
       ports.set(target, b.port);
       if (o.haproxy !== null) {
         const servers = backends.map((port, i) => ({ name: `s${i}`, host: HOST, port, weight: 1, disabled: false }));
@@ -192,7 +211,7 @@ export async function runThroughput(o: ThroughputOptions, hooks: ThroughputHooks
           set,
           dir,
           tag: mode,
-          config: { mode: 'roundrobin', protocol: mode, servers, checkIntervalMs: CHECK.intervalMs, fall: CHECK.fall, rise: CHECK.rise },
+          config: { mode: 'roundrobin', protocol: mode, servers, checkIntervalMs: CHECK.intervalMs, fall: CHECK.fall, rise: CHECK.rise, threads: workers },
           pin: balancerPin,
         });
         ports.set(mode === 'http' ? 'haproxy-http' : 'haproxy-tcp', h.port);
@@ -227,8 +246,9 @@ export async function runThroughput(o: ThroughputOptions, hooks: ThroughputHooks
       rounds: o.rounds,
       singleS,
       haproxy: o.haproxy,
-      balancerCpus: BALANCER_CPUS,
-      loadCpus: LOAD_CPUS,
+      workers,
+      balancerCpus: cpus.balancer,
+      loadCpus: cpus.load,
       rows,
       ratios: throughputRatios(rows),
       wallMs: Math.round(performance.now() - t0),

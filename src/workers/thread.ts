@@ -12,7 +12,10 @@ import { receiveListener } from './handoff.js';
 import { SharedLoad } from './shared-load.js';
 import { StatsBatcher, type StrategyFigures } from './stats-channel.js';
 import { ConfigError } from '../config/load.js';
+import { HttpProxy } from '../proxy/http/server.js';
 
+/** How often requests queued for a full backend look again for a slot another worker freed. */
+const QUEUE_TICK_MS = 5;
 /** How often the strategy's own figures travel with the statistics. */
 const STRATEGY_FIGURES_MS = 1_000;
 
@@ -80,6 +83,16 @@ async function main(): Promise<void> {
     if (batch !== undefined || strategy !== undefined) post({ type: 'stats', batch: { nums: [], clients: [], backends: [], ...batch, strategy } });
   };
   const timer = setInterval(flush, init.statsIntervalMs);
+  // Requests queued for a backend at limits.maxConnectionsPerBackend: the slot they wait for
+  // may free on another worker, which cannot wake them, so they look again on this tick.
+  const proxy = ballast.proxy;
+  const queueTick =
+    proxy instanceof HttpProxy
+      ? setInterval(() => {
+          if (ballast.config.limits.maxConnectionsPerBackend > 0) proxy.wakeQueued();
+        }, QUEUE_TICK_MS)
+      : undefined;
+  queueTick?.unref();
 
   port.on('message', (m: ToWorker) => {
     switch (m.type) {
@@ -116,6 +129,7 @@ async function main(): Promise<void> {
       case 'stop':
         void ballast.stop(m.deadlineMs).then(() => {
           clearInterval(timer);
+          clearInterval(queueTick);
           flush();
           post({ type: 'stopped' });
           port.close();

@@ -16,6 +16,7 @@ import { ChildError, ChildSet, pinned } from '../../src/bench/children.js';
 import { nginxConfig, NGINX_BODY } from '../../src/bench/nginx.js';
 import {
   bestRound,
+  cpuSplit,
   estimateThroughputSeconds,
   roundOrder,
   singleSeconds,
@@ -25,6 +26,7 @@ import {
   type ThroughputReport,
   type ThroughputRow,
 } from '../../src/bench/throughput.js';
+import { haproxyConfig } from '../../src/bench/haproxy.js';
 import { formatThroughput } from '../../src/bench/throughput-report.js';
 import { freePort } from '../../src/bench/targets.js';
 import { findTool, toolCandidates } from '../../src/bench/tools.js';
@@ -44,12 +46,13 @@ test('flags: defaults (5 s runs after 1 s warm-up, 50 connections, 2 rounds, HAP
     rounds: 2,
     haproxy: { kind: 'auto' },
     json: false,
+    workers: 1,
   });
 });
 
 test('flags: each one read, --repeat as the rounds', () => {
-  const f = throughputFlags({ duration: '2', warmup: '0', connections: '8', repeat: '3', 'haproxy-bin': '/opt/haproxy', json: true });
-  assert.deepEqual(f, { durationS: 2, warmupS: 0, connections: 8, rounds: 3, haproxy: { kind: 'at', path: '/opt/haproxy' }, json: true });
+  const f = throughputFlags({ duration: '2', warmup: '0', connections: '8', repeat: '3', 'haproxy-bin': '/opt/haproxy', json: true, workers: '2' });
+  assert.deepEqual(f, { durationS: 2, warmupS: 0, connections: 8, rounds: 3, haproxy: { kind: 'at', path: '/opt/haproxy' }, json: true, workers: 2 });
   assert.deepEqual(throughputFlags({ 'no-haproxy': true }).haproxy, { kind: 'off' });
 });
 
@@ -187,6 +190,7 @@ function report(rows: ThroughputRow[], haproxy: boolean): ThroughputReport {
     rounds: 2,
     singleS: 2,
     haproxy: haproxy ? { path: '/usr/sbin/haproxy', version: 'HAProxy version 2.6.12' } : null,
+    workers: 1,
     balancerCpus: '0',
     loadCpus: '1',
     rows,
@@ -307,4 +311,16 @@ test('tools: found on PATH before the sbin directories, each path once, only exe
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('--workers N: Ballast with N workers, HAProxy with nbthread N, on CPUs split between balancers and load while there are enough', async () => {
+  assert.deepEqual(cpuSplit(1, 2), { balancer: '0', load: '1' });
+  assert.deepEqual(cpuSplit(2, 4), { balancer: '0-1', load: '2-3' });
+  assert.deepEqual(cpuSplit(3, 4), { balancer: '0-2', load: '3' });
+  assert.deepEqual(cpuSplit(2, 2), { balancer: '0-1', load: '0-1' }, 'no CPU left for the load: everything shares');
+  assert.equal(throughputBallastConfig('http', [1, 2], 4).workers, 4);
+  assert.match(haproxyConfig({ mode: 'roundrobin', port: 1, socket: '/tmp/s', servers: [], threads: 4 }), /^ {2}nbthread 4$/m);
+  assert.match(haproxyConfig({ mode: 'roundrobin', port: 1, socket: '/tmp/s', servers: [] }), /^ {2}nbthread 1$/m);
+  for (const bad of ['0', '65', '1.5']) assert.throws(() => throughputFlags({ workers: bad }), (err: Error) => err instanceof UsageError && /--workers/.test(err.message));
+  await assert.rejects(benchCommand.run(['--workers', '2']), /--workers is for --throughput/);
 });

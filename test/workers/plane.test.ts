@@ -109,3 +109,24 @@ test('least_connections balances by the in-flight requests of both workers', asy
   for (const b of backends) b.release();
   await Promise.all(parked);
 });
+
+test('limits.maxConnectionsPerBackend holds across workers, and requests queued on one worker get the slots another frees', async () => {
+  const a = await holdingBackend('a');
+  const lb = await startWorkers({ servers: [local(a.port)], limits: { maxConnectionsPerBackend: 2, queueTimeoutMs: 20_000 } });
+  const replies = Array.from({ length: 6 }, (_, i) => get(`${lb.ballast.url}/hold${i}`));
+  assert.ok(await until(() => a.held === 2, 5_000), 'two reach the backend');
+  const reports = await lb.plane!.inspect();
+  assert.equal(a.held, 2, `never more than the limit in flight (workers hold ${reports.map((r) => r.inflight).join(' and ')})`);
+  assert.equal(lb.ballast.pool.totalInflight, 2);
+  let served = 0;
+  while (served < 6) {
+    assert.ok(await until(() => a.held > 0, 10_000), `queued requests reached the backend (${served} served)`);
+    assert.ok(a.held <= 2, `held ${a.held}`);
+    served += a.held;
+    a.release();
+  }
+  assert.deepEqual(
+    (await Promise.all(replies)).map((r) => r.status),
+    Array(6).fill(200),
+  );
+});

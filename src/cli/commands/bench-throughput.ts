@@ -27,6 +27,8 @@ export interface ThroughputFlags {
   /** Find HAProxy (run without it, with a warning, if absent), use the one at a path (required), or run without. */
   haproxy: { kind: 'auto' } | { kind: 'off' } | { kind: 'at'; path: string };
   json: boolean;
+  /** Ballast's workers and HAProxy's nbthread. */
+  workers: number;
 }
 
 export const THROUGHPUT_DEFAULTS = { durationS: 5, warmupS: 1, connections: 50, rounds: 2 } as const;
@@ -35,7 +37,7 @@ export function throughputFlags(values: BenchFlagValues): ThroughputFlags {
   for (const flag of SCENARIO_ONLY) {
     const v = values[flag];
     if (v !== undefined && v !== false) {
-      throw new UsageError(`--${flag} is for the scenario benchmark; --throughput runs none (it takes --duration, --warmup, --connections, --repeat, --haproxy-bin, --no-haproxy and --json)`);
+      throw new UsageError(`--${flag} is for the scenario benchmark; --throughput runs none (it takes --duration, --warmup, --connections, --repeat, --workers, --haproxy-bin, --no-haproxy and --json)`);
     }
   }
   const str = (name: string): string | undefined => values[name] as string | undefined;
@@ -44,10 +46,11 @@ export function throughputFlags(values: BenchFlagValues): ThroughputFlags {
   const warmupS = numberFlag('warmup', str('warmup'), { min: 0, max: 3600, integer: true }) ?? THROUGHPUT_DEFAULTS.warmupS;
   const connections = numberFlag('connections', str('connections'), { min: 1, max: 10_000, integer: true }) ?? THROUGHPUT_DEFAULTS.connections;
   const rounds = numberFlag('repeat', str('repeat'), { min: 1, max: 100, integer: true }) ?? THROUGHPUT_DEFAULTS.rounds;
+  const workers = numberFlag('workers', str('workers'), { min: 1, max: 64, integer: true }) ?? 1;
   const bin = str('haproxy-bin');
   if (values['no-haproxy'] === true && bin !== undefined) throw new UsageError('--haproxy-bin and --no-haproxy contradict each other');
   const haproxy: ThroughputFlags['haproxy'] = values['no-haproxy'] === true ? { kind: 'off' } : bin !== undefined ? { kind: 'at', path: bin } : { kind: 'auto' };
-  return { durationS, warmupS, connections, rounds, haproxy, json: values.json === true };
+  return { durationS, warmupS, connections, rounds, haproxy, json: values.json === true, workers };
 }
 
 /** The programs the run needs, or the names of those missing. */

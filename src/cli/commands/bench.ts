@@ -76,6 +76,9 @@ Prints a Markdown table and Ballast's ratios to HAProxy. Needs wrk, nginx and ta
   --warmup S              whole seconds of load before each measured run (default ${THROUGHPUT_DEFAULTS.warmupS})
   --connections N         wrk connections (default ${THROUGHPUT_DEFAULTS.connections})
   --repeat N              rounds over the targets (default ${THROUGHPUT_DEFAULTS.rounds})
+  --workers N             Ballast's workers and HAProxy's nbthread (default 1); below the
+                          CPU count, the balancers get N CPUs and the load the rest, else
+                          everything shares every CPU
   --haproxy-bin PATH, --no-haproxy, --json
                           as above
 
@@ -112,10 +115,12 @@ export const benchCommand: Command = {
         chart: { type: 'string' },
         list: { type: 'boolean', default: false },
         throughput: { type: 'boolean', default: false },
+        workers: { type: 'string' },
       },
     });
 
     if (values.throughput) return runThroughputCommand(values);
+    if (values.workers !== undefined) throw new UsageError('--workers is for --throughput (the scenario benchmark runs one event loop next to one HAProxy thread)');
 
     if (values.list) {
       for (const name of Object.keys(NAMED_SCENARIOS)) {

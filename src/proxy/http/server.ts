@@ -122,6 +122,18 @@ export class HttpProxy {
     px.queue.capacity = HttpProxy.queueCapacity(config, px.pool);
   }
 
+  /**
+   * Wakes the oldest request waiting for a backend slot, if one waits. Alone, a slot frees when
+   * one of this proxy's requests ends, which wakes a waiter already; on several workers the
+   * slot may free on another worker, which cannot reach this queue, so workers call this on a
+   * short tick (src/workers/thread.ts).
+   */
+  wakeQueued(): void {
+    // Each waiter looks once: one that finds no slot joins the end of the queue again.
+    const queue = this.px.queue;
+    for (let n = queue.length; n > 0 && queue.length > 0; n--) queue.slotFreed();
+  }
+
   /** Client connections open now, how many are answering a request, and the request bytes they hold. */
   connections(): { open: number; busy: number; bufferedBytes: number } {
     let busy = 0;
