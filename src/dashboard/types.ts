@@ -13,6 +13,8 @@ export interface Status {
   uptime_seconds: number;
   mode: string;
   strategies: string[];
+  /** Event loops proxying (absent from an older balancer). */
+  workers?: { count: number; up: number; restarts: number; listener: string };
 }
 
 export interface RecentRequest {

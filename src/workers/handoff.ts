@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
-import { listenHandle, streamBaseState, kLastWriteWasAsync, uvError, WriteWrap, TCP, TCP_SERVER, type UvTcp, type UvWriteReq } from '../proxy/uv/handles.js';
+import { listenHandle, uvError, WriteWrap, TCP, TCP_SERVER, type UvTcp, type UvWriteReq } from '../proxy/uv/handles.js';
 
 interface UvPipe {
   onconnection: ((status: number, client: UvPipe | undefined) => void) | null;
@@ -111,7 +111,6 @@ export class HandoffServer {
     const status = ipc.writeUtf8String(req, 'listener', this.listener);
     if (status !== 0) return ipc.close();
     ipc.readStart();
-    if (streamBaseState[kLastWriteWasAsync] === 0) req.oncomplete = () => {};
   }
 
   close(): void {

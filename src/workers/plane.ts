@@ -11,7 +11,7 @@ import type { Ballast } from '../app/ballast.js';
 import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Pool } from '../pool/pool.js';
-import { listenHandle, reusePortSupported } from '../proxy/uv/handles.js';
+import { listenHandle, reusePortSupported, type UvTcp } from '../proxy/uv/handles.js';
 import type { Logger } from '../util/log.js';
 import { bindListener, HandoffServer } from './handoff.js';
 import type { BackendState, FromWorker, ToWorker, WorkerInit, WorkerReport } from './protocol.js';
@@ -75,6 +75,8 @@ export class WorkerPlane {
   restarts = 0;
   private readonly slots: Slot[] = [];
   private handoff: HandoffServer | null = null;
+  /** The main thread's bound socket in the handoff case (closed last, on stop). */
+  private handoffHandle: UvTcp | null = null;
   private listener: { reusePort: true } | { handoffPath: string } = { reusePort: true };
   private stopping = false;
   private readonly reports = new Map<number, (r: WorkerReport) => void>();
@@ -139,8 +141,6 @@ export class WorkerPlane {
       throw err;
     }
   }
-
-  private handoffHandle: { close(cb?: () => void): void } | null = null;
 
   /** The config workers run: the port settled (listen.port 0 means the one picked here). */
   private workerConfig(): Config {

@@ -6,8 +6,12 @@ import type { Snapshot } from '../types.js';
 export function renderOverview(s: Snapshot): void {
   const st = s.status;
   const run = byId('run-state');
-  setText(run, st.running ? 'running' : 'stopped');
-  run.className = `pill ${st.running ? 'pill-up' : 'pill-down'}`;
+  // Several workers: the figures below are the whole balancer's; the pill says how many loops run.
+  const w = st.workers;
+  const several = w !== undefined && w.count > 1;
+  setText(run, !st.running ? 'stopped' : several ? `running · ${w.up}/${w.count} workers` : 'running');
+  run.className = `pill ${st.running && (!several || w.up === w.count) ? 'pill-up' : 'pill-down'}`;
+  run.title = w === undefined ? '' : `${w.count} event loop${w.count === 1 ? '' : 's'}, ${w.up} up, ${w.restarts} restarted since start`;
   setText(byId('st-strategy'), st.strategy);
   const healthy = byId('st-healthy');
   setText(healthy, `${st.available_servers}/${st.total_servers}`);
