@@ -10,6 +10,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
+import { parse as parseYaml } from 'yaml';
 import { track, until } from '../helpers/lifecycle.js';
 import { httpServer, local, startBallast } from '../helpers/servers.js';
 import { makeCa, selfSigned, signed } from '../../src/proxy/tls/self-signed.js';
@@ -216,3 +217,26 @@ async function retryUntilServed(p: number) {
     }
   }
 }
+
+test('a client that half-closes after its request (TLS close_notify and FIN) still gets the response', async () => {
+  const reply = await new Promise<string>((resolve, reject) => {
+    const sock = tls.connect({ host: '127.0.0.1', port, ca: [readFileSync(ca.certFile)], servername: 'localhost' }, () => {
+      sock.end('GET /half HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    });
+    let text = '';
+    sock.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    sock.on('error', reject);
+    sock.on('close', () => resolve(text));
+  });
+  assert.match(reply, /^HTTP\/1\.1 200[\s\S]*hello \/half$/);
+});
+
+test('the TLS config shown in docs/operations.md is a valid config', () => {
+  const doc = readFileSync(new URL('../../../docs/operations.md', import.meta.url), 'utf8');
+  const section = doc.slice(doc.indexOf('## TLS: HTTPS for clients'));
+  const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+  assert.ok(yaml !== undefined, 'a yaml block in the TLS section');
+  const config = parseConfig(parseYaml(yaml));
+  assert.equal(config.listen.tls?.sni.length, 2);
+  assert.deepEqual(config.servers.map((s) => s.tls !== undefined), [true, false]);
+});
