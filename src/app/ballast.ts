@@ -19,6 +19,9 @@ import { Stats } from '../stats/stats.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { SeededRandom, entropySeed } from '../util/random.js';
 import { createLogger, type Logger } from '../util/log.js';
+import { resolveBackendTls } from '../proxy/tls/backend.js';
+import { loadListenerCerts } from '../proxy/tls/certs.js';
+import type { TlsConnectOptions } from '../proxy/tls/socket.js';
 
 export interface StartOptions {
   config: Config;
@@ -43,6 +46,11 @@ function serverKey(s: { host: string; port: number }): string {
 }
 
 export type BallastChange = { type: 'reload'; config: Config; strategy: string } | { type: 'strategy'; name: string };
+
+/** Each server's TLS resolved (CA files read); a ConfigError names the first bad one. */
+function backendTlsOf(servers: readonly ServerConfig[]): Array<TlsConnectOptions | null> {
+  return servers.map((s, i) => resolveBackendTls(i, s.host, s.tls));
+}
 
 export class Ballast {
   readonly pool: Pool;
@@ -69,8 +77,12 @@ export class Ballast {
     this.part = part;
     const checks = config.healthCheck.enabled;
     const data = part?.role === 'data';
+    const tls = backendTlsOf(config.servers);
     // A worker's backends start ready; the main thread sends their readiness before it listens.
-    this.pool = new Pool(config.servers, { clock, startHealthy: data || !checks, load: part?.load });
+    this.pool = new Pool(
+      config.servers.map((s, i) => ({ ...s, tlsConnect: tls[i] })),
+      { clock, startHealthy: data || !checks, load: part?.load },
+    );
     // Workers draw distinct random streams (seeded runs stay reproducible per worker).
     const seed = config.seed ?? entropySeed();
     const random = new SeededRandom(data ? seed + part.index * 0x9e3779b9 : seed);
@@ -121,7 +133,8 @@ export class Ballast {
   }
 
   get url(): string {
-    return `http://${this.address.host}:${this.address.port}`;
+    const scheme = this.config.listen.tls === undefined ? 'http' : 'https';
+    return `${scheme}://${this.address.host}:${this.address.port}`;
   }
 
   /** Switches the strategy at run time (admin API); throws UnknownStrategyError for a name that cannot run. */
@@ -162,6 +175,12 @@ export class Ballast {
       throw new ConfigError(`workers: cannot change on reload (${workerCount(prev.workers)} running, ${workerCount(next.workers)} asked; restart to change the number of workers)`);
     }
     this.refuseReplacingAllServers(next);
+    // Certificate and CA files are read again (a rotation is a reload); a bad one refuses it all.
+    if ((next.listen.tls === undefined) !== (prev.listen.tls === undefined)) {
+      throw new ConfigError('listen.tls: TLS cannot be turned on or off on reload (restart to change the listener)');
+    }
+    const listenerCerts = next.listen.tls === undefined ? null : loadListenerCerts(next.listen.tls);
+    const backendTls = backendTlsOf(next.servers);
     // The strategy that will run: the new file's if it names a different one, else the current (maybe switched at run time).
     const strategyName = next.strategy !== prev.strategy ? next.strategy : this.active.name;
     try {
@@ -171,7 +190,8 @@ export class Ballast {
     }
 
     this.config = next;
-    const wanted = new Map<string, ServerConfig>(next.servers.map((s) => [serverKey(s), s]));
+    const wanted = new Map(next.servers.map((s, i) => [serverKey(s), { ...s, tlsConnect: backendTls[i]! }]));
+    const tlsBefore = new Map(prev.servers.map((s) => [serverKey(s), JSON.stringify(s.tls ?? null)]));
     const removed: Backend[] = [];
     for (const b of [...this.pool.backends]) {
       const spec = wanted.get(b.address);
@@ -180,6 +200,10 @@ export class Ballast {
         removed.push(b);
       } else {
         this.pool.setWeight(b, spec.weight);
+        b.tls = spec.tlsConnect;
+        // Idle connections were opened with the old TLS settings: none may serve the new ones.
+        const tlsChanged = tlsBefore.get(b.address) !== JSON.stringify(next.servers.find((s) => serverKey(s) === b.address)?.tls ?? null);
+        if (tlsChanged && this.proxy instanceof HttpProxy) this.proxy.closeIdle(b);
         wanted.delete(b.address);
       }
     }
@@ -188,6 +212,7 @@ export class Ballast {
     this.outlier.reconfigure(next.outlierDetection, next.healthCheck.enabled);
     this.policy.reconfigure(next.retries);
     this.proxy.reconfigure(next);
+    if (listenerCerts !== null && this.proxy instanceof HttpProxy) this.proxy.updateCertificates(listenerCerts, next.timeouts.clientHeadersMs);
     this.active.reconfigure(next, strategyName);
     for (const l of this.changeListeners) l({ type: 'reload', config: next, strategy: strategyName });
     this.log.info(
