@@ -2,10 +2,10 @@
  * `ballast`: the command line. Dispatches to one module per subcommand.
  */
 import { ConfigError } from '../config/error.js';
-import { UsageError, type Command } from './command.js';
-import { commandEntries, loadAllCommands } from './commands/index.js';
+import { UsageError } from './command.js';
+import { commandEntries, type CommandEntry } from './commands/index.js';
 
-function topHelp(list: readonly Command[]): string {
+function topHelp(list: readonly CommandEntry[]): string {
   const width = Math.max(...list.map((c) => c.name.length));
   return [
     'ballast: an HTTP/1.1 and TCP load balancer with seven balancing strategies',
@@ -22,12 +22,12 @@ function topHelp(list: readonly Command[]): string {
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(topHelp(await loadAllCommands()) + '\n');
+    process.stdout.write(topHelp(commandEntries) + '\n');
     return name === undefined ? 2 : 0;
   }
   const entry = commandEntries.find((c) => c.name === name);
   if (entry === undefined) {
-    process.stderr.write(`ballast: unknown command "${name}"\n\n${topHelp(await loadAllCommands())}\n`);
+    process.stderr.write(`ballast: unknown command "${name}"\n\n${topHelp(commandEntries)}\n`);
     return 2;
   }
   const command = await entry.load();

@@ -55,7 +55,6 @@ function waitHealthy(port: number, deadlineMs: number): Promise<void> {
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'run three demo backends, the balancer and the dashboard on 127.0.0.1',
   help,
   async run(args) {
     const { values } = parseArgs({
