@@ -9,7 +9,8 @@
  *            integer weights, stalls, whole-server pauses (SIGSTOP/SIGCONT of the backend
  *            process), Zipf keys with an LRU cache and a miss penalty, die (SIGKILL: in-flight
  *            reset, connections refused), revive (a fresh process on the same port: cold
- *            cache), join (both balancers learn of the new servers at once).
+ *            cache), join (both balancers learn of the new servers at once), load
+ *            reports (ORCA endpoint-load-metrics, in the scenario's form).
  * Not live:  exponential, Pareto and bimodal service times, bursty arrivals, leave and slow
  *            events, non-idempotent shares.
  */
@@ -19,7 +20,7 @@ import type { Scenario } from '../sim/scenario.js';
 import type { Random } from '../util/random.js';
 
 /** What a demo backend is started with (src/backend/server.ts's options, minus host and port). */
-export type LiveBackendOptions = Required<Pick<BackendOptions, 'name' | 'serviceTime' | 'workers' | 'stallProbability' | 'stallMs' | 'cacheSize' | 'missPenaltyMs' | 'cacheKeyHeader' | 'seed'>>;
+export type LiveBackendOptions = Required<Pick<BackendOptions, 'name' | 'serviceTime' | 'workers' | 'stallProbability' | 'stallMs' | 'cacheSize' | 'missPenaltyMs' | 'cacheKeyHeader' | 'loadReports' | 'seed'>>;
 
 export interface LiveServer {
   index: number;
@@ -109,6 +110,7 @@ export function planLive(s: Scenario, seed: number): LivePlan {
       cacheSize: cache?.capacity ?? 0,
       missPenaltyMs: cache?.missPenaltyMs ?? 0,
       cacheKeyHeader: KEY_HEADER,
+      loadReports: s.loadReports,
       seed: ((seed >>> 0) * 1000 + i) % 0x100000000,
     };
     servers.push({ index: i, name: `s${i}`, weight: o?.weight ?? 1, backend, initial: i < s.servers });

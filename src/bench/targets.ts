@@ -139,6 +139,7 @@ export function backendCliArgs(o: LiveBackendOptions): string[] | null {
   const args = ['--name', o.name, '--service', service, '--workers', String(o.workers)];
   if (o.stallProbability > 0) args.push('--stall-prob', String(o.stallProbability), '--stall-ms', String(o.stallMs));
   if (o.cacheSize > 0) args.push('--cache-size', String(o.cacheSize), '--miss-penalty-ms', String(o.missPenaltyMs), '--cache-key-header', o.cacheKeyHeader);
+  if (o.loadReports !== 'off') args.push('--orca', o.loadReports);
   args.push('--seed', String(o.seed));
   return args;
 }

@@ -38,6 +38,7 @@ import { EventQueue } from './event-queue.js';
 import type { Scenario } from './scenario.js';
 import { SimServer } from './server.js';
 import { ZipfSampler } from './zipf.js';
+import { LoadReport } from '../orca/report.js';
 
 const EV_COMPLETE = 1; // ref: attempt; service finished (or a pause moved it: check the work clock)
 const EV_HEDGE = 2; // ref: request; its hedge timer
@@ -278,6 +279,9 @@ export class Simulation {
   private readonly pauseMs: number;
   private readonly missPenaltyMs: number;
   private readonly cacheCapacity: number | null;
+  private readonly reportLoad: boolean;
+  /** Reused for every simulated load report (the strategy copies what it keeps). */
+  private readonly loadReport = new LoadReport();
 
   constructor(
     private readonly scenario: Scenario,
@@ -317,6 +321,7 @@ export class Simulation {
     this.stallMs = scenario.stall.ms;
     this.pauseP = scenario.pause.probability;
     this.pauseMs = scenario.pause.ms;
+    this.reportLoad = scenario.loadReports !== 'off';
     for (const b of this.pool.backends) {
       let slots = scenario.slots;
       let factor = 1;
@@ -331,7 +336,7 @@ export class Simulation {
   }
 
   private addServer(b: Backend, slots: number, factor: number): void {
-    this.servers[b.id] = new SimServer<SimAttempt>(b, slots, factor, this.cacheCapacity);
+    this.servers[b.id] = new SimServer<SimAttempt>(b, slots, factor, this.cacheCapacity, this.clock.now());
     this.inService[b.id] = [];
   }
 
@@ -537,6 +542,8 @@ export class Simulation {
     if (strategy.responseHeader !== undefined && a.keyId >= 0 && this.cacheCapacity !== null) {
       strategy.onResponseHeader?.(a.backend, a.hit ? 'HIT' : 'MISS');
     }
+    // The server's load report rides on the response, read where the proxy reads it.
+    if (this.reportLoad) this.active.loadReported(a.backend, a.server!.load.report(t, this.loadReport));
     a.outcome.status = 200;
     race.finished(a, 'ok');
     this.finish(req, true, t);
@@ -622,6 +629,7 @@ export class Simulation {
     }
     if (this.pauseP > 0 && random.next() < this.pauseP) s.pause(t, this.pauseMs);
     a.workEnd = s.workAt(t) + work;
+    s.load.begin(t);
     this.queueWaitSum += t - a.startedAt;
     this.serviceStarts++;
     this.queue.push(s.completionTime(a.workEnd, t), EV_COMPLETE, a.index, a.gen);
@@ -648,6 +656,7 @@ export class Simulation {
     this.removeInService(s, a);
     a.serverDone = true;
     s.busy--;
+    s.load.end(t);
     this.startNext(s, t);
     if (!a.ended) this.respond(a, t);
     this.release(a);

@@ -73,6 +73,10 @@ export const scenarioSchema = z.strictObject({
     .default(null)
     .describe('per-server LRU of capacity keys; a miss costs missPenaltyMs more'),
   events: z.array(timelineEvent).default([]),
+  loadReports: z
+    .enum(['off', 'text', 'json'])
+    .default('text')
+    .describe('servers report their load (ORCA: utilization, requests and errors per second over the last second) with every response; live, as an endpoint-load-metrics header in this form'),
   proxy: z
     .strictObject({
       idempotentShare: probability.default(1).describe('share of requests that are idempotent (may be retried and hedged)'),
