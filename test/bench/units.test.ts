@@ -165,7 +165,7 @@ test('backend CLI flags: used when the CLI parser reads the service time back ex
   const fixed = { ...o, serviceTime: { kind: 'fixed' as const, ms: 5 } };
   assert.deepEqual(backendCliArgs(fixed), [
     '--name', 's0', '--service', 'fixed:5', '--workers', '4',
-    '--cache-size', '1000', '--miss-penalty-ms', '30', '--cache-key-header', 'X-Key', '--seed', '1000',
+    '--cache-size', '1000', '--miss-penalty-ms', '30', '--cache-key-header', 'X-Key', '--orca', 'text', '--seed', '1000',
   ]);
   // lognormal goes through the CLI or through backend-child.ts, whichever reads it exactly.
   const args = backendCliArgs(o);
