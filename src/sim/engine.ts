@@ -147,6 +147,22 @@ export interface LatencySummary {
   max: number;
 }
 
+/**
+ * A part of the run delimited by the scenario's events: `before` the first, `during` from the
+ * first to the last (absent when they coincide), `after` the last. Requests and losses are
+ * counted by arrival time, cache lookups when service starts.
+ */
+export interface PhaseResult {
+  phase: 'before' | 'during' | 'after';
+  fromMs: number;
+  toMs: number;
+  requests: number;
+  /** Requests that got no answer. */
+  failed: number;
+  /** Cache hits over lookups in the phase (0..1), null without a cache. */
+  hitRate: number | null;
+}
+
 export interface RunResult {
   scenario: string;
   strategy: string;
@@ -180,6 +196,8 @@ export interface RunResult {
   /** Attempts of the busiest server over the mean per server (1 = perfectly even). */
   maxAvgLoad: number;
   servers: ServerResult[];
+  /** By phase of the scenario's timeline; empty without events. */
+  phases: PhaseResult[];
   simulatedMs: number;
   events: number;
 }
@@ -280,6 +298,13 @@ export class Simulation {
   private readonly missPenaltyMs: number;
   private readonly cacheCapacity: number | null;
   private readonly reportLoad: boolean;
+  /** Times of the first and last timeline event (Infinity without events); phase counters by index. */
+  private firstEventMs = Infinity;
+  private lastEventMs = Infinity;
+  private readonly phaseRequests = [0, 0, 0];
+  private readonly phaseFailed = [0, 0, 0];
+  private readonly phaseLookups = [0, 0, 0];
+  private readonly phaseHits = [0, 0, 0];
   /** Reused for every simulated load report (the strategy copies what it keeps). */
   private readonly loadReport = new LoadReport();
 
@@ -344,6 +369,10 @@ export class Simulation {
     const sc = this.scenario;
     const durationMs = (sc.requests / sc.rate) * 1000;
     sc.events.forEach((e, i) => this.queue.push(e.at * durationMs, EV_TIMELINE, i, 0));
+    if (sc.events.length > 0) {
+      this.firstEventMs = Math.min(...sc.events.map((e) => e.at * durationMs));
+      this.lastEventMs = Math.max(...sc.events.map((e) => e.at * durationMs));
+    }
     const arrivals = makeArrivals(sc.arrivals, sc.rate, this.arrivalRandom);
     let left = sc.requests;
     let nextArrival = arrivals.next(0);
@@ -438,9 +467,15 @@ export class Simulation {
     return name;
   }
 
+  /** 0 before the first event, 1 between the first and the last, 2 from the last on. */
+  private phaseOf(t: number): number {
+    return t < this.firstEventMs ? 0 : t < this.lastEventMs ? 1 : 2;
+  }
+
   private arrive(t: number): void {
     const req = this.freeRequests.pop() ?? this.newRequest();
     req.arrival = t;
+    this.phaseRequests[this.phaseOf(t)]!++;
     const race = req.race;
     race.reset();
     // Drawn from the arrival stream, so all strategies see the same keys and methods.
@@ -557,7 +592,10 @@ export class Simulation {
   /** @internal The request is over: answered (`ok`) or lost. */
   finish(req: SimRequest, ok: boolean, t = this.clock.now()): void {
     if (ok) this.latencies[this.completed++] = t - req.arrival;
-    else this.failed++;
+    else {
+      this.failed++;
+      this.phaseFailed[this.phaseOf(req.arrival)]!++;
+    }
     // Stale hedge timers of this request see a new generation.
     req.gen++;
     this.freeRequests.push(req);
@@ -624,7 +662,12 @@ export class Simulation {
     if (s.cache !== null && a.keyId >= 0) {
       s.lookups++;
       a.hit = s.cache.access(a.keyId);
-      if (a.hit) s.hits++;
+      const phase = this.phaseOf(t);
+      this.phaseLookups[phase]!++;
+      if (a.hit) {
+        s.hits++;
+        this.phaseHits[phase]!++;
+      }
       else work += this.missPenaltyMs;
     }
     if (this.pauseP > 0 && random.next() < this.pauseP) s.pause(t, this.pauseMs);
@@ -799,9 +842,30 @@ export class Simulation {
       cacheHitRate: sc.cache === null ? null : lookups === 0 ? 0 : hits / lookups,
       maxAvgLoad: meanAttempts === 0 ? 0 : maxAttempts / meanAttempts,
       servers,
+      phases: this.phaseResults(),
       simulatedMs: this.clock.now(),
       events: this.events,
     };
+  }
+
+  private phaseResults(): PhaseResult[] {
+    if (this.firstEventMs === Infinity) return [];
+    const bounds = [0, this.firstEventMs, this.lastEventMs, this.clock.now()];
+    const names = ['before', 'during', 'after'] as const;
+    const out: PhaseResult[] = [];
+    for (let i = 0; i < 3; i++) {
+      if (i === 1 && this.firstEventMs === this.lastEventMs) continue;
+      const lookups = this.phaseLookups[i]!;
+      out.push({
+        phase: names[i]!,
+        fromMs: bounds[i]!,
+        toMs: Math.max(bounds[i]!, bounds[i + 1]!),
+        requests: this.phaseRequests[i]!,
+        failed: this.phaseFailed[i]!,
+        hitRate: this.cacheCapacity === null ? null : lookups === 0 ? 0 : this.phaseHits[i]! / lookups,
+      });
+    }
+    return out;
   }
 
   /** The answered requests' latencies, sorted (valid after `run`). */

@@ -191,6 +191,7 @@ function result(target: string, kind: 'ballast' | 'haproxy', p99: number, hit: n
     p99Runs: [p99],
     sent: 100,
     succeeded: 100,
+    phases: [],
     failed: { total: 0, http4xx: 0, http5xx: 0, timeout: 0, connection: 0, otherStatus: 0 },
     latency: { p50: p99 / 4, p90: p99 / 2, p99, p999: p99 * 1.2, mean: p99 / 3, max: p99 * 2 },
     hedges: 0,
