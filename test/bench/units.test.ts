@@ -156,7 +156,11 @@ test('live plan: the named scenarios map to demo backend options; heavy-tail is 
 
   assert.throws(() => planLive(resolveScenario('heavy-tail'), 1), (err: unknown) => err instanceof UnsupportedScenarioError && /pareto/.test(err.message));
   const live = Object.keys(NAMED_SCENARIOS).filter((n) => liveSupport(resolveScenario(n)) === null);
-  assert.deepEqual(live, ['homogeneous', 'slow-server', 'stragglers', 'cache', 'scale-out', 'failure']);
+  assert.deepEqual(live, ['homogeneous', 'slow-server', 'stragglers', 'cache', 'scale-out', 'churn', 'failure']);
+  const churn = planLive(resolveScenario('churn'), 1);
+  assert.deepEqual(churn.events.map((e) => [e.at, e.action, e.servers]), [[0.4, 'leave', [1]], [0.6, 'join', [5]]]);
+  assert.equal(churn.servers.length, 6);
+  assert.equal(churn.servers[5]!.initial, false);
   assert.match(liveSupport(resolveScenario('homogeneous', { settings: ['arrivals={"kind":"bursty","factor":3,"burstMs":100,"share":0.1}'] }))!, /bursty/);
 });
 
