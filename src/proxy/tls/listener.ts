@@ -84,7 +84,9 @@ export class TlsTerminator {
       ciphers: CIPHERS,
       honorCipherOrder: false,
       ALPNProtocols: ['http/1.1'],
-      SNICallback: (servername, cb) => cb(null, certFor(certs, servername).context),
+      // Without SNI entries every name gets the default context: no callback, so a handshake
+      // does not switch contexts (a cost per connection on the handshake-bound path).
+      ...(certs.exact.size + certs.wildcard.size === 0 ? {} : { SNICallback: (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => cb(null, certFor(certs, servername).context) }),
       handshakeTimeout: Math.max(1, handshakeTimeoutMs),
     });
     server.on('secureConnection', (sock: tls.TLSSocket) => {
