@@ -38,7 +38,7 @@ import {
 } from './llhttp.js';
 import { responses, type CannedResponse } from './responses.js';
 import type { UvTcp } from '../uv/handles.js';
-import { RawSocket, type RawSocketListener } from '../uv/socket.js';
+import { RawSocket, keepable, type RawSocketListener } from '../uv/socket.js';
 
 type PauseReason = 'upstream' | 'pending' | 'pipeline';
 
@@ -178,8 +178,9 @@ export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClien
     }
     if (!isParseError(result)) return;
     if (result.code === PAUSED_CODE) {
-      // Stopped after a pipelined head (onHead returned PAUSE): keep the rest for its turn.
-      this.held = chunk.subarray(result.bytesParsed);
+      // Stopped after a pipelined head (onHead returned PAUSE): keep the rest for its turn
+      // (a copy: the chunk lies in the read buffer the next read overwrites).
+      this.held = keepable(chunk.subarray(result.bytesParsed));
       this.pauseReading('pipeline');
     } else if (!this.refusing) {
       this.onParseError(result);
