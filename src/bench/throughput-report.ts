@@ -5,6 +5,7 @@
  */
 import { EFFICIENCY_GOALS } from './efficiency.js';
 import { GOALS, TARGET_LABELS, type ThroughputReport } from './throughput.js';
+import { formatTls } from './tls.js';
 
 const ms = (v: number): string => v.toFixed(3);
 
@@ -35,6 +36,7 @@ export function formatThroughput(r: ThroughputReport): string {
     const peer = addedMedianMs.haproxyHttp === null ? '' : `; HAProxy HTTP ${ms(addedMedianMs.haproxyHttp)} ms`;
     out.push(`Median added at one connection: Ballast L7 ${ms(addedMedianMs.ballastL7)} ms (goal <= ${GOALS.addedMedianMs} ms)${peer}`);
   }
+  if (r.tls !== null) out.push('', ...formatTls(r.tls, r.connections));
   if (r.cpu !== null) {
     out.push('');
     out.push(`CPU per request at ${r.cpu.rate} req/s (open loop, constant gaps, ${r.cpu.seconds} s; every thread of the balancer, from /proc):`);

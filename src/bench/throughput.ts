@@ -26,6 +26,7 @@ import { startNginx } from './nginx.js';
 import { CHECK, freePort, HOST, spawnBallast, spawnHaproxy } from './targets.js';
 import { runWrk, type WrkResult } from './wrk.js';
 import { EFFICIENCY_RATE, FD_MARGIN, haproxyIdleClients, cpuReport, idleReport, measureCpu, measureIdle, type CpuReport, type CpuRow, type IdleReport, type IdleRow } from './efficiency.js';
+import { startTlsTargets, tlsLoadArgs, TLS_LABELS, TLS_LOADS, tlsRatios, tlsTargets, TLS_CERT, type TlsLoad, type TlsReport, type TlsRow, type TlsTarget } from './tls.js';
 
 /** The targets, in the order of a first round. */
 export const THROUGHPUT_TARGETS = ['nginx', 'ballast-l7', 'haproxy-http', 'ballast-l4', 'haproxy-tcp'] as const;
@@ -72,6 +73,8 @@ export interface ThroughputOptions {
   cpuSeconds: number;
   /** Idle keep-alive clients opened through the L7 balancers for their RSS; 0 skips it. */
   idleClients: number;
+  /** Also compare TLS termination (tls.ts); off with --no-tls. */
+  tls: boolean;
 }
 
 export interface ThroughputHooks {
@@ -116,6 +119,8 @@ export interface ThroughputReport {
   cpu: CpuReport | null;
   /** RSS with idle clients (efficiency.ts); null when skipped. */
   idle: IdleReport | null;
+  /** TLS handshakes and keep-alive, Ballast and HAProxy (tls.ts); null with --no-tls. */
+  tls: TlsReport | null;
   wallMs: number;
 }
 
@@ -135,11 +140,16 @@ export function singleSeconds(durationS: number): number {
 }
 
 /** Planned wall time, seconds (start-up of the processes excluded: a few seconds; opening idle clients counted as 10 s per balancer). */
-export function estimateThroughputSeconds(o: Pick<ThroughputOptions, 'durationS' | 'warmupS' | 'rounds' | 'cpuSeconds' | 'idleClients'>, targets: number): number {
+export function estimateThroughputSeconds(
+  o: Pick<ThroughputOptions, 'durationS' | 'warmupS' | 'rounds' | 'cpuSeconds' | 'idleClients'>,
+  targets: number,
+  tlsTargetCount = 0,
+): number {
   const balancers = targets - 1;
   const cpu = o.cpuSeconds > 0 ? balancers * (o.cpuSeconds + 1) : 0;
   const idle = o.idleClients > 0 ? Math.ceil(balancers / 2) * 10 : 0;
-  return targets * (o.rounds * (o.warmupS + o.durationS) + singleSeconds(o.durationS)) + cpu + idle;
+  const tlsRuns = tlsTargetCount * TLS_LOADS.length * o.rounds * (o.warmupS + o.durationS);
+  return targets * (o.rounds * (o.warmupS + o.durationS) + singleSeconds(o.durationS)) + cpu + idle + tlsRuns;
 }
 
 /** The round with the most requests per second (the first of equals). */
@@ -229,6 +239,10 @@ export async function runThroughput(o: ThroughputOptions, hooks: ThroughputHooks
       }
     }
 
+    const tlsPorts = o.tls
+      ? await startTlsTargets({ set, dir, haproxy: o.haproxy, backends, ballastConfig: throughputBallastConfig('http', backends), pin: balancerPin })
+      : null;
+
     const targets = throughputTargets(o.haproxy !== null);
     const wrk = (t: ThroughputTarget, connections: number, seconds: number): Promise<WrkResult> =>
       runWrk({ binary: o.tools.wrk, url: `http://${HOST}:${ports.get(t)!}/`, connections, seconds, pin: loadPin, ...(signal === undefined ? {} : { signal }) });
@@ -275,6 +289,29 @@ export async function runThroughput(o: ThroughputOptions, hooks: ThroughputHooks
       }
       idle = idleReport(o.idleClients, idleRows);
     }
+    let tls: TlsReport | null = null;
+    if (tlsPorts !== null) {
+      const runs: Array<{ target: TlsTarget; load: TlsLoad }> = [];
+      const tlsRows: TlsRow[] = [];
+      for (const load of TLS_LOADS) for (const target of tlsTargets(o.haproxy !== null)) runs.push({ target, load });
+      const results = new Map<string, WrkResult[]>(runs.map((r) => [`${r.target}/${r.load}`, []]));
+      for (let round = 0; round < o.rounds; round++) {
+        for (const { target, load } of roundOrder(runs, round)) {
+          throwIfAborted(signal);
+          const tlsWrk = (seconds: number): Promise<WrkResult> =>
+            runWrk({ binary: o.tools.wrk, url: `https://${HOST}:${tlsPorts.get(target)!}/`, connections: o.connections, seconds, extraArgs: tlsLoadArgs(load), pin: loadPin, ...(signal === undefined ? {} : { signal }) });
+          if (o.warmupS > 0) await tlsWrk(o.warmupS);
+          const r = await tlsWrk(o.durationS);
+          results.get(`${target}/${load}`)!.push(r);
+          say(`round ${round + 1} ${TLS_LABELS[target].padEnd(16)} ${load.padEnd(10)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  errors ${r.errors}`);
+        }
+      }
+      for (const { target, load } of runs) {
+        const rs = results.get(`${target}/${load}`)!;
+        tlsRows.push({ target, load, label: TLS_LABELS[target], rounds: rs, best: bestRound(rs) });
+      }
+      tls = { cert: TLS_CERT, rows: tlsRows, ratios: tlsRatios(tlsRows) };
+    }
     return {
       durationS: o.durationS,
       warmupS: o.warmupS,
@@ -288,6 +325,7 @@ export async function runThroughput(o: ThroughputOptions, hooks: ThroughputHooks
       ratios: throughputRatios(rows),
       cpu,
       idle,
+      tls,
       wallMs: Math.round(performance.now() - t0),
     };
   } finally {

@@ -84,6 +84,7 @@ test('report: the CPU and idle tables, the goals beside Ballast\'s figures', () 
     ratios: { l7: null, l4: null, addedMedianMs: { ballastL7: null, haproxyHttp: null } },
     cpu,
     idle,
+    tls: null,
     wallMs: 1,
   };
   const lines = formatThroughput(base).split('\n');

@@ -45,13 +45,14 @@ test('flags: defaults (5 s runs after 1 s warm-up, 50 connections, 2 rounds, HAP
     cpuSeconds: 10,
     idleClients: 10_000,
     haproxy: { kind: 'auto' },
+    tls: true,
     json: false,
   });
 });
 
 test('flags: each one read, --repeat as the rounds', () => {
   const f = throughputFlags({ duration: '2', warmup: '0', connections: '8', repeat: '3', 'cpu-seconds': '0', 'idle-clients': '500', 'haproxy-bin': '/opt/haproxy', json: true });
-  assert.deepEqual(f, { durationS: 2, warmupS: 0, connections: 8, rounds: 3, cpuSeconds: 0, idleClients: 500, haproxy: { kind: 'at', path: '/opt/haproxy' }, json: true });
+  assert.deepEqual(f, { durationS: 2, warmupS: 0, connections: 8, rounds: 3, cpuSeconds: 0, idleClients: 500, haproxy: { kind: 'at', path: '/opt/haproxy' }, tls: true, json: true });
   assert.deepEqual(throughputFlags({ 'no-haproxy': true }).haproxy, { kind: 'off' });
 });
 
@@ -200,6 +201,7 @@ function report(rows: ThroughputRow[], haproxy: boolean): ThroughputReport {
     ratios: throughputRatios(rows),
     cpu: null,
     idle: null,
+    tls: null,
     wallMs: 80_000,
   };
 }

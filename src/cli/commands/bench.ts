@@ -84,6 +84,11 @@ Prints a Markdown table and Ballast's ratios to HAProxy. Needs wrk, nginx and ta
   --idle-clients N        idle client connections, 0 skips them (default ${THROUGHPUT_DEFAULTS.idleClients})
   --haproxy-bin PATH, --no-haproxy, --json
                           as above
+  --no-tls                skip the TLS comparison. By default Ballast terminating TLS
+                          (listen.tls) and HAProxy (bind ... ssl crt) run with the same
+                          certificate (ECDSA P-256, made with openssl for the run): TLS
+                          handshakes per second (wrk with Connection: close, a new connection
+                          per request) and keep-alive req/s over TLS, rounds as above
 
 Exit codes: 0 done, 1 a run failed or a program it needs is missing (HAProxy when asked for),
 2 bad usage, 130 interrupted.
@@ -120,6 +125,7 @@ export const benchCommand: Command = {
         throughput: { type: 'boolean', default: false },
         'cpu-seconds': { type: 'string' },
         'idle-clients': { type: 'string' },
+        'no-tls': { type: 'boolean', default: false },
       },
     });
 
@@ -127,6 +133,7 @@ export const benchCommand: Command = {
     for (const flag of ['cpu-seconds', 'idle-clients'] as const) {
       if (values[flag] !== undefined) throw new UsageError(`--${flag} is for --throughput; the scenario benchmark has no such run`);
     }
+    if (values['no-tls']) throw new UsageError('--no-tls is for --throughput (the scenario benchmark runs no TLS)');
 
     if (values.list) {
       for (const name of Object.keys(NAMED_SCENARIOS)) {

@@ -25,13 +25,13 @@ import { Framing } from './headers.js';
 import { PAUSE, PAUSED_CODE, isParseError, methodName, type LlhttpParser, type ParseError } from './llhttp.js';
 import { lendRequestParser, returnRequestParser, type RequestParserOwner } from './request-parsers.js';
 import { responses, type CannedResponse } from './responses.js';
-import type { UvTcp } from '../uv/handles.js';
-import { RawSocket, keepable, type RawSocketListener } from '../uv/socket.js';
+import type { ProxySocket, ProxySocketListener } from '../socket.js';
+import { keepable } from '../uv/socket.js';
 
 type PauseReason = 'upstream' | 'pending' | 'pipeline';
 
-export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClient, RequestParserOwner {
-  readonly socket: RawSocket;
+export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeClient, RequestParserOwner {
+  readonly socket: ProxySocket;
   readonly remoteAddress: string;
   /** The client is in proxy.trustedProxies: its forwarding headers are kept. */
   readonly trustForwarded: boolean;
@@ -65,13 +65,14 @@ export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClien
   /** At least one request head arrived on this connection. */
   private sawRequest = false;
 
+  /** Takes over `socket` (a RawSocket, or a TlsSocket after its handshake) and starts reading it. */
   constructor(
-    handle: UvTcp,
+    socket: ProxySocket,
     private readonly px: ProxyContext,
     private readonly rejections: RateLimitedLog,
     private readonly onClosed: (conn: ClientConn) => void,
   ) {
-    const socket = new RawSocket(handle, this);
+    socket.listener = this;
     this.socket = socket;
     this.remoteAddress = socket.remoteAddress;
     this.trustForwarded = px.trustedProxies.has(this.remoteAddress);
