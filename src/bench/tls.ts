@@ -83,8 +83,10 @@ export interface TlsTargetsOptions {
   dir: string;
   haproxy: HaproxyBinary | null;
   backends: readonly number[];
-  /** Ballast's plain L7 config for these backends. */
+  /** Ballast's plain L7 config for these backends (its `workers` included). */
   ballastConfig: Record<string, unknown>;
+  /** HAProxy's `nbthread`, Ballast's workers (default 1). */
+  threads?: number;
   pin: Pinning;
 }
 
@@ -111,6 +113,7 @@ export async function startTlsTargets(o: TlsTargetsOptions): Promise<Map<TlsTarg
         fall: CHECK.fall,
         rise: CHECK.rise,
         tlsCrt: pem,
+        threads: o.threads ?? 1,
       },
       pin: o.pin,
     });

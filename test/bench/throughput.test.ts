@@ -44,6 +44,8 @@ test('flags: defaults (5 s runs after 1 s warm-up, 50 connections, 2 rounds, HAP
     warmupS: 1,
     connections: 50,
     rounds: 2,
+    cpuSeconds: 10,
+    idleClients: 10_000,
     haproxy: { kind: 'auto' },
     tls: true,
     json: false,
@@ -52,8 +54,8 @@ test('flags: defaults (5 s runs after 1 s warm-up, 50 connections, 2 rounds, HAP
 });
 
 test('flags: each one read, --repeat as the rounds', () => {
-  const f = throughputFlags({ duration: '2', warmup: '0', connections: '8', repeat: '3', 'haproxy-bin': '/opt/haproxy', json: true, workers: '2' });
-  assert.deepEqual(f, { durationS: 2, warmupS: 0, connections: 8, rounds: 3, haproxy: { kind: 'at', path: '/opt/haproxy' }, tls: true, json: true, workers: 2 });
+  const f = throughputFlags({ duration: '2', warmup: '0', connections: '8', repeat: '3', 'cpu-seconds': '0', 'idle-clients': '500', 'haproxy-bin': '/opt/haproxy', json: true, workers: '2' });
+  assert.deepEqual(f, { durationS: 2, warmupS: 0, connections: 8, rounds: 3, cpuSeconds: 0, idleClients: 500, haproxy: { kind: 'at', path: '/opt/haproxy' }, tls: true, json: true, workers: 2 });
   assert.deepEqual(throughputFlags({ 'no-haproxy': true }).haproxy, { kind: 'off' });
 });
 
@@ -64,6 +66,9 @@ const BAD_VALUES: Array<[Record<string, string | boolean>, RegExp]> = [
   [{ connections: '0' }, /--connections: expected an integer >= 1/],
   [{ repeat: 'two' }, /--repeat: expected an integer/],
   [{ 'no-haproxy': true, 'haproxy-bin': '/usr/sbin/haproxy' }, /contradict/],
+  [{ 'cpu-seconds': '-1' }, /--cpu-seconds: expected an integer >= 0/],
+  [{ 'idle-clients': '60000' }, /--idle-clients: expected an integer .*50000/],
+  [{ 'idle-clients': '1.5' }, /--idle-clients: expected an integer/],
 ];
 for (const [values, message] of BAD_VALUES) {
   test(`flags: ${JSON.stringify(values)} is bad usage`, () => {
@@ -168,7 +173,9 @@ test('rounds: every target, the second round backwards; HAProxy only when instal
   assert.throws(() => bestRound([]), RangeError);
   assert.deepEqual([1, 2, 4, 5, 9, 10].map(singleSeconds), [2, 2, 2, 2, 4, 5]);
   // 5 targets x (2 rounds x (1 + 5) + 2) = 70.
-  assert.equal(estimateThroughputSeconds({ durationS: 5, warmupS: 1, rounds: 2 }, 5), 70);
+  assert.equal(estimateThroughputSeconds({ durationS: 5, warmupS: 1, rounds: 2, cpuSeconds: 0, idleClients: 0 }, 5), 70);
+  // Plus 4 balancers x (10 + 1) s at 250 req/s, plus 2 x 10 s opening idle clients.
+  assert.equal(estimateThroughputSeconds({ durationS: 5, warmupS: 1, rounds: 2, cpuSeconds: 10, idleClients: 10_000 }, 5), 70 + 44 + 20);
 });
 
 function row(target: ThroughputRow['target'], label: string, rounds: WrkResult[], single: WrkResult): ThroughputRow {
@@ -196,6 +203,8 @@ function report(rows: ThroughputRow[], haproxy: boolean): ThroughputReport {
     loadCpus: '1',
     rows,
     ratios: throughputRatios(rows),
+    cpu: null,
+    idle: null,
     tls: null,
     wallMs: 80_000,
   };
@@ -320,7 +329,7 @@ test('--workers N: Ballast with N workers, HAProxy with nbthread N, on CPUs spli
   assert.deepEqual(cpuSplit(2, 4), { balancer: '0-1', load: '2-3' });
   assert.deepEqual(cpuSplit(3, 4), { balancer: '0-2', load: '3' });
   assert.deepEqual(cpuSplit(2, 2), { balancer: '0-1', load: '0-1' }, 'no CPU left for the load: everything shares');
-  assert.equal(throughputBallastConfig('http', [1, 2], 4).workers, 4);
+  assert.equal(throughputBallastConfig('http', [1, 2], 0, 4).workers, 4);
   assert.match(haproxyConfig({ mode: 'roundrobin', port: 1, socket: '/tmp/s', servers: [], threads: 4 }), /^ {2}nbthread 4$/m);
   assert.match(haproxyConfig({ mode: 'roundrobin', port: 1, socket: '/tmp/s', servers: [] }), /^ {2}nbthread 1$/m);
   for (const bad of ['0', '65', '1.5']) assert.throws(() => throughputFlags({ workers: bad }), (err: Error) => err instanceof UsageError && /--workers/.test(err.message));
