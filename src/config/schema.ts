@@ -78,6 +78,8 @@ export const timeoutsSchema = z
     clientIdleMs: ms('a keep-alive client connection idle this long is closed (tcp mode: a connection quiet both ways); a client not reading its response this long is cut').default(60_000),
     backendKeepAliveMs: ms('an idle pooled backend connection is closed after this').default(15_000),
     shutdownMs: ms('on SIGTERM, in-flight requests get this long to finish').default(10_000),
+    tunnelIdleMs: ms('an upgraded connection (WebSocket tunnel) with no byte either way this long is closed (0: never)').max(2 ** 31 - 1).default(600_000),
+    tunnelMaxMs: ms('an upgraded connection (WebSocket tunnel) is closed this long after its upgrade, busy or not (0: never)').max(2 ** 31 - 1).default(86_400_000),
   })
   .describe('timeouts');
 

@@ -16,6 +16,8 @@ export interface StatsRecorder {
   hedgeWon(): void;
   /** A request or connection refused before reaching a backend. */
   rejected(reason: RejectReason): void;
+  /** An upgraded connection (WebSocket tunnel) closed: its bytes each way (the request itself is reported by requestFinished). */
+  tunnelFinished(backend: Backend, bytesIn: number, bytesOut: number): void;
   /** A TCP (L4) connection ended. */
   connectionFinished(backend: Backend | undefined, ok: boolean, durationMs: number, bytesIn: number, bytesOut: number): void;
 }

@@ -153,6 +153,7 @@ export class Stats implements StatsRecorder {
     queue_timeout: 0,
   };
   private connectionsTotal = 0;
+  private tunnelsTotal = 0;
 
   readonly recent: RecentRequests;
 
@@ -182,6 +183,13 @@ export class Stats implements StatsRecorder {
     e.bytesIn += bytesIn;
     e.bytesOut += bytesOut;
     this.connectionsTotal++;
+  }
+
+  tunnelFinished(backend: Backend, bytesIn: number, bytesOut: number): void {
+    const e = this.entry(backend);
+    e.bytesIn += bytesIn;
+    e.bytesOut += bytesOut;
+    this.tunnelsTotal++;
   }
 
   retried(backend: Backend | undefined, kind: 'failover' | 'retry'): void {
@@ -414,13 +422,14 @@ export class Stats implements StatsRecorder {
     return this.recent.list(limit);
   }
 
-  counters(): { retries: number; failovers: number; hedgesSent: number; hedgesWon: number; connections: number; rejected: Record<RejectReason, number> } {
+  counters(): { retries: number; failovers: number; hedgesSent: number; hedgesWon: number; connections: number; tunnels: number; rejected: Record<RejectReason, number> } {
     return {
       retries: this.retriesTotal,
       failovers: this.failoversTotal,
       hedgesSent: this.hedgesSentTotal,
       hedgesWon: this.hedgesWonTotal,
       connections: this.connectionsTotal,
+      tunnels: this.tunnelsTotal,
       rejected: { ...this.rejectedCounts },
     };
   }

@@ -37,10 +37,11 @@ import {
   type ParseError,
 } from './llhttp.js';
 import { responses, type CannedResponse } from './responses.js';
+import { untunnelable } from '../tunnel/upgrade.js';
 import type { UvTcp } from '../uv/handles.js';
 import { RawSocket, type RawSocketListener } from '../uv/socket.js';
 
-type PauseReason = 'upstream' | 'pending' | 'pipeline';
+type PauseReason = 'upstream' | 'pending' | 'pipeline' | 'upgrade';
 
 export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClient {
   readonly socket: RawSocket;
@@ -63,7 +64,11 @@ export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClien
   private partialHeaders: string[] | null = null;
   private partialUrl = '';
   private pauses = 0;
-  private pausedFor = { upstream: false, pending: false, pipeline: false };
+  private pausedFor = { upstream: false, pending: false, pipeline: false, upgrade: false };
+  /** An upgrade request whose head was parsed: nothing after it is HTTP, reading stops until the backend answers. */
+  private upgrading: Exchange | null = null;
+  /** Bytes the client sent after its upgrade request: the tunnel's first, if the backend accepts. */
+  private upgradeHead: Buffer | null = null;
   /** The client half-closed or we decided to close after the current response. */
   private closeAfterCurrent = false;
   /** An error to send once the response in progress is done (bad pipelined request). */
@@ -176,7 +181,15 @@ export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClien
       this.destroy();
       return;
     }
-    if (!isParseError(result)) return;
+    if (!isParseError(result)) {
+      // llhttp stops after an upgrade request: what follows is not HTTP. Kept (copied: a read's
+      // bytes may be valid only during the read) for the tunnel; nothing more is read until then.
+      if (this.upgrading !== null && this.upgrading.requestComplete) {
+        if (result < chunk.length) this.upgradeHead = Buffer.from(chunk.subarray(result));
+        this.pauseReading('upgrade');
+      }
+      return;
+    }
     if (result.code === PAUSED_CODE) {
       // Stopped after a pipelined head (onHead returned PAUSE): keep the rest for its turn.
       this.held = chunk.subarray(result.bytesParsed);
@@ -219,14 +232,23 @@ export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClien
       return 0;
     }
     const name = methodName(method);
-    if (upgrade || name === 'CONNECT') {
-      this.reject(responses.notImplemented, 'bad_request', upgrade ? 'protocol upgrade requested' : 'CONNECT');
+    if (name === 'CONNECT') {
+      this.reject(responses.notImplemented, 'bad_request', 'CONNECT');
       return 0;
     }
-    const ex = new Exchange(this, this.px, name, url ?? '/', versionMinor, keepAlive, headers ?? []);
+    // After an upgrade request the connection is a tunnel or closes (a refused upgrade is answered with Connection: close).
+    const ex = new Exchange(this, this.px, name, url ?? '/', versionMinor, keepAlive && !upgrade, headers ?? [], upgrade);
     if (ex.facts.invalid !== undefined) {
       this.reject(responses.badRequest, 'bad_request', ex.facts.invalid);
       return 0;
+    }
+    if (upgrade) {
+      const refused = untunnelable(ex.facts);
+      if (refused !== undefined) {
+        this.reject(responses.notImplemented, 'bad_request', refused);
+        return 0;
+      }
+      this.upgrading = ex;
     }
     this.parsing = ex;
     this.sawRequest = true;
@@ -299,9 +321,12 @@ export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClien
       this.next = null;
       this.held = null;
       this.deadline = 0; // a body still arriving is no longer awaited
+      this.upgrading = null;
+      this.upgradeHead = null;
       if (!this.socket.destroyed) this.socket.end();
       // Read on (onData ignores the bytes) so the client's FIN is seen and the socket closes.
       this.resumeReading('pipeline');
+      this.resumeReading('upgrade');
       return;
     }
     const next = this.next;
@@ -394,10 +419,32 @@ export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClien
   }
 
   destroy(): void {
-    this.socket.destroy();
+    const tunnel = this.current?.tunnel;
+    if (tunnel !== undefined && tunnel !== null) tunnel.close('stopped');
+    else this.socket.destroy();
   }
 
-  /** Graceful shutdown: close now if idle, else after the response in progress. */
+  /** The backend accepted the upgrade: the socket goes to a tunnel, and this stops parsing for good. */
+  takeForTunnel(ex: Exchange): Buffer | null {
+    if (ex !== this.current) return null;
+    const head = this.upgradeHead;
+    this.upgradeHead = null;
+    this.upgrading = null;
+    this.deadline = 0;
+    this.px.sweeper.delete(this);
+    this.parser.free();
+    return head;
+  }
+
+  /** The tunnel closed (the socket with it): this connection is gone. */
+  tunnelEnded(ex: Exchange): void {
+    if (ex !== this.current || this.closed) return;
+    this.closed = true;
+    this.current = null;
+    this.onClosed(this);
+  }
+
+  /** Graceful shutdown: close now if idle, else after the response in progress (a tunnel runs on until the drain deadline). */
   drain(): void {
     this.closeAfterCurrent = true;
     if (this.current !== null || this.parsing !== null) return;

@@ -146,6 +146,10 @@ export class HttpProxy {
       await new Promise((r) => setTimeout(r, 20));
     }
     for (const c of this.conns) c.destroy();
+    // Closing is asynchronous (libuv close callbacks): wait, briefly, until every connection
+    // reported itself closed, so the counts (a tunnel's in-flight entry) are final on return.
+    const cut = Date.now();
+    while (this.conns.size > 0 && Date.now() - cut < 1_000) await new Promise((r) => setTimeout(r, 5));
     this.px.upstreams.closeAll();
     this.px.sweeper.stop();
     await closed;

@@ -55,7 +55,11 @@ export class UpstreamConn implements RawSocketListener {
   /** Set by the owner when the whole request was written, so the connection may be reused. */
   requestDone = false;
   closed = false;
+  /** False for a connection that must never return to the pool (one opened for an upgrade). */
+  reusable = true;
   private readonly parser: LlhttpParser;
+  /** Set during the read holding a 101: where the socket goes once that read is parsed. */
+  private switchTo: ((socket: RawSocket, rest: Buffer | null) => void) | null = null;
   private partialHeaders: string[] | null = null;
   private inExecute = false;
   private releaseAfterExecute = false;
@@ -151,6 +155,10 @@ export class UpstreamConn implements RawSocketListener {
       this.fail(`${result.code}: ${result.reason}`, client);
       return;
     }
+    if (this.switchTo !== null) {
+      this.handOver(chunk, result);
+      return;
+    }
     if (this.releaseAfterExecute) {
       this.releaseAfterExecute = false;
       this.pool.release(this);
@@ -240,6 +248,27 @@ export class UpstreamConn implements RawSocketListener {
     else this.pool.release(this);
   }
 
+  /**
+   * The owner relayed a 101 (called from its response callbacks, inside a read): once the read
+   * is parsed, the socket leaves this connection and the pool for good and goes to `start`,
+   * with the bytes the backend sent after the 101 (already in the new protocol).
+   */
+  switchProtocols(start: (socket: RawSocket, rest: Buffer | null) => void): void {
+    this.switchTo = start;
+  }
+
+  private handOver(chunk: Buffer, parsed: number): void {
+    const start = this.switchTo!;
+    this.switchTo = null;
+    this.owner = null;
+    this.closed = true;
+    this.pool.forget(this);
+    this.parser.free?.();
+    // Copied: a read's bytes may be valid only during the read callback.
+    const rest = parsed < chunk.length ? Buffer.from(chunk.subarray(parsed)) : null;
+    start(this.socket, rest);
+  }
+
   /** Owner gives up on this connection (hedge loser, client gone, failure): close it. */
   abandon(): void {
     this.owner = null;
@@ -284,14 +313,20 @@ export class UpstreamPool {
       conn.assign(owner);
       return conn;
     }
+    return this.connect(backend, owner);
+  }
+
+  /** A new connection to `backend`, never an idle one (an upgrade must not ride a reused connection). */
+  connect(backend: Backend, owner: UpstreamOwner, reusable = true): UpstreamConn {
     const conn = new UpstreamConn(backend, owner, this);
+    conn.reusable = reusable;
     this.open.add(conn);
     return conn;
   }
 
   /** @internal a complete exchange: keep the connection if both sides allow it. */
   release(conn: UpstreamConn): void {
-    if (conn.closed || !conn.responseKeepAlive || !conn.requestDone || conn.backend.removed) {
+    if (conn.closed || !conn.reusable || !conn.responseKeepAlive || !conn.requestDone || conn.backend.removed) {
       conn.destroy();
       return;
     }
