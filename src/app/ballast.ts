@@ -167,6 +167,11 @@ export class Ballast {
     );
   }
 
+  /** Reopens the access log file (SIGUSR1, after logrotate moved it). */
+  reopenLogs(): void {
+    if (this.proxy instanceof HttpProxy) this.proxy.reopenAccessLog();
+  }
+
   /** Graceful stop: no new connections, in-flight requests get `deadlineMs` to finish. */
   async stop(deadlineMs = this.config.timeouts.shutdownMs): Promise<void> {
     this.health.stop();

@@ -113,6 +113,14 @@ export const proxySchema = z
   })
   .describe('HTTP proxy behaviour');
 
+export const accessLogSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false).describe('write one JSON line per request (http mode): time, client, method, path, status, bytes, backend, attempts, hedged, duration'),
+    path: z.string().min(1).nullable().default(null).describe('file to append to, reopened on SIGUSR1 (logrotate); null: standard output'),
+    sample: z.number().min(0).max(1).default(1).describe('share of requests logged, drawn at random (0.01: one in a hundred)'),
+  })
+  .describe('access log');
+
 export const adminSchema = z
   .strictObject({
     enabled: z.boolean().default(true).describe('serve the admin API and dashboard'),
@@ -203,6 +211,7 @@ export const configSchema = z
     timeouts: timeoutsSchema.prefault({}),
     limits: limitsSchema.prefault({}),
     proxy: proxySchema.prefault({}),
+    accessLog: accessLogSchema.prefault({}),
     admin: adminSchema.prefault({}),
     ...strategyKeys(),
     reload: reloadSchema.prefault({}),

@@ -25,6 +25,9 @@ Flags:
   --backends N        number of backends (default 3)
   --strategy NAME     strategy at start (default round_robin; switch live from the dashboard)
   --cache-size N      cache simulation in each backend: N keys (default 200; 0 turns it off)
+  --access-log        print one JSON access-log line per request on standard output
+                      (logs on standard error are readable lines in a terminal, JSON
+                      otherwise; BALLAST_LOG_FORMAT=json|pretty chooses)
   --fleet             a fleet instead: a local etcd (Debian's etcd-server) holding the servers
                       and the strategy (beta1), three balancers watching it on --port, +100 and
                       +200 (dashboards at +10), the backends; says how to install etcd if missing
@@ -69,6 +72,7 @@ export const demoCommand: Command = {
         strategy: { type: 'string' },
         'cache-size': { type: 'string' },
         fleet: { type: 'boolean' },
+        'access-log': { type: 'boolean' },
         'etcd-port': { type: 'string' },
       },
     });
@@ -114,6 +118,7 @@ export const demoCommand: Command = {
         servers: ports.map((p) => ({ host: '127.0.0.1', port: p })),
         healthCheck: { intervalMs: 1000, timeoutMs: 500, rise: 2, fall: 2 },
         admin: { host: '127.0.0.1', port: adminPort },
+        accessLog: { enabled: values['access-log'] === true },
       },
       'demo',
     );

@@ -74,6 +74,9 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
   private switching = false;
   /** The tunnel this upgrade became, while it runs. */
   tunnel: Tunnel | null = null;
+  /** Request body bytes received from the client, and bytes sent back (for the access log). */
+  bytesIn = 0;
+  bytesOut = 0;
 
   // SlotWaiter and queue deadline
   queued = false;
@@ -280,6 +283,7 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
   /** A body chunk from the client parser. */
   requestBody(chunk: Buffer): void {
     if (this.finished) return;
+    this.bytesIn += chunk.length;
     const body = this.body;
     body.push(chunk);
     this.race.replayable = body.replayable;
@@ -342,6 +346,7 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
     if (rf.watchedValue !== undefined) strategy.onResponseHeader?.(a.backend, rf.watchedValue);
     this.responseFraming = rf.framing;
     this.responseKeepAlive = rf.keepAlive;
+    this.bytesOut += rf.head.length;
     if (!this.client.socket.destroyed) this.client.socket.write(rf.head);
     return isHead ? SKIP_BODY : 0;
   }
@@ -366,6 +371,7 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
       switching: true,
     });
     this.switching = true;
+    this.bytesOut += rf.head.length;
     if (!this.client.socket.destroyed) this.client.socket.write(rf.head);
     return 0;
   }
@@ -394,6 +400,8 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
     if (a === null || this.finished) return;
     this.race.finished(a, tunnel.ending === 'backend_error' ? 'reset' : 'ok');
     this.px.stats.tunnelFinished(a.backend, tunnel.bytesIn, tunnel.bytesOut);
+    this.bytesIn += tunnel.bytesIn;
+    this.bytesOut += tunnel.bytesOut;
     this.end(a.backend, 101, After.Nothing, false);
     this.client.tunnelEnded(this);
   }
@@ -407,6 +415,7 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
     if (a !== this.race.winner || this.finished) return;
     const sock = this.client.socket;
     if (sock.destroyed) return;
+    this.bytesOut += chunk.length;
     if (!writeChunk(sock, chunk, this.responseFraming) && a.conn !== null) {
       a.conn.socket.pause();
       this.upstreamPaused = true;
@@ -455,7 +464,9 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
     }
     const keepAlive = this.clientKeepAlive && this.requestComplete && !this.px.draining;
     const sock = this.client.socket;
-    if (!sock.destroyed) sock.write(keepAlive ? canned.keepAlive : canned.close);
+    const reply = keepAlive ? canned.keepAlive : canned.close;
+    this.bytesOut += reply.length;
+    if (!sock.destroyed) sock.write(reply);
     this.end(backend, canned.status, After.Done, keepAlive);
   }
 
@@ -488,7 +499,23 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
     this.deadline = 0;
     this.race.abandon();
     this.body.clear();
-    this.px.stats.requestFinished(backend, status, this.px.now() - this.startTime, this.client.remoteAddress);
+    const durationMs = this.px.now() - this.startTime;
+    this.px.stats.requestFinished(backend, status, durationMs, this.client.remoteAddress);
+    const log = this.px.accessLog;
+    if (log !== null && log.sampled()) {
+      log.write({
+        client: this.client.remoteAddress,
+        method: this.method,
+        path: this.url,
+        status,
+        bytesIn: this.bytesIn,
+        bytesOut: this.bytesOut,
+        backend: backend?.name ?? null,
+        attempts: this.race.attempts,
+        hedged: this.race.wasHedged,
+        durationMs: Math.round(durationMs * 1000) / 1000,
+      });
+    }
     if (after === After.Done) this.client.exchangeDone(this, keepOpen);
     else if (after === After.Cut) this.client.destroy();
   }

@@ -17,6 +17,7 @@ import { UpstreamPool } from './upstream.js';
 import { Acceptor } from '../uv/acceptor.js';
 import { AddressRanges } from '../../util/address.js';
 import { requestPolicy } from '../../strategies/registry.js';
+import { AccessLog } from '../../accesslog/access-log.js';
 
 /** Request bodies up to this size are kept for retries even when no strategy hedges larger ones. */
 const MIN_REPLAY_BYTES = 64 * 1024;
@@ -53,6 +54,7 @@ export class HttpProxy {
       idempotentHeader: requests.idempotentHeader?.toLowerCase() ?? '',
       replayLimit: Math.max(MIN_REPLAY_BYTES, requests.maxHedgeBodyBytes),
       trustedProxies: new AddressRanges(config.proxy.trustedProxies),
+      accessLog: AccessLog.create(config.accessLog),
       draining: false,
     };
     this.rejections = new RateLimitedLog(deps.log);
@@ -120,6 +122,17 @@ export class HttpProxy {
     px.upstreams.settings = HttpProxy.upstreamSettings(config);
     Object.assign(px.race.settings, HttpProxy.raceSettings(config, requests));
     px.queue.capacity = HttpProxy.queueCapacity(config, px.pool);
+    const log = px.accessLog?.settings;
+    const next = config.accessLog;
+    if (log === undefined ? next.enabled : log.enabled !== next.enabled || log.path !== next.path || log.sample !== next.sample) {
+      void px.accessLog?.close();
+      px.accessLog = AccessLog.create(next);
+    }
+  }
+
+  /** SIGUSR1: the access log file is reopened (logrotate moved it away). */
+  reopenAccessLog(): void {
+    this.px.accessLog?.reopen();
   }
 
   /** Client connections open now, how many are answering a request, and the request bytes they hold. */
@@ -152,6 +165,6 @@ export class HttpProxy {
     while (this.conns.size > 0 && Date.now() - cut < 1_000) await new Promise((r) => setTimeout(r, 5));
     this.px.upstreams.closeAll();
     this.px.sweeper.stop();
-    await closed;
+    await Promise.all([closed, this.px.accessLog?.close()]);
   }
 }
