@@ -5,8 +5,9 @@
  * overrides the guess. `rateLimited` keeps a flood of bad requests from flooding the log:
  * each kind of rejection is logged at most a few times per second, with a count of the rest.
  */
+import { createRequire } from 'node:module';
 import { pino, destination, stdTimeFunctions, type Logger as PinoLogger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 
 export type Logger = PinoLogger;
 
@@ -24,6 +25,8 @@ export function createLogger(level: string = process.env.BALLAST_LOG_LEVEL ?? 'i
   if (format === 'json') return pino(options, destination(2));
   // In-process and synchronous (no worker thread): these are operator messages, a few per
   // second at most (rejections are rate-limited), never per request.
+  // Loaded only here: a process logging JSON (a service, a test) does not pay for its modules.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
   const stream = pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
   return pino(options, stream);
 }
