@@ -81,6 +81,11 @@ Prints a Markdown table and Ballast's ratios to HAProxy. Needs wrk, nginx and ta
   --repeat N              rounds over the targets (default ${THROUGHPUT_DEFAULTS.rounds})
   --haproxy-bin PATH, --no-haproxy, --json
                           as above
+  --no-tls                skip the TLS comparison. By default Ballast terminating TLS
+                          (listen.tls) and HAProxy (bind ... ssl crt) run with the same
+                          certificate (ECDSA P-256, made with openssl for the run): TLS
+                          handshakes per second (wrk with Connection: close, a new connection
+                          per request) and keep-alive req/s over TLS, rounds as above
 
 WebSocket: --websocket opens WebSocket tunnels through Ballast (\`ballast start\` in a child
 process, a \`ws\` echo server and clients in this one, all on 127.0.0.1), each proven by an
@@ -125,6 +130,7 @@ export const benchCommand: Command = {
         throughput: { type: 'boolean', default: false },
         websocket: { type: 'boolean', default: false },
         tunnels: { type: 'string' },
+        'no-tls': { type: 'boolean', default: false },
       },
     });
 
@@ -132,6 +138,7 @@ export const benchCommand: Command = {
     if (values.websocket) return runWebsocketCommand(values);
     if (values.tunnels !== undefined) throw new UsageError('--tunnels is for --websocket');
     if (values.throughput) return runThroughputCommand(values);
+    if (values['no-tls']) throw new UsageError('--no-tls is for --throughput (the scenario benchmark runs no TLS)');
 
     if (values.list) {
       for (const name of Object.keys(NAMED_SCENARIOS)) {

@@ -60,6 +60,8 @@ export interface RequestRewrite {
   trustForwarded: boolean;
   /** A protocol upgrade to forward (llhttp saw Upgrade and Connection: upgrade): both are sent on. */
   upgrade?: boolean;
+  /** 'https' when the client connection is TLS (listen.tls); absent: 'http'. */
+  proto?: 'http' | 'https';
 }
 
 /** Headers a Connection header may never nominate: they frame or route the message end to end. */
@@ -188,7 +190,7 @@ export function rewriteRequest(r: RequestRewrite): RequestFacts {
           continue;
         case 'x-forwarded-proto':
           // A trusted proxy in front (a TLS terminator) says what the client used; anyone
-          // else's claim is replaced by ours (we terminate plain HTTP).
+          // else's claim is replaced by ours (the scheme of the client's own connection).
           if (trusted) xfp ??= value;
           continue;
         case 'forwarded':
@@ -217,7 +219,7 @@ export function rewriteRequest(r: RequestRewrite): RequestFacts {
   // Upgrade is hop-by-hop, but a tunnel is asked of this hop and the next alike (RFC 9110 7.8).
   if (r.upgrade === true && upgrade !== undefined) head += `Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n`;
   head += `X-Forwarded-For: ${xff === undefined ? r.clientIp : `${xff}, ${r.clientIp}`}\r\n`;
-  head += `X-Forwarded-Proto: ${xfp ?? 'http'}\r\n`;
+  head += `X-Forwarded-Proto: ${xfp ?? r.proto ?? 'http'}\r\n`;
   const hop = `1.${r.versionMinor} ${r.via}`;
   head += `Via: ${via === undefined ? hop : `${via}, ${hop}`}\r\n\r\n`;
   return { head, framing, contentLength, expectContinue, keyHeaderValue, cookie, idempotentMark, invalid, missingHost: hosts === 0, upgrade };

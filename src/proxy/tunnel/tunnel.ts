@@ -3,11 +3,11 @@
  * (WebSocket and the like) was accepted with a 101: bytes read from one side are written to
  * the other, untouched, until both sides are done.
  *
- * - Backpressure: a write the other socket cannot take at once (RawSocket.write false) stops
+ * - Backpressure: a write the other socket cannot take at once (ProxySocket.write false) stops
  *   reading this side until that socket drains, so at most about one socket buffer (16 KiB)
  *   plus one read waits in memory per direction, however slow the reader.
  * - Half-close: a side's FIN is passed on as our FIN to the other side after the last byte;
- *   the other direction keeps flowing until its own FIN (RawSocket closes a socket once both
+ *   the other direction keeps flowing until its own FIN (a socket closes once both
  *   directions are done).
  * - A side that closes abruptly (reset, error, timeout of ours) ends the tunnel: the other
  *   side gets what was already written to it, then our FIN, and is closed at the latest
@@ -16,10 +16,12 @@
  *   written on the other, so the client socket's idle timer sees traffic in both directions).
  *   Lifetime: `maxMs` after the 101 both are closed whatever they do.
  *
+ * Plain or TLS on either side: both are ProxySockets (src/proxy/socket.ts).
+ *
  * The owner (the HTTP exchange that was upgraded) hears `tunnelClosed` once, after both
  * sockets closed, with the bytes that went each way.
  */
-import type { RawSocket, RawSocketListener } from '../uv/socket.js';
+import type { ProxySocket, ProxySocketListener } from '../socket.js';
 
 /** How long a side whose peer is gone may take to flush what was written to it. */
 const FLUSH_MS = 5_000;
@@ -39,7 +41,7 @@ export interface TunnelOwner {
 }
 
 /** One side of the tunnel: the listener of its socket, writing what it reads to its peer. */
-class TunnelEnd implements RawSocketListener {
+class TunnelEnd implements ProxySocketListener {
   peer!: TunnelEnd;
   /** Bytes read from this side (and written to the peer). */
   bytesRead = 0;
@@ -49,7 +51,7 @@ class TunnelEnd implements RawSocketListener {
   private flushing = false;
 
   constructor(
-    readonly socket: RawSocket,
+    readonly socket: ProxySocket,
     private readonly tunnel: Tunnel,
     private readonly backend: boolean,
   ) {}
@@ -118,8 +120,8 @@ export class Tunnel {
    * 101; each goes to the other side first. The client socket may be paused: reading resumes.
    */
   constructor(
-    clientSocket: RawSocket,
-    backendSocket: RawSocket,
+    clientSocket: ProxySocket,
+    backendSocket: ProxySocket,
     clientHead: Buffer | null,
     backendHead: Buffer | null,
     settings: TunnelSettings,
