@@ -37,7 +37,11 @@ process is stopped at the end, on errors and on Ctrl-C.
 
 Live scenarios: homogeneous, slow-server, stragglers (stalls in the backends; whole-server
 pauses by SIGSTOP/SIGCONT), cache, scale-out (joins by config reload / HAProxy runtime API),
-failure (backends killed and restarted). heavy-tail is simulator-only (Pareto service times).
+churn (a server leaves, by reload / disable server, and one joins; hit rate and requests
+lost by phase), failure (backends killed and restarted). heavy-tail is simulator-only
+(Pareto service times). Demo backends report their load (ORCA endpoint-load-metrics, scenario
+key loadReports; weighted_round_robin uses it with
+--set config.weighted_round_robin.weightSource=orca).
 
 Flags:
   --scenario NAME[,NAME]  scenario(s), or "all" (the live ones; default homogeneous):
@@ -101,7 +105,6 @@ Exit codes: 0 done, 1 a run failed or a program it needs is missing (HAProxy whe
 
 export const benchCommand: Command = {
   name: 'bench',
-  summary: 'benchmark the strategies live against HAProxy (real processes on 127.0.0.1)',
   help,
   async run(args: string[]): Promise<number> {
     const { values } = parseArgs({

@@ -16,6 +16,7 @@
  * Header names are compared case-insensitively; to keep the hot path cheap a name is only
  * lower-cased when its length matches one we care about.
  */
+import { DUPLICATE_REPORTS } from '../../orca/report.js';
 
 /** How the body that follows a head is delimited. */
 export const enum Framing {
@@ -241,6 +242,8 @@ export interface ResponseRewrite {
   watchHeader: string;
   /** A 101 answering an upgrade request: its Upgrade header goes on, and the connection becomes a tunnel. */
   switching?: boolean;
+  /** Keep `endpoint-load-metrics` (and -bin) in the response; false: captured and removed. */
+  forwardLoadReports: boolean;
 }
 
 export interface ResponseFacts {
@@ -250,9 +253,12 @@ export interface ResponseFacts {
   /** Whether the client connection stays open after this response. */
   keepAlive: boolean;
   watchedValue: string | undefined;
+  /** The backend's ORCA load report (`endpoint-load-metrics`; a -bin header as `BIN value`), if any. */
+  loadReport: string | undefined;
 }
 
-const RESPONSE_NAME_LENGTHS = new Set([2, 3, 7, 10, 14, 16, 17]);
+/** 21: endpoint-load-metrics, 25: endpoint-load-metrics-bin. */
+const RESPONSE_NAME_LENGTHS = new Set([2, 3, 7, 10, 14, 16, 17, 21, 25]);
 
 export function rewriteResponse(r: ResponseRewrite): ResponseFacts {
   const headers = r.headers;
@@ -263,6 +269,7 @@ export function rewriteResponse(r: ResponseRewrite): ResponseFacts {
   let via: string | undefined;
   let watchedValue: string | undefined;
   let upgrade: string | undefined;
+  let loadReport: string | undefined;
 
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
@@ -283,6 +290,11 @@ export function rewriteResponse(r: ResponseRewrite): ResponseFacts {
       } else if (lower === 'via') {
         via = via === undefined ? value : `${via}, ${value}`;
         continue;
+      } else if (lower === 'endpoint-load-metrics' || lower === 'endpoint-load-metrics-bin') {
+        // One report per response: a second header would be a second opinion we cannot rank.
+        if (loadReport === undefined) loadReport = len === 21 ? value : `BIN ${value}`;
+        else loadReport = DUPLICATE_REPORTS;
+        if (!r.forwardLoadReports) continue;
       }
       if (lower === r.watchHeader && watchedValue === undefined) watchedValue = value;
     }
@@ -294,7 +306,7 @@ export function rewriteResponse(r: ResponseRewrite): ResponseFacts {
     head += r.backendLine;
     head += `Via: ${via === undefined ? `1.1 ${r.via}` : `${via}, 1.1 ${r.via}`}\r\n`;
     head += upgrade === undefined ? 'Connection: Upgrade\r\n\r\n' : `Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n\r\n`;
-    return { head, framing: Framing.None, keepAlive: false, watchedValue };
+    return { head, framing: Framing.None, keepAlive: false, watchedValue, loadReport };
   }
   let framing = upstreamFraming;
   if (upstreamFraming === Framing.Chunked || upstreamFraming === Framing.UntilClose) {
@@ -312,5 +324,5 @@ export function rewriteResponse(r: ResponseRewrite): ResponseFacts {
   if (!keepAlive) head += 'Connection: close\r\n\r\n';
   else if (r.clientVersionMinor === 0) head += 'Connection: keep-alive\r\n\r\n';
   else head += '\r\n';
-  return { head, framing, keepAlive, watchedValue };
+  return { head, framing, keepAlive, watchedValue, loadReport };
 }
