@@ -22,34 +22,26 @@ import type { HasDeadline } from '../deadlines.js';
 import type { ProxyContext } from './context.js';
 import { Exchange, type ExchangeClient } from './exchange.js';
 import { Framing } from './headers.js';
-import {
-  HTTPParser,
-  LENIENT_NONE,
-  PAUSE,
-  PAUSED_CODE,
-  isParseError,
-  kOnBody,
-  kOnHeaders,
-  kOnHeadersComplete,
-  kOnMessageComplete,
-  methodName,
-  type LlhttpParser,
-  type ParseError,
-} from './llhttp.js';
+import { PAUSE, PAUSED_CODE, isParseError, methodName, type LlhttpParser, type ParseError } from './llhttp.js';
+import { lendRequestParser, returnRequestParser, type RequestParserOwner } from './request-parsers.js';
 import { responses, type CannedResponse } from './responses.js';
 import { untunnelable } from '../tunnel/upgrade.js';
 import type { ProxySocket, ProxySocketListener } from '../socket.js';
+import { keepable } from '../uv/socket.js';
 
 type PauseReason = 'upstream' | 'pending' | 'pipeline' | 'upgrade';
 
-export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeClient {
+export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeClient, RequestParserOwner {
   readonly socket: ProxySocket;
   readonly remoteAddress: string;
   /** The client is in proxy.trustedProxies: its forwarding headers are kept. */
   readonly trustForwarded: boolean;
   /** Head deadline (from accept or the head's first byte), then the body deadline; 0 when none. */
   deadline = 0;
-  private readonly parser: LlhttpParser;
+  /** Lent while a request is read or answered (request-parsers.ts); null while idle. */
+  private parser: LlhttpParser | null = null;
+  /** Inside parser.execute(): the parser may not be given back now. */
+  private executing = false;
   /** The request being answered. */
   private current: Exchange | null = null;
   /** The request whose bytes the parser is reading (the current one or a pipelined one). */
@@ -89,46 +81,52 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
     this.socket = socket;
     this.remoteAddress = socket.remoteAddress;
     this.trustForwarded = px.trustedProxies.has(this.remoteAddress);
-    const parser = new HTTPParser();
-    parser.initialize(HTTPParser.REQUEST, {}, px.config.limits.maxHeaderBytes, LENIENT_NONE);
-    parser[kOnHeaders] = (headers: string[], url: string) => {
-      this.partialHeaders = this.partialHeaders === null ? headers : this.partialHeaders.concat(headers);
-      this.partialUrl += url;
-    };
-    parser[kOnHeadersComplete] = (
-      versionMajor: number,
-      versionMinor: number,
-      headers: string[] | undefined,
-      method: number,
-      url: string | undefined,
-      _status: number,
-      _message: string,
-      upgrade: boolean,
-      keepAlive: boolean,
-    ): number => this.onHead(versionMajor, versionMinor, headers, method, url, upgrade, keepAlive);
-    parser[kOnBody] = (chunk: Buffer) => {
-      const ex = this.parsing;
-      if (ex === null) return;
-      if (ex.awaitingFirstChunk) this.firstChunkParsed(ex);
-      ex.requestBody(chunk);
-    };
-    parser[kOnMessageComplete] = () => {
-      const ex = this.parsing;
-      this.parsing = null;
-      if (ex === null) return;
-      if (this.deadline !== 0 && ex === this.current) this.deadline = 0; // the body deadline is met
-      // A client that said "Connection: close" sends nothing more we would answer.
-      if (!ex.clientKeepAlive) this.refusing = true;
-      if (ex.awaitingFirstChunk) this.firstChunkParsed(ex);
-      ex.requestCompleted();
-    };
-    this.parser = parser;
 
     socket.setTimeout(px.config.timeouts.clientIdleMs);
     // A connection that never sends a byte must not hold a slot for longer than a slow head.
     this.deadline = px.now() + px.config.timeouts.clientHeadersMs;
     px.sweeper.add(this);
     socket.start();
+  }
+
+  // --- the lent parser's callbacks (RequestParserOwner) ------------------------------------
+
+  parsedHeaders(headers: string[], url: string): void {
+    this.partialHeaders = this.partialHeaders === null ? headers : this.partialHeaders.concat(headers);
+    this.partialUrl += url;
+  }
+
+  parsedHead(versionMajor: number, versionMinor: number, headers: string[] | undefined, method: number, url: string | undefined, upgrade: boolean, keepAlive: boolean): number {
+    return this.onHead(versionMajor, versionMinor, headers, method, url, upgrade, keepAlive);
+  }
+
+  parsedBody(chunk: Buffer): void {
+    const ex = this.parsing;
+    if (ex === null) return;
+    if (ex.awaitingFirstChunk) this.firstChunkParsed(ex);
+    ex.requestBody(chunk);
+  }
+
+  parsedMessage(): void {
+    const ex = this.parsing;
+    this.parsing = null;
+    if (ex === null) return;
+    if (this.deadline !== 0 && ex === this.current) this.deadline = 0; // the body deadline is met
+    // A client that said "Connection: close" sends nothing more we would answer.
+    if (!ex.clientKeepAlive) this.refusing = true;
+    if (ex.awaitingFirstChunk) this.firstChunkParsed(ex);
+    ex.requestCompleted();
+  }
+
+  /**
+   * Gives the parser back when the connection is between requests: nothing parsed and
+   * unanswered, no pipelined head or bytes parked, no partial head. Not from inside execute().
+   */
+  private returnParserIfIdle(): void {
+    const parser = this.parser;
+    if (parser === null || this.executing || this.refusing || this.current !== null || this.parsing !== null || this.next !== null || this.held !== null || this.headBytes || this.partialHeaders !== null) return;
+    this.parser = null;
+    returnRequestParser(parser);
   }
 
   /** A chunked request's first chunk-size line parsed: its framing is sound, start it. */
@@ -172,27 +170,35 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
   }
 
   private execute(chunk: Buffer): void {
+    const parser = (this.parser ??= lendRequestParser(this, this.px.config.limits.maxHeaderBytes));
     let result: number | ParseError;
+    this.executing = true;
     try {
-      result = this.parser.execute(chunk);
+      result = parser.execute(chunk);
     } catch (err) {
+      this.executing = false;
       // A bug of ours must cost one connection, never the process.
       this.px.log.error({ err }, 'request handling failed');
       this.destroy();
       return;
     }
+    this.executing = false;
     if (!isParseError(result)) {
       // llhttp stops after an upgrade request: what follows is not HTTP. Kept (copied: a read's
       // bytes may be valid only during the read) for the tunnel; nothing more is read until then.
       if (this.upgrading !== null && this.upgrading.requestComplete) {
         if (result < chunk.length) this.upgradeHead = Buffer.from(chunk.subarray(result));
         this.pauseReading('upgrade');
+        return;
       }
+      // The usual keep-alive case: the response went out within this read; idle again.
+      this.returnParserIfIdle();
       return;
     }
     if (result.code === PAUSED_CODE) {
-      // Stopped after a pipelined head (onHead returned PAUSE): keep the rest for its turn.
-      this.held = chunk.subarray(result.bytesParsed);
+      // Stopped after a pipelined head (onHead returned PAUSE): keep the rest for its turn
+      // (a copy: the chunk lies in the read buffer the next read overwrites).
+      this.held = keepable(chunk.subarray(result.bytesParsed));
       this.pauseReading('pipeline');
     } else if (!this.refusing) {
       this.onParseError(result);
@@ -204,7 +210,7 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
     const held = this.held;
     if (held === null || this.closed || this.refusing) return;
     this.held = null;
-    this.parser.resume();
+    this.parser!.resume();
     this.execute(held);
     if (this.held === null && !this.refusing) this.resumeReading('pipeline');
   };
@@ -330,7 +336,10 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
       return;
     }
     const next = this.next;
-    if (next === null) return;
+    if (next === null) {
+      this.returnParserIfIdle();
+      return;
+    }
     this.next = null;
     this.current = next;
     this.startExchange(next);
@@ -432,7 +441,10 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
     this.upgrading = null;
     this.deadline = 0;
     this.px.sweeper.delete(this);
-    this.parser.free();
+    // Freed, not lent again: it stopped at an upgrade.
+    const parser = this.parser;
+    this.parser = null;
+    parser?.free();
     return head;
   }
 
@@ -477,7 +489,13 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
     this.next = null;
     this.held = null;
     this.parsing = null;
-    this.parser.free();
+    const parser = this.parser;
+    this.parser = null;
+    // Closed from inside execute() (a bug caught there): that parser is not safe to lend again.
+    if (parser !== null) {
+      if (this.executing) parser.free();
+      else returnRequestParser(parser);
+    }
     this.onClosed(this);
   }
 }
