@@ -136,6 +136,7 @@ export class Ballast {
         removed.push(b);
       } else {
         this.pool.setWeight(b, spec.weight);
+        this.pool.setSendProxy(b, spec.sendProxy ?? null);
         wanted.delete(b.address);
       }
     }

@@ -9,6 +9,11 @@
  * head; the body is drained and the socket closed, or destroyed when the timeout fires first,
  * so a probe never holds a socket past its timeout.
  *
+ * A backend sent PROXY protocol headers (servers[].sendProxy) expects one on every connection,
+ * so its probes open with one too, saying "this connection is the balancer's own": v1
+ * `PROXY UNKNOWN`, v2 LOCAL (HAProxy's checks do the same). The backend then uses the real
+ * peer address, and a server that refuses header-less connections still answers the check.
+ *
  * API: `runProbe(target, spec, done)` starts a probe and returns `{ cancel() }`; `done` is
  * called exactly once unless `cancel` came first (then never). `parseStatusRange("200-399")`.
  */
@@ -16,6 +21,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ConfigError } from '../config/load.js';
+import { encodeProxyHeader } from '../proxy/proxy-protocol/encode.js';
 
 export interface StatusRange {
   min: number;
@@ -34,6 +40,19 @@ export interface ProbeSpec {
 export interface ProbeTarget {
   host: string;
   port: number;
+  /** PROXY protocol header to open each probe connection with (servers[].sendProxy); absent or null: none. */
+  sendProxy?: 'v1' | 'v2' | null;
+}
+
+/**
+ * A connection to the target, opened with its PROXY header (LOCAL / UNKNOWN) when it wants one;
+ * `written` is called once the header is out (never on failure: 'error' says so).
+ */
+function connect(target: ProbeTarget, written?: () => void): net.Socket {
+  const socket = net.connect({ host: target.host, port: target.port });
+  // Written before the connect completes: net.Socket sends it first, ahead of the request.
+  if (target.sendProxy) socket.write(encodeProxyHeader(target.sendProxy, null), (err) => err == null && written?.());
+  return socket;
 }
 
 export interface ProbeResult {
@@ -104,7 +123,9 @@ function httpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe
     port: target.port,
     method: spec.method,
     path: spec.path,
-    agent: false,
+    // No agent either way: a connection of its own. (With an agent, even `agent: false`'s
+    // throwaway one, node ignores createConnection.)
+    ...(target.sendProxy ? { createConnection: () => connect(target) } : { agent: false }),
     headers: {
       host: target.port === 80 ? target.host : `${target.host}:${target.port}`,
       connection: 'close',
@@ -146,7 +167,9 @@ function httpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe
 function tcpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe {
   const start = performance.now();
   let settled = false;
-  const socket = net.connect({ host: target.host, port: target.port });
+  // With a PROXY header the check passes once the header is out, so a backend that reads one
+  // never sees a connection cut before its header (and logs it as malformed).
+  const socket = connect(target, () => settle(true, null));
   const close = (): void => {
     clearTimeout(timer);
     socket.destroy();
@@ -159,7 +182,7 @@ function tcpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe 
   };
   const timer = setTimeout(() => settle(false, 'timeout'), spec.timeoutMs);
   timer.unref();
-  socket.once('connect', () => settle(true, null));
+  if (!target.sendProxy) socket.once('connect', () => settle(true, null));
   socket.on('error', (err) => settle(false, describeError(err)));
   return {
     cancel() {

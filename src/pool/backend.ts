@@ -36,6 +36,8 @@ export interface BackendSpec {
   port: number;
   weight: number;
   name?: string | undefined;
+  /** PROXY protocol header version to send first on each connection (config `sendProxy`). */
+  sendProxy?: 'v1' | 'v2' | undefined;
 }
 
 /** Time constants of the pool's estimators; strategies read the results. */
@@ -54,6 +56,8 @@ export class Backend {
   /** Label for logs, metrics and the tracing header (config `name`, default the address). */
   readonly name: string;
   weight: number;
+  /** PROXY protocol header sent first on each connection to it (proxy and health checks), or null. */
+  sendProxy: 'v1' | 'v2' | null;
 
   /** Admin switch (API toggle); a disabled backend drains: no new requests, in-flight ones finish. */
   enabled = true;
@@ -90,6 +94,7 @@ export class Backend {
     this.address = `${spec.host}:${spec.port}`;
     this.name = spec.name ?? this.address;
     this.weight = spec.weight;
+    this.sendProxy = spec.sendProxy ?? null;
     this.initial = initial;
     this.healthy = healthy;
     this.latency = new PeakEwma(tuning.latencyTauMs);

@@ -39,11 +39,16 @@ import {
 import { responses, type CannedResponse } from './responses.js';
 import type { UvTcp } from '../uv/handles.js';
 import { RawSocket, type RawSocketListener } from '../uv/socket.js';
+import type { ProxyAddresses } from '../proxy-protocol/header.js';
+import { encodeProxyHeader, type ProxyVersion } from '../proxy-protocol/encode.js';
+import { socketAddresses } from '../proxy-protocol/endpoints.js';
+import type { ProxiedClient, UpstreamConn } from './upstream.js';
 
 type PauseReason = 'upstream' | 'pending' | 'pipeline';
 
-export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClient {
+export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClient, ProxiedClient {
   readonly socket: RawSocket;
+  /** The client's address: from its PROXY header (listen.proxyProtocol), else the socket's peer. */
   readonly remoteAddress: string;
   /** The client is in proxy.trustedProxies: its forwarding headers are kept. */
   readonly trustForwarded: boolean;
@@ -73,16 +78,26 @@ export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClien
   private refusing = false;
   /** At least one request head arrived on this connection. */
   private sawRequest = false;
+  /** ProxiedClient: idle backend connections that carry this client's PROXY header. */
+  boundIdle: UpstreamConn[] | null = null;
+  /** The PROXY headers sent for this client (servers[].sendProxy), built on first use. */
+  private headers: { v1?: Buffer; v2?: Buffer } | null = null;
 
+  /**
+   * @param origin the client's endpoints from its PROXY header (listen.proxyProtocol), or null.
+   * @param preface the client's bytes that came with that header: parsed first.
+   */
   constructor(
-    handle: UvTcp,
+    private readonly handle: UvTcp,
     private readonly px: ProxyContext,
     private readonly rejections: RateLimitedLog,
     private readonly onClosed: (conn: ClientConn) => void,
+    private readonly origin: ProxyAddresses | null,
+    preface: Buffer | null,
   ) {
     const socket = new RawSocket(handle, this);
     this.socket = socket;
-    this.remoteAddress = socket.remoteAddress;
+    this.remoteAddress = origin?.source ?? socket.remoteAddress;
     this.trustForwarded = px.trustedProxies.has(this.remoteAddress);
     const parser = new HTTPParser();
     parser.initialize(HTTPParser.REQUEST, {}, px.config.limits.maxHeaderBytes, LENIENT_NONE);
@@ -124,6 +139,13 @@ export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClien
     this.deadline = px.now() + px.config.timeouts.clientHeadersMs;
     px.sweeper.add(this);
     socket.start();
+    if (preface !== null) this.onData(preface);
+  }
+
+  /** ProxiedClient: the header naming this client, for a backend that wants one. */
+  proxyHeader(version: ProxyVersion): Buffer {
+    const headers = (this.headers ??= {});
+    return (headers[version] ??= encodeProxyHeader(version, this.origin ?? socketAddresses(this.handle)));
   }
 
   /** A chunked request's first chunk-size line parsed: its framing is sound, start it. */
@@ -431,6 +453,7 @@ export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClien
     this.held = null;
     this.parsing = null;
     this.parser.free();
+    this.px.upstreams.unbind(this);
     this.onClosed(this);
   }
 }

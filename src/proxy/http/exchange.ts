@@ -23,11 +23,11 @@ import { SKIP_BODY } from './llhttp.js';
 import { RequestBody } from './request-body.js';
 import { responses, type CannedResponse } from './responses.js';
 import type { SlotWaiter } from './slot-queue.js';
-import type { UpstreamConn } from './upstream.js';
+import type { ProxiedClient, UpstreamConn } from './upstream.js';
 import type { RawSocket } from '../uv/socket.js';
 
 /** What an exchange needs of its client connection, and nothing more. */
-export interface ExchangeClient {
+export interface ExchangeClient extends ProxiedClient {
   readonly socket: RawSocket;
   readonly remoteAddress: string;
   /** The client is a trusted proxy (proxy.trustedProxies). */
@@ -142,7 +142,7 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
   send(a: Attempt): void {
     const px = this.px;
     if (!a.hedge) this.body.restart();
-    const conn = px.upstreams.acquire(a.backend, a);
+    const conn = px.upstreams.acquire(a.backend, a, this.client);
     a.conn = conn;
     px.sweeper.add(a);
     if (conn.connected) this.attemptConnected(a, conn);

@@ -17,6 +17,9 @@ import { UpstreamPool } from './upstream.js';
 import { Acceptor } from '../uv/acceptor.js';
 import { AddressRanges } from '../../util/address.js';
 import { requestPolicy } from '../../strategies/registry.js';
+import { ProxyHeaderGate, inboundSettings } from '../proxy-protocol/gate.js';
+import type { ProxyAddresses } from '../proxy-protocol/header.js';
+import type { UvTcp } from '../uv/handles.js';
 
 /** Request bodies up to this size are kept for retries even when no strategy hedges larger ones. */
 const MIN_REPLAY_BYTES = 64 * 1024;
@@ -31,6 +34,8 @@ export class HttpProxy {
   private readonly px: ProxyContext;
   private readonly conns = new Set<ClientConn>();
   private readonly rejections: RateLimitedLog;
+  /** listen.proxyProtocol: connections wait here for their header before a ClientConn exists. */
+  private readonly gate: ProxyHeaderGate;
 
   constructor(deps: ProxyDeps) {
     const { config } = deps;
@@ -56,14 +61,16 @@ export class HttpProxy {
       draining: false,
     };
     this.rejections = new RateLimitedLog(deps.log);
+    this.gate = new ProxyHeaderGate(inboundSettings(config), deps.stats, this.rejections);
     // Client connections are half-open capable: a client's FIN means "no more requests",
     // and what it asked for is still answered (see ClientConn.onEnd).
     this.acceptor = new Acceptor(
       {
         accept: (client) => {
-          this.conns.add(new ClientConn(client, this.px, this.rejections, this.forget));
+          if (this.px.config.listen.proxyProtocol) this.gate.admit(client, this.startConn);
+          else this.conns.add(new ClientConn(client, this.px, this.rejections, this.forget, null, null));
         },
-        openCount: () => this.conns.size,
+        openCount: () => this.conns.size + this.gate.pending,
         limit: () => this.px.config.limits.maxClientConnections,
         draining: () => this.px.draining,
       },
@@ -97,6 +104,12 @@ export class HttpProxy {
     return config.limits.maxQueuePerBackend * Math.max(1, pool.backends.length);
   }
 
+  /** A connection whose PROXY header was read: it serves requests from now on. */
+  private readonly startConn = (client: UvTcp, origin: ProxyAddresses | null, preface: Buffer | null): void => {
+    if (this.px.draining) return client.close();
+    this.conns.add(new ClientConn(client, this.px, this.rejections, this.forget, origin, preface));
+  };
+
   private readonly forget = (conn: ClientConn): void => {
     this.conns.delete(conn);
   };
@@ -117,6 +130,7 @@ export class HttpProxy {
     px.idempotentHeader = requests.idempotentHeader?.toLowerCase() ?? '';
     px.replayLimit = Math.max(MIN_REPLAY_BYTES, requests.maxHedgeBodyBytes);
     px.trustedProxies = new AddressRanges(config.proxy.trustedProxies);
+    this.gate.settings = inboundSettings(config);
     px.upstreams.settings = HttpProxy.upstreamSettings(config);
     Object.assign(px.race.settings, HttpProxy.raceSettings(config, requests));
     px.queue.capacity = HttpProxy.queueCapacity(config, px.pool);
@@ -140,6 +154,7 @@ export class HttpProxy {
   async close(deadlineMs: number): Promise<void> {
     this.px.draining = true;
     const closed = this.acceptor.close();
+    this.gate.closeAll();
     for (const c of this.conns) c.drain();
     const start = Date.now();
     while (this.conns.size > 0 && Date.now() - start < deadlineMs) {

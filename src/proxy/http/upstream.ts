@@ -3,6 +3,13 @@
  * per backend (a LIFO stack of idle connections, so the warmest is reused and the coldest
  * time out). The connection reports everything to its current owner (an attempt) and knows
  * nothing about balancing.
+ *
+ * A backend sent PROXY protocol headers (servers[].sendProxy) learns the client's address once,
+ * at the start of the connection, and applies it to every request on it. So such a connection
+ * is bound to the client connection whose header it carried: kept idle on that client
+ * (`ProxiedClient.boundIdle`, one per backend) and reused only for its later requests, closed
+ * when the client connection closes. HAProxy does the same (a connection with send-proxy is
+ * private to its session).
  */
 import { performance } from 'node:perf_hooks';
 import type { Backend } from '../../pool/backend.js';
@@ -18,6 +25,7 @@ import {
   type ParseError,
 } from './llhttp.js';
 import { RawSocket, type RawSocketListener } from '../uv/socket.js';
+import type { ProxyVersion } from '../proxy-protocol/encode.js';
 
 export type UpstreamFailure = 'reset' | 'timeout' | 'protocol';
 
@@ -33,6 +41,16 @@ export interface UpstreamOwner {
   onUpstreamDrain(conn: UpstreamConn): void;
   /** The client socket whose writes are corked while one upstream read is parsed. */
   readonly clientSocket: RawSocket;
+}
+
+/** A client connection, as far as backend connections that carry its PROXY header care. */
+export interface ProxiedClient {
+  /** The client connection closed: nothing may be bound to it any more. */
+  readonly closed: boolean;
+  /** The header naming this client, in `version` (built once per client connection). */
+  proxyHeader(version: ProxyVersion): Buffer;
+  /** Idle backend connections that carried this client's header, at most one per backend; owned by the UpstreamPool. */
+  boundIdle: UpstreamConn[] | null;
 }
 
 export interface UpstreamSettings {
@@ -68,6 +86,9 @@ export class UpstreamConn implements RawSocketListener {
     backend: Backend,
     owner: UpstreamOwner,
     private readonly pool: UpstreamPool,
+    /** The client whose PROXY header opened this connection (it serves only that client), or null. */
+    readonly boundTo: ProxiedClient | null,
+    proxyHeader: Buffer | null,
   ) {
     this.backend = backend;
     this.owner = owner;
@@ -105,6 +126,8 @@ export class UpstreamConn implements RawSocketListener {
     this.parser = parser;
 
     this.socket = RawSocket.connect(backend.host, backend.port, this);
+    // Queued until connected, then sent ahead of the request (writes keep their order).
+    if (proxyHeader !== null) this.socket.write(proxyHeader);
     this.tickMs = Math.max(1, Math.min(pool.settings.keepAliveMs, pool.settings.bodyIdleMs));
     this.socket.setTimeout(this.tickMs);
   }
@@ -275,8 +298,13 @@ export class UpstreamPool {
     readonly onInternalError: (err: unknown) => void,
   ) {}
 
-  /** An idle connection to `backend` (connected, assigned to `owner`), or a new one being connected. */
-  acquire(backend: Backend, owner: UpstreamOwner): UpstreamConn {
+  /**
+   * An idle connection to `backend` (connected, assigned to `owner`), or a new one being
+   * connected. For a backend sent PROXY headers, only one bound to `client` is reused.
+   */
+  acquire(backend: Backend, owner: UpstreamOwner, client: ProxiedClient): UpstreamConn {
+    const version = backend.sendProxy;
+    if (version !== null) return this.acquireBound(backend, owner, client, version);
     const stack = this.idle[backend.id];
     while (stack !== undefined && stack.length > 0) {
       const conn = stack.pop()!;
@@ -284,7 +312,23 @@ export class UpstreamPool {
       conn.assign(owner);
       return conn;
     }
-    const conn = new UpstreamConn(backend, owner, this);
+    const conn = new UpstreamConn(backend, owner, this, null, null);
+    this.open.add(conn);
+    return conn;
+  }
+
+  private acquireBound(backend: Backend, owner: UpstreamOwner, client: ProxiedClient, version: ProxyVersion): UpstreamConn {
+    const bound = client.boundIdle;
+    if (bound !== null) {
+      for (let i = 0; i < bound.length; i++) {
+        const conn = bound[i]!;
+        if (conn.backend !== backend || conn.closed) continue;
+        bound.splice(i, 1);
+        conn.assign(owner);
+        return conn;
+      }
+    }
+    const conn = new UpstreamConn(backend, owner, this, client, client.proxyHeader(version));
     this.open.add(conn);
     return conn;
   }
@@ -292,6 +336,18 @@ export class UpstreamPool {
   /** @internal a complete exchange: keep the connection if both sides allow it. */
   release(conn: UpstreamConn): void {
     if (conn.closed || !conn.responseKeepAlive || !conn.requestDone || conn.backend.removed) {
+      conn.destroy();
+      return;
+    }
+    const client = conn.boundTo;
+    if (client !== null) {
+      // Kept for its own client only, one per backend (a client runs one request at a time).
+      if (client.closed || client.boundIdle?.some((c) => c.backend === conn.backend)) conn.destroy();
+      else (client.boundIdle ??= []).push(conn);
+      return;
+    }
+    // Opened without a header, and the backend wants one now (a reload): not reusable.
+    if (conn.backend.sendProxy !== null) {
       conn.destroy();
       return;
     }
@@ -306,6 +362,11 @@ export class UpstreamPool {
   /** @internal a connection closed: drop it from the idle stack if it was there. */
   forget(conn: UpstreamConn): void {
     this.open.delete(conn);
+    const bound = conn.boundTo?.boundIdle;
+    if (bound != null) {
+      const i = bound.indexOf(conn);
+      if (i >= 0) bound.splice(i, 1);
+    }
     const stack = this.idle[conn.backend.id];
     if (stack !== undefined) {
       const i = stack.indexOf(conn);
@@ -320,10 +381,20 @@ export class UpstreamPool {
 
   /** Closes idle connections to a backend (removed by reload, or disabled). */
   closeIdle(backend: Backend): void {
+    // Bound ones too: they idle on their clients, not in the stack. Rare (a backend leaving), so a scan.
+    for (const conn of [...this.open]) if (conn.boundTo !== null && conn.owner === null && conn.backend === backend) conn.destroy();
     const stack = this.idle[backend.id];
     if (stack === undefined) return;
     this.idle[backend.id] = [];
     for (const conn of stack) conn.destroy();
+  }
+
+  /** A client connection closed: the backend connections kept for it close too (nobody else may use them). */
+  unbind(client: ProxiedClient): void {
+    const bound = client.boundIdle;
+    if (bound === null) return;
+    client.boundIdle = null;
+    for (const conn of bound) conn.destroy();
   }
 
   closeAll(): void {
