@@ -147,3 +147,15 @@ test('config: proxyProtocol without proxyProtocolFrom, or the other way round, i
   assert.equal(ok.servers[0]!.sendProxy, 'v2');
   assert.equal(parseConfig({ servers }).listen.proxyProtocol, false);
 });
+
+test('reload: turning listen.proxyProtocol on applies to the next connections', async () => {
+  const backend = track(await httpBackend());
+  const servers = [{ ...local(backend.port), sendProxy: 'v1' as const }];
+  const lb = track(await startBallast({ servers }));
+  const request = 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+  assert.equal(bodies((await exchange(lb.address.port, [request])).data)[0]!.header.source, '127.0.0.1');
+  lb.reload(parseConfig({ listen: { host: '127.0.0.1', port: 0, ...TRUSTED }, admin: { enabled: false }, healthCheck: { enabled: false }, servers }));
+  assert.deepEqual(await exchange(lb.address.port, [request]), { data: '', closed: true }, 'a plain request is refused now');
+  const r = await exchange(lb.address.port, [`PROXY TCP4 203.0.113.7 198.51.100.9 4242 80\r\n${request}`]);
+  assert.equal(bodies(r.data)[0]!.header.source, '203.0.113.7');
+});

@@ -112,6 +112,8 @@ export class ProxyHeaderGate {
   /** Reads the header of a newly accepted connection; `admitted` gets it once it is valid, else it is closed. */
   admit(handle: UvTcp, admitted: Admitted): void {
     const peer = peerAddress(handle);
+    // Reset before we got to it (HAProxy's checks close with a RST): no one to refuse.
+    if (peer === '') return handle.close();
     if (!this.settings.from.has(peer)) {
       handle.close();
       this.refused(peer, 'not in listen.proxyProtocolFrom');
