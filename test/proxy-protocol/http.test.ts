@@ -104,6 +104,22 @@ test('http: with sendProxy, a backend connection serves only the client connecti
   assert.ok(await until(() => backend.open() === 0));
 });
 
+test('http: limits.maxIdlePerBackend caps the backend connections kept for clients, over all clients', async () => {
+  const backend = track(await httpBackend());
+  const lb = track(
+    await startBallast({ listen: { host: '127.0.0.1', port: 0, ...TRUSTED }, limits: { maxIdlePerBackend: 1 }, servers: [{ ...local(backend.port), sendProxy: 'v1' }] }),
+  );
+  const a = proxiedClient(lb.address.port, encodeV1({ source: '198.51.100.1', sourcePort: 1111, destination: '192.0.2.1', destinationPort: 80 }));
+  const b = proxiedClient(lb.address.port, encodeV1({ source: '198.51.100.2', sourcePort: 2222, destination: '192.0.2.1', destinationPort: 80 }));
+  const a1 = await a.get('/a1');
+  await b.get('/b1');
+  // Both clients stay connected, but only a's backend connection may idle: b's closes.
+  assert.ok(await until(() => backend.open() === 1), `${backend.open()} backend connections open`);
+  assert.equal((await a.get('/a2')).connection, a1.connection, 'a still reuses its own');
+  a.close();
+  b.close();
+});
+
 test('http: untrusted senders, malformed headers and plain requests on a PROXY listener are closed without an answer', async () => {
   const backend = track(await httpBackend());
   const lb = track(await startBallast({ listen: { host: '127.0.0.1', port: 0, ...TRUSTED }, servers: [local(backend.port)] }));

@@ -8,7 +8,8 @@
  * at the start of the connection, and applies it to every request on it. So such a connection
  * is bound to the client connection whose header it carried: kept idle on that client
  * (`ProxiedClient.boundIdle`, one per backend) and reused only for its later requests, closed
- * when the client connection closes. HAProxy does the same (a connection with send-proxy is
+ * when the client connection closes. limits.maxIdlePerBackend caps them too, counted per
+ * backend over all clients, so idle connections a backend holds for Ballast stay bounded. HAProxy does the same (a connection with send-proxy is
  * private to its session).
  */
 import { performance } from 'node:perf_hooks';
@@ -291,6 +292,8 @@ export class UpstreamPool {
   private readonly idle: UpstreamConn[][] = [];
   /** Every open connection, to close them all at shutdown. */
   private readonly open = new Set<UpstreamConn>();
+  /** Idle connections bound to clients (kept on the clients), counted by backend id. */
+  private readonly boundIdleCount: number[] = [];
 
   constructor(
     public settings: UpstreamSettings,
@@ -324,6 +327,7 @@ export class UpstreamPool {
         const conn = bound[i]!;
         if (conn.backend !== backend || conn.closed) continue;
         bound.splice(i, 1);
+        this.boundIdleCount[backend.id]!--;
         conn.assign(owner);
         return conn;
       }
@@ -342,8 +346,14 @@ export class UpstreamPool {
     const client = conn.boundTo;
     if (client !== null) {
       // Kept for its own client only, one per backend (a client runs one request at a time).
-      if (client.closed || client.boundIdle?.some((c) => c.backend === conn.backend)) conn.destroy();
-      else (client.boundIdle ??= []).push(conn);
+      const id = conn.backend.id;
+      const idle = this.boundIdleCount[id] ?? 0;
+      if (client.closed || idle >= this.settings.maxIdlePerBackend || client.boundIdle?.some((c) => c.backend === conn.backend)) {
+        conn.destroy();
+      } else {
+        (client.boundIdle ??= []).push(conn);
+        this.boundIdleCount[id] = idle + 1;
+      }
       return;
     }
     // Opened without a header, and the backend wants one now (a reload): not reusable.
@@ -365,7 +375,10 @@ export class UpstreamPool {
     const bound = conn.boundTo?.boundIdle;
     if (bound != null) {
       const i = bound.indexOf(conn);
-      if (i >= 0) bound.splice(i, 1);
+      if (i >= 0) {
+        bound.splice(i, 1);
+        this.boundIdleCount[conn.backend.id]!--;
+      }
     }
     const stack = this.idle[conn.backend.id];
     if (stack !== undefined) {
@@ -374,9 +387,9 @@ export class UpstreamPool {
     }
   }
 
-  /** Idle connections per backend, for the API and tests. */
+  /** Idle connections per backend (shared ones, and ones bound to clients), for the API and tests. */
   idleCount(backend: Backend): number {
-    return this.idle[backend.id]?.length ?? 0;
+    return (this.idle[backend.id]?.length ?? 0) + (this.boundIdleCount[backend.id] ?? 0);
   }
 
   /** Closes idle connections to a backend (removed by reload, or disabled). */
@@ -394,7 +407,10 @@ export class UpstreamPool {
     const bound = client.boundIdle;
     if (bound === null) return;
     client.boundIdle = null;
-    for (const conn of bound) conn.destroy();
+    for (const conn of bound) {
+      this.boundIdleCount[conn.backend.id]!--;
+      conn.destroy();
+    }
   }
 
   closeAll(): void {
