@@ -26,6 +26,41 @@ const cidrList = z.array(
 const host = z.string().min(1);
 const ms = (d: string) => z.number().nonnegative().describe(d);
 
+const filePath = z.string().min(1);
+
+/** TLS versions a listener may require at least; TLS 1.0 and 1.1 are never offered. */
+export const TLS_MIN_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+
+export const listenTlsSchema = z
+  .strictObject({
+    cert: filePath.describe('PEM certificate file (the leaf first, then its chain); a relative path is from the working directory'),
+    key: filePath.describe('PEM private key file of that certificate (not encrypted)'),
+    sni: z
+      .array(
+        z.strictObject({
+          servername: z
+            .string()
+            .regex(/^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/, 'a host name such as api.example.com, or *.example.com')
+            .describe('host name the client asks for (SNI); *.example.com matches one label'),
+          cert: filePath.describe('PEM certificate file for that name'),
+          key: filePath.describe('its PEM private key file'),
+        }),
+      )
+      .default([])
+      .describe('more certificates, chosen by the name the client asks for; cert/key serve every other name'),
+    minVersion: z.enum(TLS_MIN_VERSIONS).default('TLSv1.2').describe('oldest TLS version accepted (TLS 1.0 and 1.1 never are)'),
+  })
+  .describe('TLS termination (http mode): files re-read on every reload (SIGHUP), open connections keep theirs');
+
+export const backendTlsSchema = z.union([
+  z.literal(true),
+  z.strictObject({
+    ca: filePath.optional().describe('PEM file of the CA(s) that sign the backend\'s certificate (default: the system\'s CAs)'),
+    servername: hostName.optional().describe('name sent as SNI and checked against the certificate (default: the host, unless it is an IP address)'),
+    insecureSkipVerify: z.boolean().default(false).describe('accept any certificate (encrypts, but anyone in the path can pose as the backend)'),
+  }),
+]);
+
 export const serverSchema = z
   .strictObject({
     host: hostName.describe('backend address (also the Host header of its HTTP health checks)'),
@@ -38,6 +73,7 @@ export const serverSchema = z
       .describe(
         'send a PROXY protocol header (v1 text or v2 binary) first on every connection to this backend, carrying the client\'s address (absent: none); http mode then reuses a backend connection only for the same client connection, and health checks send v1 UNKNOWN / v2 LOCAL',
       ),
+    tls: backendTlsSchema.optional().describe('speak TLS to this backend (http mode): true, or { ca, servername, insecureSkipVerify }; its certificate is verified unless insecureSkipVerify'),
   })
   .describe('one backend');
 
@@ -206,6 +242,7 @@ export const configSchema = z
         proxyProtocolFrom: cidrList
           .optional()
           .describe('who may send a PROXY header (CIDR ranges, e.g. the HAProxy or cloud balancer in front, 10.0.0.5/32); required with listen.proxyProtocol'),
+        tls: listenTlsSchema.optional(),
       })
       .prefault({})
       .describe('where clients connect'),
@@ -244,8 +281,27 @@ export const configSchema = z
           'required when listen.proxyProtocol is true: the addresses allowed to send a PROXY header (e.g. ["10.0.0.5/32"]); a header from anyone else would let a client claim any address',
       });
     }
+    // Not yet: the header must be read off the TCP connection before the TLS handshake
+    // (listener), or written before it (backends); both sides hand TLS the raw connection today.
+    if (listen.proxyProtocol && listen.tls !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['listen', 'proxyProtocol'], message: 'not supported together with listen.tls yet (terminate TLS in front of Ballast, or drop one of them)' });
+    }
+    cfg.servers.forEach((s, i) => {
+      if (s.sendProxy !== undefined && s.tls !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['servers', i, 'sendProxy'], message: 'not supported together with tls on the same server yet (drop one of them)' });
+      }
+    });
     if (!listen.proxyProtocol && listen.proxyProtocolFrom !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['listen', 'proxyProtocolFrom'], message: 'only means something with listen.proxyProtocol: true (set it, or remove this key)' });
+    }
+    if (cfg.mode === 'tcp') {
+      // L4 relays bytes: a client's TLS passes through to the backends untouched.
+      if (cfg.listen.tls !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['listen', 'tls'], message: 'TLS termination needs mode http; in tcp mode TLS passes through to the backends as it is (remove listen.tls)' });
+      }
+      cfg.servers.forEach((s, i) => {
+        if (s.tls !== undefined) ctx.addIssue({ code: 'custom', path: ['servers', i, 'tls'], message: 'TLS to backends needs mode http; in tcp mode the client\'s bytes (TLS or not) are relayed as they are' });
+      });
     }
     const admin = cfg.admin;
     if (admin.maxEventStreams >= admin.maxConnections) {
@@ -269,3 +325,5 @@ export const configSchema = z
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 export type ServerConfig = Config['servers'][number];
+export type ListenTlsConfig = NonNullable<Config['listen']['tls']>;
+export type BackendTlsConfig = NonNullable<ServerConfig['tls']>;

@@ -3,6 +3,10 @@
  * or a bare TCP connect, bounded by a timeout. The monitor (active.ts) schedules probes; this
  * file only does the I/O.
  *
+ * A backend with servers[].tls is checked over TLS (HTTPS, or a TLS handshake for a connect
+ * check), with the same verification as its traffic: a certificate the proxy would refuse
+ * fails the check.
+ *
  * Every HTTP probe uses its own connection (`agent: false`, `Connection: close`), like HAProxy's
  * checks: a pooled keep-alive socket would let a check pass on a connection opened before the
  * backend broke, and would share fate with proxy traffic. The verdict is taken at the response
@@ -18,10 +22,13 @@
  * called exactly once unless `cancel` came first (then never). `parseStatusRange("200-399")`.
  */
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
+import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { ConfigError } from '../config/load.js';
 import { encodeProxyHeader } from '../proxy/proxy-protocol/encode.js';
+import type { TlsConnectOptions } from '../proxy/tls/socket.js';
 
 export interface StatusRange {
   min: number;
@@ -42,17 +49,36 @@ export interface ProbeTarget {
   port: number;
   /** PROXY protocol header to open each probe connection with (servers[].sendProxy); absent or null: none. */
   sendProxy?: 'v1' | 'v2' | null;
+  /** The backend speaks TLS (servers[].tls): checks use it too, verified as traffic is. */
+  tls?: TlsConnectOptions | null;
+}
+
+/** node:tls options for a check of a TLS backend, the same as its traffic's (tls/socket.ts). */
+function tlsOptions(t: TlsConnectOptions): tls.ConnectionOptions {
+  return {
+    secureContext: t.secureContext,
+    ...(t.servername === undefined ? {} : { servername: t.servername }),
+    rejectUnauthorized: t.verify,
+    ALPNProtocols: ['http/1.1'],
+  };
 }
 
 /**
- * A connection to the target, opened with its PROXY header (LOCAL / UNKNOWN) when it wants one;
- * `written` is called once the header is out (never on failure: 'error' says so).
+ * A connection to the target: TLS when it speaks TLS, opened with its PROXY header (LOCAL /
+ * UNKNOWN) when it wants one, the header first, before any TLS handshake. `written` is called
+ * once the header is out (never on failure: 'error' says so).
  */
 function connect(target: ProbeTarget, written?: () => void): net.Socket {
-  const socket = net.connect({ host: target.host, port: target.port });
-  // Written before the connect completes: net.Socket sends it first, ahead of the request.
-  if (target.sendProxy) socket.write(encodeProxyHeader(target.sendProxy, null), (err) => err == null && written?.());
-  return socket;
+  const secure = target.tls ?? null;
+  const address = { host: target.host, port: target.port };
+  if (!target.sendProxy) return secure === null ? net.connect(address) : tls.connect({ ...tlsOptions(secure), ...address });
+  const raw = net.connect(address);
+  // Written before the connect completes: net.Socket sends it first, ahead of anything else.
+  raw.write(encodeProxyHeader(target.sendProxy, null), (err) => err == null && written?.());
+  if (secure === null) return raw;
+  const wrapped = tls.connect({ ...tlsOptions(secure), socket: raw, host: target.host });
+  raw.on('error', (err) => wrapped.destroy(err));
+  return wrapped;
 }
 
 export interface ProbeResult {
@@ -118,7 +144,9 @@ function httpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe
     settled = true;
     done({ ok, status, error, durationMs: performance.now() - start });
   };
-  const req = http.request({
+  const secure = target.tls ?? null;
+  const req = (secure === null ? http : https).request({
+    ...(secure === null ? {} : tlsOptions(secure)),
     host: target.host,
     port: target.port,
     method: spec.method,
@@ -127,7 +155,7 @@ function httpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe
     // throwaway one, node ignores createConnection.)
     ...(target.sendProxy ? { createConnection: () => connect(target) } : { agent: false }),
     headers: {
-      host: target.port === 80 ? target.host : `${target.host}:${target.port}`,
+      host: target.port === (secure === null ? 80 : 443) ? target.host : `${target.host}:${target.port}`,
       connection: 'close',
       'user-agent': 'ballast-health-check',
       accept: '*/*',
@@ -167,9 +195,11 @@ function httpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe
 function tcpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe {
   const start = performance.now();
   let settled = false;
-  // With a PROXY header the check passes once the header is out, so a backend that reads one
-  // never sees a connection cut before its header (and logs it as malformed).
-  const socket = connect(target, () => settle(true, null));
+  // With a PROXY header a plain check passes once the header is out, so a backend that reads
+  // one never sees a connection cut before its header (and logs it as malformed). A TLS
+  // backend passes a connect check only once its handshake (and verification) succeeds.
+  const secure = target.tls ?? null;
+  const socket = connect(target, secure === null ? () => settle(true, null) : undefined);
   const close = (): void => {
     clearTimeout(timer);
     socket.destroy();
@@ -182,7 +212,8 @@ function tcpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe 
   };
   const timer = setTimeout(() => settle(false, 'timeout'), spec.timeoutMs);
   timer.unref();
-  if (!target.sendProxy) socket.once('connect', () => settle(true, null));
+  if (secure !== null) socket.once('secureConnect', () => settle(true, null));
+  else if (!target.sendProxy) socket.once('connect', () => settle(true, null));
   socket.on('error', (err) => settle(false, describeError(err)));
   return {
     cancel() {

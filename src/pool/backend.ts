@@ -3,6 +3,7 @@
  * outlive strategy switches, so in-flight counts, latency and failure history carry over.
  */
 import { DecayingCounter, PeakEwma } from './decay.js';
+import type { TlsConnectOptions } from '../proxy/tls/socket.js';
 
 /** How a request to a backend ended, reported once per attempt through the balancer's done path. */
 export type OutcomeKind =
@@ -38,6 +39,8 @@ export interface BackendSpec {
   name?: string | undefined;
   /** PROXY protocol header version to send first on each connection (config `sendProxy`). */
   sendProxy?: 'v1' | 'v2' | undefined;
+  /** TLS to this backend (servers[].tls resolved by src/proxy/tls/backend.ts); absent or null: plain TCP. */
+  tlsConnect?: TlsConnectOptions | null | undefined;
 }
 
 /** Time constants of the pool's estimators; strategies read the results. */
@@ -58,6 +61,8 @@ export class Backend {
   weight: number;
   /** PROXY protocol header sent first on each connection to it (proxy and health checks), or null. */
   sendProxy: 'v1' | 'v2' | null;
+  /** TLS for connections and health checks to it, or null (replaced on reload: a CA is re-read). */
+  tls: TlsConnectOptions | null;
 
   /** Admin switch (API toggle); a disabled backend drains: no new requests, in-flight ones finish. */
   enabled = true;
@@ -95,6 +100,7 @@ export class Backend {
     this.name = spec.name ?? this.address;
     this.weight = spec.weight;
     this.sendProxy = spec.sendProxy ?? null;
+    this.tls = spec.tlsConnect ?? null;
     this.initial = initial;
     this.healthy = healthy;
     this.latency = new PeakEwma(tuning.latencyTauMs);

@@ -11,6 +11,7 @@ export type RejectReason =
   | 'too_many_connections'
   | 'queue_full'
   | 'queue_timeout'
+  | 'tls_handshake'
   /** listen.proxyProtocol: a connection from outside proxyProtocolFrom, or without a valid header in time. */
   | 'proxy_protocol';
 

@@ -37,8 +37,8 @@ import {
   type ParseError,
 } from './llhttp.js';
 import { responses, type CannedResponse } from './responses.js';
+import type { ProxySocket, ProxySocketListener } from '../socket.js';
 import type { UvTcp } from '../uv/handles.js';
-import { RawSocket, type RawSocketListener } from '../uv/socket.js';
 import type { ProxyAddresses } from '../proxy-protocol/header.js';
 import { encodeProxyHeader, type ProxyVersion } from '../proxy-protocol/encode.js';
 import { socketAddresses } from '../proxy-protocol/endpoints.js';
@@ -46,8 +46,8 @@ import type { ProxiedClient, UpstreamConn } from './upstream.js';
 
 type PauseReason = 'upstream' | 'pending' | 'pipeline';
 
-export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClient, ProxiedClient {
-  readonly socket: RawSocket;
+export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeClient, ProxiedClient {
+  readonly socket: ProxySocket;
   /** The client's address: from its PROXY header (listen.proxyProtocol), else the socket's peer. */
   readonly remoteAddress: string;
   /** The client is in proxy.trustedProxies: its forwarding headers are kept. */
@@ -84,18 +84,21 @@ export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClien
   private headers: { v1?: Buffer; v2?: Buffer } | null = null;
 
   /**
+   * Takes over `socket` (a RawSocket, or a TlsSocket after its handshake) and starts reading it.
+   * @param handle the connection's TCP handle, for its endpoints in a PROXY header sent on (null: unknown).
    * @param origin the client's endpoints from its PROXY header (listen.proxyProtocol), or null.
    * @param preface the client's bytes that came with that header: parsed first.
    */
   constructor(
-    private readonly handle: UvTcp,
+    socket: ProxySocket,
     private readonly px: ProxyContext,
     private readonly rejections: RateLimitedLog,
     private readonly onClosed: (conn: ClientConn) => void,
+    private readonly handle: UvTcp | null,
     private readonly origin: ProxyAddresses | null,
     preface: Buffer | null,
   ) {
-    const socket = new RawSocket(handle, this);
+    socket.listener = this;
     this.socket = socket;
     this.remoteAddress = origin?.source ?? socket.remoteAddress;
     this.trustForwarded = px.trustedProxies.has(this.remoteAddress);
@@ -145,7 +148,8 @@ export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClien
   /** ProxiedClient: the header naming this client, for a backend that wants one. */
   proxyHeader(version: ProxyVersion): Buffer {
     const headers = (this.headers ??= {});
-    return (headers[version] ??= encodeProxyHeader(version, this.origin ?? socketAddresses(this.handle)));
+    // No origin and no handle (a TLS connection): the header says UNKNOWN / LOCAL.
+    return (headers[version] ??= encodeProxyHeader(version, this.origin ?? (this.handle === null ? null : socketAddresses(this.handle))));
   }
 
   /** A chunked request's first chunk-size line parsed: its framing is sound, start it. */

@@ -20,6 +20,11 @@ import { requestPolicy } from '../../strategies/registry.js';
 import { ProxyHeaderGate, inboundSettings } from '../proxy-protocol/gate.js';
 import type { ProxyAddresses } from '../proxy-protocol/header.js';
 import type { UvTcp } from '../uv/handles.js';
+import { RawSocket } from '../uv/socket.js';
+import { NO_LISTENER, type ProxySocket } from '../socket.js';
+import { loadListenerCerts, type ListenerCerts } from '../tls/certs.js';
+import { TlsTerminator } from '../tls/listener.js';
+import type { Backend } from '../../pool/backend.js';
 
 /** Request bodies up to this size are kept for retries even when no strategy hedges larger ones. */
 const MIN_REPLAY_BYTES = 64 * 1024;
@@ -36,6 +41,8 @@ export class HttpProxy {
   private readonly rejections: RateLimitedLog;
   /** listen.proxyProtocol: connections wait here for their header before a ClientConn exists. */
   private readonly gate: ProxyHeaderGate;
+  /** TLS termination (listen.tls), or null: plain HTTP on raw sockets. */
+  private readonly tls: TlsTerminator | null;
 
   constructor(deps: ProxyDeps) {
     const { config } = deps;
@@ -62,15 +69,29 @@ export class HttpProxy {
     };
     this.rejections = new RateLimitedLog(deps.log);
     this.gate = new ProxyHeaderGate(inboundSettings(config), deps.stats, this.rejections);
+    // Certificates are checked before anything listens: a bad file fails the start, naming it.
+    const certs = config.listen.tls === undefined ? null : loadListenerCerts(config.listen.tls);
+    this.tls =
+      certs === null
+        ? null
+        : new TlsTerminator(certs, config.timeouts.clientHeadersMs, {
+            secured: (socket) => this.serve(socket, null, null, null),
+            failed: (err, client) => {
+              deps.stats.rejected('tls_handshake');
+              this.rejections.warn('tls_handshake', { client, err: err.code ?? err.message }, 'TLS handshake failed');
+            },
+          });
     // Client connections are half-open capable: a client's FIN means "no more requests",
     // and what it asked for is still answered (see ClientConn.onEnd).
     this.acceptor = new Acceptor(
       {
         accept: (client) => {
           if (this.px.config.listen.proxyProtocol) this.gate.admit(client, this.startConn);
-          else this.conns.add(new ClientConn(client, this.px, this.rejections, this.forget, null, null));
+          else if (this.tls === null) this.serve(new RawSocket(client, NO_LISTENER), client, null, null);
+          else this.tls.accept(client);
         },
-        openCount: () => this.conns.size + this.gate.pending,
+        // Connections still waiting for their PROXY header or in their TLS handshake count too.
+        openCount: () => this.conns.size + this.gate.pending + (this.tls?.pending ?? 0),
         limit: () => this.px.config.limits.maxClientConnections,
         draining: () => this.px.draining,
       },
@@ -104,11 +125,37 @@ export class HttpProxy {
     return config.limits.maxQueuePerBackend * Math.max(1, pool.backends.length);
   }
 
-  /** A connection whose PROXY header was read: it serves requests from now on. */
+  /**
+   * A connection whose PROXY header was read: it serves requests from now on. (The config
+   * refuses listen.proxyProtocol with listen.tls, so this is always plain HTTP.)
+   */
   private readonly startConn = (client: UvTcp, origin: ProxyAddresses | null, preface: Buffer | null): void => {
     if (this.px.draining) return client.close();
-    this.conns.add(new ClientConn(client, this.px, this.rejections, this.forget, origin, preface));
+    this.serve(new RawSocket(client, NO_LISTENER), client, origin, preface);
   };
+
+  /** A client connection ready for HTTP (plain at once, TLS after its handshake). */
+  private serve(socket: ProxySocket, handle: UvTcp | null, origin: ProxyAddresses | null, preface: Buffer | null): void {
+    const conn = new ClientConn(socket, this.px, this.rejections, this.forget, handle, origin, preface);
+    this.conns.add(conn);
+    // Its handshake ended after the stop began: it gets what drain() gives idle connections.
+    if (this.px.draining) conn.drain();
+  }
+
+  /** Whether the listener terminates TLS. */
+  get terminatesTls(): boolean {
+    return this.tls !== null;
+  }
+
+  /** New certificates and handshake timeout (reload, already checked by loadListenerCerts). */
+  updateCertificates(certs: ListenerCerts, handshakeTimeoutMs: number): void {
+    this.tls?.update(certs, handshakeTimeoutMs);
+  }
+
+  /** Closes the idle keep-alive connections to a backend (its TLS settings changed on reload). */
+  closeIdle(backend: Backend): void {
+    this.px.upstreams.closeIdle(backend);
+  }
 
   private readonly forget = (conn: ClientConn): void => {
     this.conns.delete(conn);
@@ -157,9 +204,10 @@ export class HttpProxy {
     this.gate.closeAll();
     for (const c of this.conns) c.drain();
     const start = Date.now();
-    while (this.conns.size > 0 && Date.now() - start < deadlineMs) {
+    while (this.conns.size + (this.tls?.pending ?? 0) > 0 && Date.now() - start < deadlineMs) {
       await new Promise((r) => setTimeout(r, 20));
     }
+    this.tls?.destroyPending();
     for (const c of this.conns) c.destroy();
     this.px.upstreams.closeAll();
     this.px.sweeper.stop();
