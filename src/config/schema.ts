@@ -149,6 +149,10 @@ export const proxySchema = z
   .strictObject({
     backendHeader: headerName.nullable().default(null).describe('response header naming the backend that served (e.g. X-Backend-Server); null: none'),
     via: headerValue.default('ballast').describe('pseudonym in the Via header'),
+    forwardLoadReports: z
+      .boolean()
+      .default(false)
+      .describe('pass backends\' endpoint-load-metrics headers (ORCA load reports) on to clients; off, they are read and removed, as they describe the backend and not the response'),
     trustedProxies: cidrList
       .default([])
       .describe('clients (CIDR ranges, e.g. 10.0.0.0/8) whose X-Forwarded-For, X-Forwarded-Proto and Forwarded are kept and extended; from anyone else they are replaced'),
