@@ -38,7 +38,7 @@ export interface Running {
 
 /** Starts a balancer (on its discovery source's first view, if it has one) and its admin server. */
 export async function startAll(config: Config, log: Logger): Promise<Running> {
-  const source = createDiscovery(config, log);
+  const source = await createDiscovery(config, log);
   const discovery = source === undefined ? undefined : new DiscoveryRunner(source, config, log);
   let ballast: Ballast;
   try {

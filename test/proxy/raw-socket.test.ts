@@ -4,10 +4,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import net from 'node:net';
-import { RawSocket, type RawSocketListener } from '../../src/proxy/uv/socket.js';
+import { RawSocket, keepable, type RawSocketListener } from '../../src/proxy/uv/socket.js';
 import { deadPort } from '../helpers/servers.js';
-import { sleep } from '../helpers/lifecycle.js';
+import { cleanups, sleep } from '../helpers/lifecycle.js';
 
 /** A listener that records what happened, in order. */
 function recorder(): RawSocketListener & { events: string[]; data: Buffer[]; errors: string[]; closed: Promise<void> } {
@@ -43,8 +44,12 @@ async function server(onConnection: (s: net.Socket) => void) {
   const close = () =>
     new Promise<void>((r) => {
       for (const c of open) c.destroy();
-      srv.close(() => r());
+      if (srv.listening) srv.close(() => r());
+      else r();
     });
+  // Also closed after the file's tests: a test that failed before its own close() left a
+  // half-open connection that kept the test process, and the suite, waiting for ever.
+  cleanups.push(close);
   return { port: (srv.address() as net.AddressInfo).port, close };
 }
 
@@ -96,6 +101,8 @@ test('write() says stop past 16 KiB the peer has not taken, onDrain says go on, 
   assert.ok(written < 64 << 20, 'write() returned false before 64 MB were queued');
   assert.ok(sock.writableLength >= 16 * 1024);
   const drained = new Promise<void>((r) => (rec.onDrain = () => r()));
+  // The peer has read everything once it sees our FIN (a fixed sleep was too short under load).
+  const peerEnded = once(peer!, 'end');
   let total = 0;
   let ordered = true;
   let expect = 0;
@@ -108,7 +115,7 @@ test('write() says stop past 16 KiB the peer has not taken, onDrain says go on, 
   assert.equal(sock.writableLength, 0);
   sock.destroy();
   await rec.closed;
-  await sleep(50);
+  await peerEnded;
   assert.equal(total, written);
   assert.ok(ordered, 'blocks arrived in order');
   await s.close();
@@ -218,4 +225,47 @@ test('writes and end() before the connect completes are sent in order once conne
   await sleep(50);
   assert.deepEqual(got, ['head;body;last', 'head;body;last']);
   await s.close();
+});
+
+test('a chunk given to onData lies in the shared read buffer: keepable() copies it, write() of it is safe after later reads', async () => {
+  // Two peers; what A receives is relayed to C (written while C's peer reads nothing, so the
+  // write stays queued in libuv) and kept, then B's reads overwrite the shared buffer.
+  const heldByPeer: Buffer[] = [];
+  let sinkPeer: net.Socket | undefined;
+  const sink = await server((c) => {
+    sinkPeer = c;
+    c.pause();
+  });
+  const sources: net.Socket[] = [];
+  const src = await server((c) => (sources[0] = c));
+  const srcB = await server((c) => (sources[1] = c));
+  const toSink = RawSocket.connect('127.0.0.1', sink.port, recorder());
+  const kept: Buffer[] = [];
+  const a = recorder();
+  a.onData = (chunk: Buffer) => {
+    assert.notEqual(keepable(chunk), chunk, 'a read chunk is copied by keepable');
+    kept.push(keepable(chunk));
+    toSink.write(chunk);
+  };
+  const b = recorder();
+  const sa = RawSocket.connect('127.0.0.1', src.port, a);
+  const sb = RawSocket.connect('127.0.0.1', srcB.port, b);
+  while (sources[0] === undefined || sources[1] === undefined || sinkPeer === undefined) await sleep(5);
+  const payload = Buffer.alloc(256 * 1024, 'a');
+  sources[0]!.write(payload);
+  while (kept.reduce((n, k) => n + k.length, 0) < payload.length) await sleep(5);
+  // B's reads now land where A's chunks were.
+  sources[1]!.write(Buffer.alloc(256 * 1024, 'b'));
+  while (b.data.reduce((n, k) => n + k.length, 0) < 256 * 1024) await sleep(5);
+  assert.ok(Buffer.concat(kept).equals(payload), 'kept chunks unchanged by later reads');
+  const own = Buffer.from('not shared');
+  assert.equal(keepable(own), own, 'a buffer of its own is kept as is');
+  // The sink's peer reads at last: every byte relayed is A's, none of B's.
+  sinkPeer!.resume();
+  const relayed: Buffer[] = [];
+  sinkPeer!.on('data', (d: Buffer) => relayed.push(d));
+  while (relayed.reduce((n, k) => n + k.length, 0) < payload.length) await sleep(5);
+  assert.ok(Buffer.concat(relayed).equals(payload), 'queued writes of read chunks carry what was read');
+  for (const s of [sa, sb, toSink]) s.destroy();
+  await Promise.all([src.close(), srcB.close(), sink.close()]);
 });

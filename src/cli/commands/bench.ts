@@ -73,6 +73,9 @@ in turn nginx directly, Ballast L7 and L4 (round_robin) and HAProxy in HTTP mode
 always) and TCP mode (one thread each). Each balancer is pinned alone to CPU 0 with taskset,
 wrk and nginx share CPU 1. Rounds over the targets in alternating order, the best round of
 each kept, then one run per target at one connection for the median latency a proxy adds.
+Then, on the same balancers: CPU per request (every thread, from /proc) under an open loop
+of 250 req/s from \`ballast loadtest\`, and the L7 balancers' RSS with N idle keep-alive
+clients (one request each, then idle; their open-files limit is raised to N + 256).
 Prints a Markdown table and Ballast's ratios to HAProxy. Needs wrk, nginx and taskset
 (Debian: apt-get install -y wrk nginx util-linux), and haproxy to compare.
   --throughput            run it; it takes only these flags:
@@ -80,6 +83,9 @@ Prints a Markdown table and Ballast's ratios to HAProxy. Needs wrk, nginx and ta
   --warmup S              whole seconds of load before each measured run (default ${THROUGHPUT_DEFAULTS.warmupS})
   --connections N         wrk connections (default ${THROUGHPUT_DEFAULTS.connections})
   --repeat N              rounds over the targets (default ${THROUGHPUT_DEFAULTS.rounds})
+  --cpu-seconds S         seconds of the 250 req/s run per balancer, 0 skips it
+                          (default ${THROUGHPUT_DEFAULTS.cpuSeconds})
+  --idle-clients N        idle client connections, 0 skips them (default ${THROUGHPUT_DEFAULTS.idleClients})
   --haproxy-bin PATH, --no-haproxy, --json
                           as above
   --no-tls                skip the TLS comparison. By default Ballast terminating TLS
@@ -94,7 +100,6 @@ Exit codes: 0 done, 1 a run failed or a program it needs is missing (HAProxy whe
 
 export const benchCommand: Command = {
   name: 'bench',
-  summary: 'benchmark the strategies live against HAProxy (real processes on 127.0.0.1)',
   help,
   async run(args: string[]): Promise<number> {
     const { values } = parseArgs({
@@ -121,11 +126,16 @@ export const benchCommand: Command = {
         chart: { type: 'string' },
         list: { type: 'boolean', default: false },
         throughput: { type: 'boolean', default: false },
+        'cpu-seconds': { type: 'string' },
+        'idle-clients': { type: 'string' },
         'no-tls': { type: 'boolean', default: false },
       },
     });
 
     if (values.throughput) return runThroughputCommand(values);
+    for (const flag of ['cpu-seconds', 'idle-clients'] as const) {
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} is for --throughput; the scenario benchmark has no such run`);
+    }
     if (values['no-tls']) throw new UsageError('--no-tls is for --throughput (the scenario benchmark runs no TLS)');
 
     if (values.list) {

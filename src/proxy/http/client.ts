@@ -22,20 +22,8 @@ import type { HasDeadline } from '../deadlines.js';
 import type { ProxyContext } from './context.js';
 import { Exchange, type ExchangeClient } from './exchange.js';
 import { Framing } from './headers.js';
-import {
-  HTTPParser,
-  LENIENT_NONE,
-  PAUSE,
-  PAUSED_CODE,
-  isParseError,
-  kOnBody,
-  kOnHeaders,
-  kOnHeadersComplete,
-  kOnMessageComplete,
-  methodName,
-  type LlhttpParser,
-  type ParseError,
-} from './llhttp.js';
+import { PAUSE, PAUSED_CODE, isParseError, methodName, type LlhttpParser, type ParseError } from './llhttp.js';
+import { lendRequestParser, returnRequestParser, type RequestParserOwner } from './request-parsers.js';
 import { responses, type CannedResponse } from './responses.js';
 import type { ProxySocket, ProxySocketListener } from '../socket.js';
 import type { UvTcp } from '../uv/handles.js';
@@ -43,10 +31,11 @@ import type { ProxyAddresses } from '../proxy-protocol/header.js';
 import { encodeProxyHeader, type ProxyVersion } from '../proxy-protocol/encode.js';
 import { socketAddresses } from '../proxy-protocol/endpoints.js';
 import type { ProxiedClient, UpstreamConn } from './upstream.js';
+import { keepable } from '../uv/socket.js';
 
 type PauseReason = 'upstream' | 'pending' | 'pipeline';
 
-export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeClient, ProxiedClient {
+export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeClient, ProxiedClient, RequestParserOwner {
   readonly socket: ProxySocket;
   /** The client's address: from its PROXY header (listen.proxyProtocol), else the socket's peer. */
   readonly remoteAddress: string;
@@ -54,7 +43,10 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
   readonly trustForwarded: boolean;
   /** Head deadline (from accept or the head's first byte), then the body deadline; 0 when none. */
   deadline = 0;
-  private readonly parser: LlhttpParser;
+  /** Lent while a request is read or answered (request-parsers.ts); null while idle. */
+  private parser: LlhttpParser | null = null;
+  /** Inside parser.execute(): the parser may not be given back now. */
+  private executing = false;
   /** The request being answered. */
   private current: Exchange | null = null;
   /** The request whose bytes the parser is reading (the current one or a pipelined one). */
@@ -102,40 +94,6 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
     this.socket = socket;
     this.remoteAddress = origin?.source ?? socket.remoteAddress;
     this.trustForwarded = px.trustedProxies.has(this.remoteAddress);
-    const parser = new HTTPParser();
-    parser.initialize(HTTPParser.REQUEST, {}, px.config.limits.maxHeaderBytes, LENIENT_NONE);
-    parser[kOnHeaders] = (headers: string[], url: string) => {
-      this.partialHeaders = this.partialHeaders === null ? headers : this.partialHeaders.concat(headers);
-      this.partialUrl += url;
-    };
-    parser[kOnHeadersComplete] = (
-      versionMajor: number,
-      versionMinor: number,
-      headers: string[] | undefined,
-      method: number,
-      url: string | undefined,
-      _status: number,
-      _message: string,
-      upgrade: boolean,
-      keepAlive: boolean,
-    ): number => this.onHead(versionMajor, versionMinor, headers, method, url, upgrade, keepAlive);
-    parser[kOnBody] = (chunk: Buffer) => {
-      const ex = this.parsing;
-      if (ex === null) return;
-      if (ex.awaitingFirstChunk) this.firstChunkParsed(ex);
-      ex.requestBody(chunk);
-    };
-    parser[kOnMessageComplete] = () => {
-      const ex = this.parsing;
-      this.parsing = null;
-      if (ex === null) return;
-      if (this.deadline !== 0 && ex === this.current) this.deadline = 0; // the body deadline is met
-      // A client that said "Connection: close" sends nothing more we would answer.
-      if (!ex.clientKeepAlive) this.refusing = true;
-      if (ex.awaitingFirstChunk) this.firstChunkParsed(ex);
-      ex.requestCompleted();
-    };
-    this.parser = parser;
 
     socket.setTimeout(px.config.timeouts.clientIdleMs);
     // A connection that never sends a byte must not hold a slot for longer than a slow head.
@@ -150,6 +108,46 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
     const headers = (this.headers ??= {});
     // No origin and no handle (a TLS connection): the header says UNKNOWN / LOCAL.
     return (headers[version] ??= encodeProxyHeader(version, this.origin ?? (this.handle === null ? null : socketAddresses(this.handle))));
+  }
+
+  // --- the lent parser's callbacks (RequestParserOwner) ------------------------------------
+
+  parsedHeaders(headers: string[], url: string): void {
+    this.partialHeaders = this.partialHeaders === null ? headers : this.partialHeaders.concat(headers);
+    this.partialUrl += url;
+  }
+
+  parsedHead(versionMajor: number, versionMinor: number, headers: string[] | undefined, method: number, url: string | undefined, upgrade: boolean, keepAlive: boolean): number {
+    return this.onHead(versionMajor, versionMinor, headers, method, url, upgrade, keepAlive);
+  }
+
+  parsedBody(chunk: Buffer): void {
+    const ex = this.parsing;
+    if (ex === null) return;
+    if (ex.awaitingFirstChunk) this.firstChunkParsed(ex);
+    ex.requestBody(chunk);
+  }
+
+  parsedMessage(): void {
+    const ex = this.parsing;
+    this.parsing = null;
+    if (ex === null) return;
+    if (this.deadline !== 0 && ex === this.current) this.deadline = 0; // the body deadline is met
+    // A client that said "Connection: close" sends nothing more we would answer.
+    if (!ex.clientKeepAlive) this.refusing = true;
+    if (ex.awaitingFirstChunk) this.firstChunkParsed(ex);
+    ex.requestCompleted();
+  }
+
+  /**
+   * Gives the parser back when the connection is between requests: nothing parsed and
+   * unanswered, no pipelined head or bytes parked, no partial head. Not from inside execute().
+   */
+  private returnParserIfIdle(): void {
+    const parser = this.parser;
+    if (parser === null || this.executing || this.refusing || this.current !== null || this.parsing !== null || this.next !== null || this.held !== null || this.headBytes || this.partialHeaders !== null) return;
+    this.parser = null;
+    returnRequestParser(parser);
   }
 
   /** A chunked request's first chunk-size line parsed: its framing is sound, start it. */
@@ -193,19 +191,28 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
   }
 
   private execute(chunk: Buffer): void {
+    const parser = (this.parser ??= lendRequestParser(this, this.px.config.limits.maxHeaderBytes));
     let result: number | ParseError;
+    this.executing = true;
     try {
-      result = this.parser.execute(chunk);
+      result = parser.execute(chunk);
     } catch (err) {
+      this.executing = false;
       // A bug of ours must cost one connection, never the process.
       this.px.log.error({ err }, 'request handling failed');
       this.destroy();
       return;
     }
-    if (!isParseError(result)) return;
+    this.executing = false;
+    if (!isParseError(result)) {
+      // The usual keep-alive case: the response went out within this read; idle again.
+      this.returnParserIfIdle();
+      return;
+    }
     if (result.code === PAUSED_CODE) {
-      // Stopped after a pipelined head (onHead returned PAUSE): keep the rest for its turn.
-      this.held = chunk.subarray(result.bytesParsed);
+      // Stopped after a pipelined head (onHead returned PAUSE): keep the rest for its turn
+      // (a copy: the chunk lies in the read buffer the next read overwrites).
+      this.held = keepable(chunk.subarray(result.bytesParsed));
       this.pauseReading('pipeline');
     } else if (!this.refusing) {
       this.onParseError(result);
@@ -217,7 +224,7 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
     const held = this.held;
     if (held === null || this.closed || this.refusing) return;
     this.held = null;
-    this.parser.resume();
+    this.parser!.resume();
     this.execute(held);
     if (this.held === null && !this.refusing) this.resumeReading('pipeline');
   };
@@ -331,7 +338,10 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
       return;
     }
     const next = this.next;
-    if (next === null) return;
+    if (next === null) {
+      this.returnParserIfIdle();
+      return;
+    }
     this.next = null;
     this.current = next;
     this.startExchange(next);
@@ -456,7 +466,13 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
     this.next = null;
     this.held = null;
     this.parsing = null;
-    this.parser.free();
+    const parser = this.parser;
+    this.parser = null;
+    // Closed from inside execute() (a bug caught there): that parser is not safe to lend again.
+    if (parser !== null) {
+      if (this.executing) parser.free();
+      else returnRequestParser(parser);
+    }
     this.px.upstreams.unbind(this);
     this.onClosed(this);
   }
