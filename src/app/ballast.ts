@@ -156,6 +156,7 @@ export class Ballast {
         removed.push(b);
       } else {
         this.pool.setWeight(b, spec.weight);
+        this.pool.setSendProxy(b, spec.sendProxy ?? null);
         b.tls = spec.tlsConnect;
         // Idle connections were opened with the old TLS settings: none may serve the new ones.
         const tlsChanged = tlsBefore.get(b.address) !== JSON.stringify(next.servers.find((s) => serverKey(s) === b.address)?.tls ?? null);

@@ -27,12 +27,18 @@ import { lendRequestParser, returnRequestParser, type RequestParserOwner } from 
 import { responses, type CannedResponse } from './responses.js';
 import { untunnelable } from '../tunnel/upgrade.js';
 import type { ProxySocket, ProxySocketListener } from '../socket.js';
+import type { UvTcp } from '../uv/handles.js';
+import type { ProxyAddresses } from '../proxy-protocol/header.js';
+import { encodeProxyHeader, type ProxyVersion } from '../proxy-protocol/encode.js';
+import { socketAddresses } from '../proxy-protocol/endpoints.js';
+import type { ProxiedClient, UpstreamConn } from './upstream.js';
 import { keepable } from '../uv/socket.js';
 
 type PauseReason = 'upstream' | 'pending' | 'pipeline' | 'upgrade';
 
-export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeClient, RequestParserOwner {
+export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeClient, ProxiedClient, RequestParserOwner {
   readonly socket: ProxySocket;
+  /** The client's address: from its PROXY header (listen.proxyProtocol), else the socket's peer. */
   readonly remoteAddress: string;
   /** The client is in proxy.trustedProxies: its forwarding headers are kept. */
   readonly trustForwarded: boolean;
@@ -69,17 +75,29 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
   private refusing = false;
   /** At least one request head arrived on this connection. */
   private sawRequest = false;
+  /** ProxiedClient: idle backend connections that carry this client's PROXY header. */
+  boundIdle: UpstreamConn[] | null = null;
+  /** The PROXY headers sent for this client (servers[].sendProxy), built on first use. */
+  private headers: { v1?: Buffer; v2?: Buffer } | null = null;
 
-  /** Takes over `socket` (a RawSocket, or a TlsSocket after its handshake) and starts reading it. */
+  /**
+   * Takes over `socket` (a RawSocket, or a TlsSocket after its handshake) and starts reading it.
+   * @param handle the connection's TCP handle, for its endpoints in a PROXY header sent on (null: unknown).
+   * @param origin the client's endpoints from its PROXY header (listen.proxyProtocol), or null.
+   * @param preface the client's bytes that came with that header: parsed first.
+   */
   constructor(
     socket: ProxySocket,
     private readonly px: ProxyContext,
     private readonly rejections: RateLimitedLog,
     private readonly onClosed: (conn: ClientConn) => void,
+    private readonly handle: UvTcp | null,
+    private readonly origin: ProxyAddresses | null,
+    preface: Buffer | null,
   ) {
     socket.listener = this;
     this.socket = socket;
-    this.remoteAddress = socket.remoteAddress;
+    this.remoteAddress = origin?.source ?? socket.remoteAddress;
     this.trustForwarded = px.trustedProxies.has(this.remoteAddress);
 
     socket.setTimeout(px.config.timeouts.clientIdleMs);
@@ -87,6 +105,14 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
     this.deadline = px.now() + px.config.timeouts.clientHeadersMs;
     px.sweeper.add(this);
     socket.start();
+    if (preface !== null) this.onData(preface);
+  }
+
+  /** ProxiedClient: the header naming this client, for a backend that wants one. */
+  proxyHeader(version: ProxyVersion): Buffer {
+    const headers = (this.headers ??= {});
+    // No origin and no handle (a TLS connection): the header says UNKNOWN / LOCAL.
+    return (headers[version] ??= encodeProxyHeader(version, this.origin ?? (this.handle === null ? null : socketAddresses(this.handle))));
   }
 
   // --- the lent parser's callbacks (RequestParserOwner) ------------------------------------
@@ -496,6 +522,7 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
       if (this.executing) parser.free();
       else returnRequestParser(parser);
     }
+    this.px.upstreams.unbind(this);
     this.onClosed(this);
   }
 }

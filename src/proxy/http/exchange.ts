@@ -23,12 +23,12 @@ import { SKIP_BODY } from './llhttp.js';
 import { RequestBody } from './request-body.js';
 import { responses, type CannedResponse } from './responses.js';
 import type { SlotWaiter } from './slot-queue.js';
-import type { UpstreamConn } from './upstream.js';
+import type { ProxiedClient, UpstreamConn } from './upstream.js';
 import type { ProxySocket } from '../socket.js';
 import { Tunnel, type TunnelOwner } from '../tunnel/tunnel.js';
 
 /** What an exchange needs of its client connection, and nothing more. */
-export interface ExchangeClient {
+export interface ExchangeClient extends ProxiedClient {
   readonly socket: ProxySocket;
   readonly remoteAddress: string;
   /** The client is a trusted proxy (proxy.trustedProxies). */
@@ -160,7 +160,7 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
     const px = this.px;
     if (!a.hedge) this.body.restart();
     // An upgrade gets a connection of its own: the backend keeps it for the tunnel.
-    const conn = this.upgrade ? px.upstreams.connect(a.backend, a, false) : px.upstreams.acquire(a.backend, a);
+    const conn = this.upgrade ? px.upstreams.connect(a.backend, a, this.client) : px.upstreams.acquire(a.backend, a, this.client);
     a.conn = conn;
     px.sweeper.add(a);
     if (conn.connected) this.attemptConnected(a, conn);
