@@ -8,6 +8,7 @@ import { ConfigError } from '../config/load.js';
 import { Pool, type PoolLoad } from '../pool/pool.js';
 import type { StatsRecorder } from '../stats/recorder.js';
 import type { ListenSpec } from '../proxy/uv/acceptor.js';
+import type { AccessLineSink } from '../accesslog/access-log.js';
 import type { Backend } from '../pool/backend.js';
 import { ActiveStrategy, UnknownStrategyError } from '../strategies/active.js';
 import { AttemptPolicy } from '../balancer/policy.js';
@@ -35,11 +36,12 @@ export interface StartOptions {
  * The two parts of a balancer on several event loops. The main thread's `control` part runs
  * the health checks and outlier detection and holds the view the admin API shows, but proxies
  * nothing; each worker's `data` part proxies, its backends' readiness set by the main thread
- * and its statistics sent there (`recorder`). Both count in-flight requests in `load`.
+ * and its statistics and access-log lines sent there (`recorder`, `accessLog`: the main thread
+ * writes the file). Both count in-flight requests in `load`.
  */
 export type Part =
   | { role: 'control'; load: PoolLoad }
-  | { role: 'data'; load: PoolLoad; recorder: StatsRecorder; listen: ListenSpec; index: number; beforeListen: (b: Ballast) => void };
+  | { role: 'data'; load: PoolLoad; recorder: StatsRecorder; accessLog: AccessLineSink; listen: ListenSpec; index: number; beforeListen: (b: Ballast) => void };
 
 function serverKey(s: { host: string; port: number }): string {
   return `${s.host}:${s.port}`;
@@ -99,7 +101,8 @@ export class Ballast {
     this.health = new HealthMonitor(this.pool, config.healthCheck, { clock, mode: config.mode, random });
     this.health.addCheckListener(this.outlier.onCheck);
     const stats = part?.role === 'data' ? part.recorder : this.stats;
-    const deps = { config, pool: this.pool, active: this.active, policy: this.policy, stats, log, now: () => clock.now() };
+    const accessLogSink = part?.role === 'data' ? part.accessLog : undefined;
+    const deps = { config, pool: this.pool, active: this.active, policy: this.policy, stats, log, now: () => clock.now(), accessLogSink };
     this.proxy = config.mode === 'tcp' ? new TcpProxy(deps) : new HttpProxy(deps);
   }
 
@@ -200,6 +203,7 @@ export class Ballast {
         removed.push(b);
       } else {
         this.pool.setWeight(b, spec.weight);
+        this.pool.setSendProxy(b, spec.sendProxy ?? null);
         b.tls = spec.tlsConnect;
         // Idle connections were opened with the old TLS settings: none may serve the new ones.
         const tlsChanged = tlsBefore.get(b.address) !== JSON.stringify(next.servers.find((s) => serverKey(s) === b.address)?.tls ?? null);
@@ -235,6 +239,11 @@ export class Ballast {
       `servers: the new config keeps none of the ${running.length} running servers (${running.join(', ')}), so it would remove them all; ` +
         'a truncated or mistaken file looks like this. To replace every server at once, set reload.allowReplaceAllServers: true in the new file',
     );
+  }
+
+  /** Reopens the access log file (SIGUSR1, after logrotate moved it). */
+  reopenLogs(): void {
+    if (this.proxy instanceof HttpProxy) this.proxy.reopenAccessLog();
   }
 
   /** Graceful stop: no new connections, in-flight requests get `deadlineMs` to finish. */

@@ -68,7 +68,9 @@ export async function startAll(config: Config, log: Logger, options: StartAllOpt
     plane,
     async stop() {
       // The proxy stops accepting first, at once; the admin server and discovery close alongside.
-      await Promise.all([plane?.stop(ballast.config.timeouts.shutdownMs), ballast.stop(), admin?.close(), discovery?.stop()]);
+      // Workers drain before the main thread's part stops: its access log writes their last lines.
+      const proxies = plane === undefined ? ballast.stop() : plane.stop(ballast.config.timeouts.shutdownMs).then(() => ballast.stop(0));
+      await Promise.all([proxies, admin?.close(), discovery?.stop()]);
     },
   };
 }
@@ -136,6 +138,13 @@ export async function runBallast(config: Config, options: RunOptions = {}): Prom
     if (source !== undefined) reload('SIGHUP', () => source.parse(source.read()));
   };
   process.on('SIGHUP', onHup);
+  // logrotate's postrotate: `kill -USR1 PID` makes the access log start a new file. (A listener
+  // here also keeps Node from opening its inspector on SIGUSR1.)
+  const onUsr1 = (): void => {
+    ballast.reopenLogs();
+    log.info('access log reopened');
+  };
+  process.on('SIGUSR1', onUsr1);
   // A watched file is reloaded only once it reads the same twice (a half-written one must not apply).
   const settle =
     source === undefined
@@ -156,6 +165,7 @@ export async function runBallast(config: Config, options: RunOptions = {}): Prom
     }));
   log.info({ signal, inFlight: ballast.pool.totalInflight }, 'stopping: finishing in-flight requests');
   process.off('SIGHUP', onHup);
+  process.off('SIGUSR1', onUsr1);
   unwatch?.();
   settle?.stop();
   await running.stop();

@@ -7,12 +7,15 @@ import { IDLE_READY_LINE, idleClientsOptions, openIdleClients } from './idle-cli
 
 async function main(): Promise<void> {
   const o = idleClientsOptions(process.argv[2] ?? '{}');
-  const sockets = await openIdleClients(o);
-  process.stdout.write(`${IDLE_READY_LINE} ${sockets.length}\n`);
-  await new Promise<void>((resolve) => {
+  // The handlers go in before the connections are opened: the parent may signal as soon as it
+  // reads the ready line, and a SIGTERM that finds no handler kills with the default action.
+  const stopped = new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
+  const sockets = await openIdleClients(o);
+  process.stdout.write(`${IDLE_READY_LINE} ${sockets.length}\n`);
+  await stopped;
   for (const s of sockets) s.destroy();
 }
 

@@ -5,6 +5,7 @@ import type { ActiveStrategy } from '../strategies/active.js';
 import type { StatsRecorder } from '../stats/recorder.js';
 import type { Logger } from '../util/log.js';
 import type { AttemptPolicy } from '../balancer/policy.js';
+import type { AccessLineSink } from '../accesslog/access-log.js';
 
 export interface ProxyDeps {
   config: Config;
@@ -14,4 +15,6 @@ export interface ProxyDeps {
   stats: StatsRecorder;
   log: Logger;
   now: () => number;
+  /** A worker's access-log lines go here instead of a file (the main thread writes them); absent: the proxy writes its own. */
+  accessLogSink?: AccessLineSink;
 }

@@ -11,6 +11,7 @@ import type { Ballast } from '../app/ballast.js';
 import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Pool } from '../pool/pool.js';
+import { HttpProxy } from '../proxy/http/server.js';
 import { listenHandle, reusePortSupported, type UvTcp } from '../proxy/uv/handles.js';
 import type { Logger } from '../util/log.js';
 import { bindListener, HandoffServer } from './handoff.js';
@@ -218,16 +219,28 @@ export class WorkerPlane {
         }
         if (this.stopping) return;
         this.restarts++;
-        const delay = slot.backoffMs;
-        slot.backoffMs = Math.min(RESTART_MAX_MS, slot.backoffMs * 2);
-        this.options.log.warn({ worker: slot.index + 1, code, restartInMs: delay }, 'worker exited; restarting it (the listener stays open)');
-        slot.restartTimer = setTimeout(() => {
-          slot.restartTimer = null;
-          if (this.stopping) return;
-          this.spawn(slot).catch((err: Error) => this.options.log.error({ worker: slot.index + 1, err: err.message }, 'worker restart failed'));
-        }, delay);
+        this.options.log.warn({ worker: slot.index + 1, code, restartInMs: slot.backoffMs }, 'worker exited; restarting it (the listener stays open)');
+        this.restartLater(slot);
       });
     });
+  }
+
+  /**
+   * Starts the slot's worker again after its backoff. A restart that fails before listening
+   * (a certificate file caught mid-rotation, say) is tried again, the delay still doubling.
+   */
+  private restartLater(slot: Slot): void {
+    const delay = slot.backoffMs;
+    slot.backoffMs = Math.min(RESTART_MAX_MS, slot.backoffMs * 2);
+    slot.restartTimer = setTimeout(() => {
+      slot.restartTimer = null;
+      if (this.stopping) return;
+      this.spawn(slot).catch((err: Error) => {
+        this.options.log.error({ worker: slot.index + 1, err: err.message }, 'worker restart failed; trying again');
+        // A worker that said why it failed is still exiting: its exit schedules the next try.
+        if (!this.stopping && slot.worker === null && slot.restartTimer === null) this.restartLater(slot);
+      });
+    }, delay);
   }
 
   private onStats(slot: Slot, batch: Parameters<typeof replay>[0]): void {
@@ -235,6 +248,8 @@ export class WorkerPlane {
     if (batch.nums.length > 0) {
       replay(batch, { stats: this.control.stats, pool: this.control.pool, observe: this.control.outlier.observe });
     }
+    // The main thread's proxy listens nowhere; its access log is the file's one writer.
+    if (batch.lines.length > 0 && this.control.proxy instanceof HttpProxy) this.control.proxy.writeAccessLines(batch.lines);
   }
 
   /** Sends `message` to every running worker (one being restarted gets the state at its start). */

@@ -6,6 +6,10 @@
  * outlier detection), so the figures are the ones one event loop would have counted, at most one
  * batch late. Backends travel as indexes into the batch's address list.
  *
+ * Access-log lines (already formatted and sampled by the worker) travel in the same batch and
+ * are appended by the main thread, the log's one writer; lines of different workers are in
+ * the file in the order their batches arrived, so times may step back by up to one interval.
+ *
  * The strategy's own figures (`/api/algorithm-metrics`) are a worker's learning state, so they
  * travel as they are, about once a second, and are shown per worker (plane.ts).
  */
@@ -22,6 +26,7 @@ const HEDGE_WON = 3;
 const REJECTED = 4;
 const CONNECTION = 5;
 const OUTCOME = 6;
+const TUNNEL = 7;
 
 const OUTCOME_KINDS: readonly OutcomeKind[] = ['ok', 'http_5xx', 'connect', 'reset', 'timeout', 'cancelled'];
 
@@ -38,6 +43,8 @@ export interface StatsBatch {
   clients: string[];
   /** Backend addresses the records index. */
   backends: string[];
+  /** Access-log lines, each with its newline. */
+  lines: string[];
   strategy?: StrategyFigures;
 }
 
@@ -46,6 +53,7 @@ export class StatsBatcher implements StatsRecorder {
   private nums: number[] = [];
   private clients: string[] = [];
   private backends: string[] = [];
+  private lines: string[] = [];
   private index = new Map<Backend, number>();
 
   private b(backend: Backend | undefined): number {
@@ -84,6 +92,15 @@ export class StatsBatcher implements StatsRecorder {
     this.nums.push(CONNECTION, this.b(backend), ok ? 1 : 0, durationMs, bytesIn, bytesOut);
   }
 
+  tunnelFinished(backend: Backend, bytesIn: number, bytesOut: number): void {
+    this.nums.push(TUNNEL, this.b(backend), bytesIn, bytesOut);
+  }
+
+  /** An access-log line (the worker's AccessLog sink). */
+  readonly accessLine = (line: string): void => {
+    this.lines.push(line);
+  };
+
   /** An attempt's outcome (an ActiveStrategy observer). */
   readonly outcome = (backend: Backend, outcome: Outcome): void => {
     this.nums.push(OUTCOME, this.b(backend), OUTCOME_KINDS.indexOf(outcome.kind), outcome.status, outcome.latencyMs);
@@ -91,11 +108,12 @@ export class StatsBatcher implements StatsRecorder {
 
   /** What was recorded since the last take, or undefined when nothing was. */
   take(): StatsBatch | undefined {
-    if (this.nums.length === 0) return undefined;
-    const batch = { nums: this.nums, clients: this.clients, backends: this.backends };
+    if (this.nums.length === 0 && this.lines.length === 0) return undefined;
+    const batch = { nums: this.nums, clients: this.clients, backends: this.backends, lines: this.lines };
     this.nums = [];
     this.clients = [];
     this.backends = [];
+    this.lines = [];
     this.index = new Map();
     return batch;
   }
@@ -144,6 +162,13 @@ export function replay(batch: StatsBatch, target: ReplayTarget): void {
         stats.connectionFinished(backends[n[i + 1]!], n[i + 2] === 1, n[i + 3]!, n[i + 4]!, n[i + 5]!);
         i += 6;
         break;
+      case TUNNEL: {
+        // A tunnel to a backend the main thread has removed since is dropped (Stats keys bytes by backend).
+        const b = backends[n[i + 1]!];
+        if (b !== undefined) stats.tunnelFinished(b, n[i + 2]!, n[i + 3]!);
+        i += 4;
+        break;
+      }
       case OUTCOME: {
         const b = backends[n[i + 1]!];
         if (b !== undefined) {

@@ -58,6 +58,7 @@ async function main(): Promise<void> {
       role: 'data',
       load: poolLoad,
       recorder: batcher,
+      accessLog: batcher.accessLine,
       listen,
       index: init.index,
       beforeListen: (b) => {
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
       strategy = { name: s.name, global: s.globalMetrics?.(), servers };
     }
     const batch = batcher.take();
-    if (batch !== undefined || strategy !== undefined) post({ type: 'stats', batch: { nums: [], clients: [], backends: [], ...batch, strategy } });
+    if (batch !== undefined || strategy !== undefined) post({ type: 'stats', batch: { nums: [], clients: [], backends: [], lines: [], ...batch, strategy } });
   };
   const timer = setInterval(flush, init.statsIntervalMs);
   // Requests queued for a backend at limits.maxConnectionsPerBackend: the slot they wait for

@@ -19,9 +19,12 @@ import { numberFlag, UsageError, type Command } from '../command.js';
 import { chartPath, commaList, resolveScenarios, strategiesFlag } from '../scenario-flags.js';
 import { abortOnSignal } from '../signals.js';
 import { runThroughputCommand, THROUGHPUT_DEFAULTS } from './bench-throughput.js';
+import { runWebsocketCommand } from './bench-websocket.js';
+import { WEBSOCKET_DEFAULTS } from '../../bench/websocket.js';
 
 const help = `Usage: ballast bench [flags]
        ballast bench --throughput [flags]
+       ballast bench --websocket [--tunnels N] [--json]
 
 Runs the simulator's scenarios live on 127.0.0.1: demo backends as child processes (service
 times, worker slots, stalls and caches as the scenario says), then for each target a run of
@@ -97,6 +100,14 @@ Prints a Markdown table and Ballast's ratios to HAProxy. Needs wrk, nginx and ta
                           handshakes per second (wrk with Connection: close, a new connection
                           per request) and keep-alive req/s over TLS, rounds as above
 
+WebSocket: --websocket opens WebSocket tunnels through Ballast (\`ballast start\` in a child
+process, a \`ws\` echo server and clients in this one, all on 127.0.0.1), each proven by an
+echoed message, and prints Ballast's resident memory before, with them open and after
+closing them, and the cost per tunnel in KiB. Linux only (reads /proc).
+  --websocket             run it; it takes only these flags:
+  --tunnels N             tunnels held open at once (default ${WEBSOCKET_DEFAULTS.tunnels}, at most 10000)
+  --json                  as above
+
 Exit codes: 0 done, 1 a run failed or a program it needs is missing (HAProxy when asked for),
 2 bad usage, 130 interrupted.
 `;
@@ -129,6 +140,8 @@ export const benchCommand: Command = {
         chart: { type: 'string' },
         list: { type: 'boolean', default: false },
         throughput: { type: 'boolean', default: false },
+        websocket: { type: 'boolean', default: false },
+        tunnels: { type: 'string' },
         'cpu-seconds': { type: 'string' },
         'idle-clients': { type: 'string' },
         workers: { type: 'string' },
@@ -136,6 +149,9 @@ export const benchCommand: Command = {
       },
     });
 
+    if (values.throughput && values.websocket) throw new UsageError('--throughput and --websocket are two benchmarks: run them one at a time');
+    if (values.websocket) return runWebsocketCommand(values);
+    if (values.tunnels !== undefined) throw new UsageError('--tunnels is for --websocket');
     if (values.throughput) return runThroughputCommand(values);
     if (values.workers !== undefined) throw new UsageError('--workers is for --throughput (the scenario benchmark runs one event loop next to one HAProxy thread)');
     for (const flag of ['cpu-seconds', 'idle-clients'] as const) {

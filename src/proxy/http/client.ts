@@ -25,13 +25,20 @@ import { Framing } from './headers.js';
 import { PAUSE, PAUSED_CODE, isParseError, methodName, type LlhttpParser, type ParseError } from './llhttp.js';
 import { lendRequestParser, returnRequestParser, type RequestParserOwner } from './request-parsers.js';
 import { responses, type CannedResponse } from './responses.js';
+import { untunnelable } from '../tunnel/upgrade.js';
 import type { ProxySocket, ProxySocketListener } from '../socket.js';
+import type { UvTcp } from '../uv/handles.js';
+import type { ProxyAddresses } from '../proxy-protocol/header.js';
+import { encodeProxyHeader, type ProxyVersion } from '../proxy-protocol/encode.js';
+import { socketAddresses } from '../proxy-protocol/endpoints.js';
+import type { ProxiedClient, UpstreamConn } from './upstream.js';
 import { keepable } from '../uv/socket.js';
 
-type PauseReason = 'upstream' | 'pending' | 'pipeline';
+type PauseReason = 'upstream' | 'pending' | 'pipeline' | 'upgrade';
 
-export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeClient, RequestParserOwner {
+export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeClient, ProxiedClient, RequestParserOwner {
   readonly socket: ProxySocket;
+  /** The client's address: from its PROXY header (listen.proxyProtocol), else the socket's peer. */
   readonly remoteAddress: string;
   /** The client is in proxy.trustedProxies: its forwarding headers are kept. */
   readonly trustForwarded: boolean;
@@ -54,7 +61,11 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
   private partialHeaders: string[] | null = null;
   private partialUrl = '';
   private pauses = 0;
-  private pausedFor = { upstream: false, pending: false, pipeline: false };
+  private pausedFor = { upstream: false, pending: false, pipeline: false, upgrade: false };
+  /** An upgrade request whose head was parsed: nothing after it is HTTP, reading stops until the backend answers. */
+  private upgrading: Exchange | null = null;
+  /** Bytes the client sent after its upgrade request: the tunnel's first, if the backend accepts. */
+  private upgradeHead: Buffer | null = null;
   /** The client half-closed or we decided to close after the current response. */
   private closeAfterCurrent = false;
   /** An error to send once the response in progress is done (bad pipelined request). */
@@ -64,17 +75,29 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
   private refusing = false;
   /** At least one request head arrived on this connection. */
   private sawRequest = false;
+  /** ProxiedClient: idle backend connections that carry this client's PROXY header. */
+  boundIdle: UpstreamConn[] | null = null;
+  /** The PROXY headers sent for this client (servers[].sendProxy), built on first use. */
+  private headers: { v1?: Buffer; v2?: Buffer } | null = null;
 
-  /** Takes over `socket` (a RawSocket, or a TlsSocket after its handshake) and starts reading it. */
+  /**
+   * Takes over `socket` (a RawSocket, or a TlsSocket after its handshake) and starts reading it.
+   * @param handle the connection's TCP handle, for its endpoints in a PROXY header sent on (null: unknown).
+   * @param origin the client's endpoints from its PROXY header (listen.proxyProtocol), or null.
+   * @param preface the client's bytes that came with that header: parsed first.
+   */
   constructor(
     socket: ProxySocket,
     private readonly px: ProxyContext,
     private readonly rejections: RateLimitedLog,
     private readonly onClosed: (conn: ClientConn) => void,
+    private readonly handle: UvTcp | null,
+    private readonly origin: ProxyAddresses | null,
+    preface: Buffer | null,
   ) {
     socket.listener = this;
     this.socket = socket;
-    this.remoteAddress = socket.remoteAddress;
+    this.remoteAddress = origin?.source ?? socket.remoteAddress;
     this.trustForwarded = px.trustedProxies.has(this.remoteAddress);
 
     socket.setTimeout(px.config.timeouts.clientIdleMs);
@@ -82,6 +105,14 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
     this.deadline = px.now() + px.config.timeouts.clientHeadersMs;
     px.sweeper.add(this);
     socket.start();
+    if (preface !== null) this.onData(preface);
+  }
+
+  /** ProxiedClient: the header naming this client, for a backend that wants one. */
+  proxyHeader(version: ProxyVersion): Buffer {
+    const headers = (this.headers ??= {});
+    // No origin and no handle (a TLS connection): the header says UNKNOWN / LOCAL.
+    return (headers[version] ??= encodeProxyHeader(version, this.origin ?? (this.handle === null ? null : socketAddresses(this.handle))));
   }
 
   // --- the lent parser's callbacks (RequestParserOwner) ------------------------------------
@@ -179,6 +210,13 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
     }
     this.executing = false;
     if (!isParseError(result)) {
+      // llhttp stops after an upgrade request: what follows is not HTTP. Kept (copied: a read's
+      // bytes may be valid only during the read) for the tunnel; nothing more is read until then.
+      if (this.upgrading !== null && this.upgrading.requestComplete) {
+        if (result < chunk.length) this.upgradeHead = Buffer.from(chunk.subarray(result));
+        this.pauseReading('upgrade');
+        return;
+      }
       // The usual keep-alive case: the response went out within this read; idle again.
       this.returnParserIfIdle();
       return;
@@ -226,14 +264,23 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
       return 0;
     }
     const name = methodName(method);
-    if (upgrade || name === 'CONNECT') {
-      this.reject(responses.notImplemented, 'bad_request', upgrade ? 'protocol upgrade requested' : 'CONNECT');
+    if (name === 'CONNECT') {
+      this.reject(responses.notImplemented, 'bad_request', 'CONNECT');
       return 0;
     }
-    const ex = new Exchange(this, this.px, name, url ?? '/', versionMinor, keepAlive, headers ?? []);
+    // After an upgrade request the connection is a tunnel or closes (a refused upgrade is answered with Connection: close).
+    const ex = new Exchange(this, this.px, name, url ?? '/', versionMinor, keepAlive && !upgrade, headers ?? [], upgrade);
     if (ex.facts.invalid !== undefined) {
       this.reject(responses.badRequest, 'bad_request', ex.facts.invalid);
       return 0;
+    }
+    if (upgrade) {
+      const refused = untunnelable(ex.facts);
+      if (refused !== undefined) {
+        this.reject(responses.notImplemented, 'bad_request', refused);
+        return 0;
+      }
+      this.upgrading = ex;
     }
     this.parsing = ex;
     this.sawRequest = true;
@@ -306,9 +353,12 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
       this.next = null;
       this.held = null;
       this.deadline = 0; // a body still arriving is no longer awaited
+      this.upgrading = null;
+      this.upgradeHead = null;
       if (!this.socket.destroyed) this.socket.end();
       // Read on (onData ignores the bytes) so the client's FIN is seen and the socket closes.
       this.resumeReading('pipeline');
+      this.resumeReading('upgrade');
       return;
     }
     const next = this.next;
@@ -404,10 +454,35 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
   }
 
   destroy(): void {
-    this.socket.destroy();
+    const tunnel = this.current?.tunnel;
+    if (tunnel !== undefined && tunnel !== null) tunnel.close('stopped');
+    else this.socket.destroy();
   }
 
-  /** Graceful shutdown: close now if idle, else after the response in progress. */
+  /** The backend accepted the upgrade: the socket goes to a tunnel, and this stops parsing for good. */
+  takeForTunnel(ex: Exchange): Buffer | null {
+    if (ex !== this.current) return null;
+    const head = this.upgradeHead;
+    this.upgradeHead = null;
+    this.upgrading = null;
+    this.deadline = 0;
+    this.px.sweeper.delete(this);
+    // Freed, not lent again: it stopped at an upgrade.
+    const parser = this.parser;
+    this.parser = null;
+    parser?.free();
+    return head;
+  }
+
+  /** The tunnel closed (the socket with it): this connection is gone. */
+  tunnelEnded(ex: Exchange): void {
+    if (ex !== this.current || this.closed) return;
+    this.closed = true;
+    this.current = null;
+    this.onClosed(this);
+  }
+
+  /** Graceful shutdown: close now if idle, else after the response in progress (a tunnel runs on until the drain deadline). */
   drain(): void {
     this.closeAfterCurrent = true;
     if (this.current !== null || this.parsing !== null) return;
@@ -447,6 +522,7 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
       if (this.executing) parser.free();
       else returnRequestParser(parser);
     }
+    this.px.upstreams.unbind(this);
     this.onClosed(this);
   }
 }
