@@ -17,6 +17,9 @@ import { Stats } from '../stats/stats.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { SeededRandom, entropySeed } from '../util/random.js';
 import { createLogger, type Logger } from '../util/log.js';
+import { resolveBackendTls } from '../proxy/tls/backend.js';
+import { loadListenerCerts } from '../proxy/tls/certs.js';
+import type { TlsConnectOptions } from '../proxy/tls/socket.js';
 
 export interface StartOptions {
   config: Config;
@@ -26,6 +29,11 @@ export interface StartOptions {
 
 function serverKey(s: { host: string; port: number }): string {
   return `${s.host}:${s.port}`;
+}
+
+/** Each server's TLS resolved (CA files read); a ConfigError names the first bad one. */
+function backendTlsOf(servers: readonly ServerConfig[]): Array<TlsConnectOptions | null> {
+  return servers.map((s, i) => resolveBackendTls(i, s.host, s.tls));
 }
 
 export class Ballast {
@@ -48,7 +56,11 @@ export class Ballast {
     this.log = log;
     this.clock = clock;
     const checks = config.healthCheck.enabled;
-    this.pool = new Pool(config.servers, { clock, startHealthy: !checks });
+    const tls = backendTlsOf(config.servers);
+    this.pool = new Pool(
+      config.servers.map((s, i) => ({ ...s, tlsConnect: tls[i] })),
+      { clock, startHealthy: !checks },
+    );
     const random = new SeededRandom(config.seed ?? entropySeed());
     try {
       this.active = new ActiveStrategy(this.pool, clock, random, config, config.strategy);
@@ -91,7 +103,8 @@ export class Ballast {
   }
 
   get url(): string {
-    return `http://${this.address.host}:${this.address.port}`;
+    const scheme = this.config.listen.tls === undefined ? 'http' : 'https';
+    return `${scheme}://${this.address.host}:${this.address.port}`;
   }
 
   /** Admin switch of a backend: disabled backends drain (no new requests, in-flight ones finish). */
@@ -118,6 +131,12 @@ export class Ballast {
       throw new ConfigError('admin: address cannot change on reload (restart to move the admin server)');
     }
     this.refuseReplacingAllServers(next);
+    // Certificate and CA files are read again (a rotation is a reload); a bad one refuses it all.
+    if ((next.listen.tls === undefined) !== (prev.listen.tls === undefined)) {
+      throw new ConfigError('listen.tls: TLS cannot be turned on or off on reload (restart to change the listener)');
+    }
+    const listenerCerts = next.listen.tls === undefined ? null : loadListenerCerts(next.listen.tls);
+    const backendTls = backendTlsOf(next.servers);
     // The strategy that will run: the new file's if it names a different one, else the current (maybe switched at run time).
     const strategyName = next.strategy !== prev.strategy ? next.strategy : this.active.name;
     try {
@@ -127,7 +146,8 @@ export class Ballast {
     }
 
     this.config = next;
-    const wanted = new Map<string, ServerConfig>(next.servers.map((s) => [serverKey(s), s]));
+    const wanted = new Map(next.servers.map((s, i) => [serverKey(s), { ...s, tlsConnect: backendTls[i]! }]));
+    const tlsBefore = new Map(prev.servers.map((s) => [serverKey(s), JSON.stringify(s.tls ?? null)]));
     const removed: Backend[] = [];
     for (const b of [...this.pool.backends]) {
       const spec = wanted.get(b.address);
@@ -136,6 +156,10 @@ export class Ballast {
         removed.push(b);
       } else {
         this.pool.setWeight(b, spec.weight);
+        b.tls = spec.tlsConnect;
+        // Idle connections were opened with the old TLS settings: none may serve the new ones.
+        const tlsChanged = tlsBefore.get(b.address) !== JSON.stringify(next.servers.find((s) => serverKey(s) === b.address)?.tls ?? null);
+        if (tlsChanged && this.proxy instanceof HttpProxy) this.proxy.closeIdle(b);
         wanted.delete(b.address);
       }
     }
@@ -144,6 +168,7 @@ export class Ballast {
     this.outlier.reconfigure(next.outlierDetection, next.healthCheck.enabled);
     this.policy.reconfigure(next.retries);
     this.proxy.reconfigure(next);
+    if (listenerCerts !== null && this.proxy instanceof HttpProxy) this.proxy.updateCertificates(listenerCerts, next.timeouts.clientHeadersMs);
     this.active.reconfigure(next, strategyName);
     this.log.info(
       { added: added.map((b) => b.address), removed: removed.map((b) => b.address), strategy: strategyName },

@@ -22,6 +22,11 @@
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import { toolCandidates } from './tools.js';
+import { CIPHERS } from '../proxy/tls/certs.js';
+
+/** Ballast's cipher list split as HAProxy takes it: TLS 1.3 suites apart from TLS 1.2 ciphers. */
+const TLS13_SUITES = CIPHERS.split(':').filter((c) => c.startsWith('TLS_')).join(':');
+const TLS12_CIPHERS = CIPHERS.split(':').filter((c) => !c.startsWith('TLS_')).join(':');
 
 export const HAPROXY_MODES = ['roundrobin', 'leastconn', 'random', 'hash'] as const;
 export type HaproxyMode = (typeof HAPROXY_MODES)[number];
@@ -80,6 +85,8 @@ export interface HaproxyConfigOptions {
   checkIntervalMs?: number;
   fall?: number;
   rise?: number;
+  /** Terminate TLS with this PEM (certificate then key): `bind ... ssl crt`, with Ballast's TLS profile (tls.ts). */
+  tlsCrt?: string;
 }
 
 function balanceLines(mode: HaproxyMode, keyHeader: string): string[] {
@@ -104,6 +111,7 @@ export function haproxyConfig(o: HaproxyConfigOptions): string {
   if (!/^[A-Za-z0-9-]+$/.test(keyHeader)) throw new RangeError(`key header "${keyHeader}": letters, digits and dashes only`);
   const tcp = o.protocol === 'tcp';
   if (tcp && o.mode === 'hash') throw new RangeError('the hash mode reads a header: it needs protocol http');
+  if (tcp && o.tlsCrt !== undefined) throw new RangeError('TLS termination is compared in http mode only');
   const inter = Math.max(100, Math.round(o.checkIntervalMs ?? 1_000));
   const fall = o.fall ?? 2;
   const rise = o.rise ?? 2;
@@ -114,6 +122,8 @@ export function haproxyConfig(o: HaproxyConfigOptions): string {
     '  nbthread 1',
     '  maxconn 4096',
     `  stats socket ${o.socket} mode 600 level admin`,
+    // The same protocol profile as Ballast's listen.tls (src/proxy/tls/certs.ts).
+    ...(o.tlsCrt === undefined ? [] : [`  ssl-default-bind-ciphers ${TLS12_CIPHERS}`, `  ssl-default-bind-ciphersuites ${TLS13_SUITES}`, '  ssl-default-bind-options ssl-min-ver TLSv1.2']),
     '',
     'defaults',
     `  mode ${tcp ? 'tcp' : 'http'}`,
@@ -129,7 +139,7 @@ export function haproxyConfig(o: HaproxyConfigOptions): string {
     '  timeout check 1s',
     '',
     'frontend fe',
-    `  bind 127.0.0.1:${o.port}`,
+    `  bind 127.0.0.1:${o.port}${o.tlsCrt === undefined ? '' : ` ssl crt ${o.tlsCrt} alpn http/1.1`}`,
     `  default_backend ${BACKEND_NAME}`,
     '',
     `backend ${BACKEND_NAME}`,

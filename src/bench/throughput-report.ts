@@ -4,6 +4,7 @@
  * HAProxy beside the goals.
  */
 import { GOALS, type ThroughputReport } from './throughput.js';
+import { formatTls } from './tls.js';
 
 const ms = (v: number): string => v.toFixed(3);
 
@@ -34,5 +35,6 @@ export function formatThroughput(r: ThroughputReport): string {
     const peer = addedMedianMs.haproxyHttp === null ? '' : `; HAProxy HTTP ${ms(addedMedianMs.haproxyHttp)} ms`;
     out.push(`Median added at one connection: Ballast L7 ${ms(addedMedianMs.ballastL7)} ms (goal <= ${GOALS.addedMedianMs} ms)${peer}`);
   }
+  if (r.tls !== null) out.push('', ...formatTls(r.tls, r.connections));
   return out.join('\n') + '\n';
 }

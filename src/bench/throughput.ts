@@ -24,6 +24,7 @@ import type { HaproxyBinary } from './haproxy.js';
 import { startNginx } from './nginx.js';
 import { CHECK, freePort, HOST, spawnBallast, spawnHaproxy } from './targets.js';
 import { runWrk, type WrkResult } from './wrk.js';
+import { startTlsTargets, tlsLoadArgs, TLS_LABELS, TLS_LOADS, tlsRatios, tlsTargets, TLS_CERT, type TlsLoad, type TlsReport, type TlsRow, type TlsTarget } from './tls.js';
 
 /** The targets, in the order of a first round. */
 export const THROUGHPUT_TARGETS = ['nginx', 'ballast-l7', 'haproxy-http', 'ballast-l4', 'haproxy-tcp'] as const;
@@ -66,6 +67,8 @@ export interface ThroughputOptions {
   /** HAProxy, or null: nginx and Ballast only, no ratios. */
   haproxy: HaproxyBinary | null;
   tools: ThroughputTools;
+  /** Also compare TLS termination (tls.ts); off with --no-tls. */
+  tls: boolean;
 }
 
 export interface ThroughputHooks {
@@ -106,6 +109,8 @@ export interface ThroughputReport {
   loadCpus: string;
   rows: ThroughputRow[];
   ratios: ThroughputRatios;
+  /** TLS handshakes and keep-alive, Ballast and HAProxy (tls.ts); null with --no-tls. */
+  tls: TlsReport | null;
   wallMs: number;
 }
 
@@ -125,8 +130,9 @@ export function singleSeconds(durationS: number): number {
 }
 
 /** Planned wall time, seconds (start-up of the processes excluded: a few seconds). */
-export function estimateThroughputSeconds(o: Pick<ThroughputOptions, 'durationS' | 'warmupS' | 'rounds'>, targets: number): number {
-  return targets * (o.rounds * (o.warmupS + o.durationS) + singleSeconds(o.durationS));
+export function estimateThroughputSeconds(o: Pick<ThroughputOptions, 'durationS' | 'warmupS' | 'rounds'>, targets: number, tlsTargetCount = 0): number {
+  const tlsRuns = tlsTargetCount * TLS_LOADS.length * o.rounds * (o.warmupS + o.durationS);
+  return targets * (o.rounds * (o.warmupS + o.durationS) + singleSeconds(o.durationS)) + tlsRuns;
 }
 
 /** The round with the most requests per second (the first of equals). */
@@ -199,6 +205,10 @@ export async function runThroughput(o: ThroughputOptions, hooks: ThroughputHooks
       }
     }
 
+    const tlsPorts = o.tls
+      ? await startTlsTargets({ set, dir, haproxy: o.haproxy, backends, ballastConfig: throughputBallastConfig('http', backends), pin: balancerPin })
+      : null;
+
     const targets = throughputTargets(o.haproxy !== null);
     const wrk = (t: ThroughputTarget, connections: number, seconds: number): Promise<WrkResult> =>
       runWrk({ binary: o.tools.wrk, url: `http://${HOST}:${ports.get(t)!}/`, connections, seconds, pin: loadPin, ...(signal === undefined ? {} : { signal }) });
@@ -220,6 +230,29 @@ export async function runThroughput(o: ThroughputOptions, hooks: ThroughputHooks
       say(`one connection ${TARGET_LABELS[t].padEnd(12)} p50 ${single.p50.toFixed(3)} ms`);
       rows.push({ target: t, label: TARGET_LABELS[t], rounds: rounds.get(t)!, best: bestRound(rounds.get(t)!), single });
     }
+    let tls: TlsReport | null = null;
+    if (tlsPorts !== null) {
+      const runs: Array<{ target: TlsTarget; load: TlsLoad }> = [];
+      const tlsRows: TlsRow[] = [];
+      for (const load of TLS_LOADS) for (const target of tlsTargets(o.haproxy !== null)) runs.push({ target, load });
+      const results = new Map<string, WrkResult[]>(runs.map((r) => [`${r.target}/${r.load}`, []]));
+      for (let round = 0; round < o.rounds; round++) {
+        for (const { target, load } of roundOrder(runs, round)) {
+          throwIfAborted(signal);
+          const tlsWrk = (seconds: number): Promise<WrkResult> =>
+            runWrk({ binary: o.tools.wrk, url: `https://${HOST}:${tlsPorts.get(target)!}/`, connections: o.connections, seconds, extraArgs: tlsLoadArgs(load), pin: loadPin, ...(signal === undefined ? {} : { signal }) });
+          if (o.warmupS > 0) await tlsWrk(o.warmupS);
+          const r = await tlsWrk(o.durationS);
+          results.get(`${target}/${load}`)!.push(r);
+          say(`round ${round + 1} ${TLS_LABELS[target].padEnd(16)} ${load.padEnd(10)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  errors ${r.errors}`);
+        }
+      }
+      for (const { target, load } of runs) {
+        const rs = results.get(`${target}/${load}`)!;
+        tlsRows.push({ target, load, label: TLS_LABELS[target], rounds: rs, best: bestRound(rs) });
+      }
+      tls = { cert: TLS_CERT, rows: tlsRows, ratios: tlsRatios(tlsRows) };
+    }
     return {
       durationS: o.durationS,
       warmupS: o.warmupS,
@@ -231,6 +264,7 @@ export async function runThroughput(o: ThroughputOptions, hooks: ThroughputHooks
       loadCpus: LOAD_CPUS,
       rows,
       ratios: throughputRatios(rows),
+      tls,
       wallMs: Math.round(performance.now() - t0),
     };
   } finally {

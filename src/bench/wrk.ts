@@ -23,10 +23,10 @@ export interface WrkResult {
 }
 
 /** Arguments for one run: one thread, `connections` connections, `seconds` long, with the latency distribution. */
-export function wrkArgs(url: string, connections: number, seconds: number): string[] {
+export function wrkArgs(url: string, connections: number, seconds: number, extra: readonly string[] = []): string[] {
   // wrk reads durations as whole numbers of its unit.
   if (!Number.isInteger(seconds) || seconds < 1) throw new RangeError(`wrk runs whole seconds, at least 1: got ${seconds}`);
-  return ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url];
+  return ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...extra, url];
 }
 
 /** "2.33ms", "812.00us", "1.02s", "1.50m" in ms; NaN for anything else. */
@@ -57,6 +57,8 @@ export interface WrkRun {
   url: string;
   connections: number;
   seconds: number;
+  /** More wrk arguments before the URL (headers: `-H`, `Connection: close`). */
+  extraArgs?: readonly string[];
   pin?: Pinning | null;
   /** Kills wrk (the run then rejects). */
   signal?: AbortSignal;
@@ -68,7 +70,7 @@ export function runWrk(o: WrkRun): Promise<WrkResult> {
   return new Promise((resolve, reject) => {
     execFile(
       run.command,
-      [...run.prefix, ...wrkArgs(o.url, o.connections, o.seconds)],
+      [...run.prefix, ...wrkArgs(o.url, o.connections, o.seconds, o.extraArgs)],
       { encoding: 'utf8', timeout: (o.seconds + 10) * 1_000, killSignal: 'SIGKILL', ...(o.signal === undefined ? {} : { signal: o.signal }) },
       (err, stdout, stderr) => {
         if (err !== null) return reject(o.signal?.aborted ? err : new ChildError(`wrk ${o.url} failed (${err.message.split('\n')[0]}):\n${stdout}${stderr}`));

@@ -15,12 +15,48 @@ const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
 const ms = (d: string) => z.number().nonnegative().describe(d);
 
+const filePath = z.string().min(1);
+
+/** TLS versions a listener may require at least; TLS 1.0 and 1.1 are never offered. */
+export const TLS_MIN_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+
+export const listenTlsSchema = z
+  .strictObject({
+    cert: filePath.describe('PEM certificate file (the leaf first, then its chain); a relative path is from the working directory'),
+    key: filePath.describe('PEM private key file of that certificate (not encrypted)'),
+    sni: z
+      .array(
+        z.strictObject({
+          servername: z
+            .string()
+            .regex(/^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/, 'a host name such as api.example.com, or *.example.com')
+            .describe('host name the client asks for (SNI); *.example.com matches one label'),
+          cert: filePath.describe('PEM certificate file for that name'),
+          key: filePath.describe('its PEM private key file'),
+        }),
+      )
+      .default([])
+      .describe('more certificates, chosen by the name the client asks for; cert/key serve every other name'),
+    minVersion: z.enum(TLS_MIN_VERSIONS).default('TLSv1.2').describe('oldest TLS version accepted (TLS 1.0 and 1.1 never are)'),
+  })
+  .describe('TLS termination (http mode): files re-read on every reload (SIGHUP), open connections keep theirs');
+
+export const backendTlsSchema = z.union([
+  z.literal(true),
+  z.strictObject({
+    ca: filePath.optional().describe('PEM file of the CA(s) that sign the backend\'s certificate (default: the system\'s CAs)'),
+    servername: hostName.optional().describe('name sent as SNI and checked against the certificate (default: the host, unless it is an IP address)'),
+    insecureSkipVerify: z.boolean().default(false).describe('accept any certificate (encrypts, but anyone in the path can pose as the backend)'),
+  }),
+]);
+
 export const serverSchema = z
   .strictObject({
     host: hostName.describe('backend address (also the Host header of its HTTP health checks)'),
     port: port.min(1).describe('backend port'),
     weight: z.number().positive().max(1000).default(1).describe('relative share of traffic'),
     name: headerValue.optional().describe('label shown in the API and metrics, and sent as the value of proxy.backendHeader (default host:port)'),
+    tls: backendTlsSchema.optional().describe('speak TLS to this backend (http mode): true, or { ca, servername, insecureSkipVerify }; its certificate is verified unless insecureSkipVerify'),
   })
   .describe('one backend');
 
@@ -186,7 +222,11 @@ export const discoverySchema = z
 export const configSchema = z
   .strictObject({
     listen: z
-      .strictObject({ host: host.default('127.0.0.1').describe('address the balancer listens on'), port: port.default(8080).describe('port the balancer listens on') })
+      .strictObject({
+        host: host.default('127.0.0.1').describe('address the balancer listens on'),
+        port: port.default(8080).describe('port the balancer listens on'),
+        tls: listenTlsSchema.optional(),
+      })
       .default({ host: '127.0.0.1', port: 8080 })
       .describe('where clients connect'),
     mode: z.enum(['http', 'tcp']).default('http').describe('http (L7) or tcp (L4)'),
@@ -215,6 +255,15 @@ export const configSchema = z
       if (seen.has(id)) ctx.addIssue({ code: 'custom', path: ['servers', i], message: `duplicate server ${id}` });
       seen.add(id);
     });
+    if (cfg.mode === 'tcp') {
+      // L4 relays bytes: a client's TLS passes through to the backends untouched.
+      if (cfg.listen.tls !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['listen', 'tls'], message: 'TLS termination needs mode http; in tcp mode TLS passes through to the backends as it is (remove listen.tls)' });
+      }
+      cfg.servers.forEach((s, i) => {
+        if (s.tls !== undefined) ctx.addIssue({ code: 'custom', path: ['servers', i, 'tls'], message: 'TLS to backends needs mode http; in tcp mode the client\'s bytes (TLS or not) are relayed as they are' });
+      });
+    }
     const admin = cfg.admin;
     if (admin.maxEventStreams >= admin.maxConnections) {
       ctx.addIssue({
@@ -237,3 +286,5 @@ export const configSchema = z
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 export type ServerConfig = Config['servers'][number];
+export type ListenTlsConfig = NonNullable<Config['listen']['tls']>;
+export type BackendTlsConfig = NonNullable<ServerConfig['tls']>;

@@ -3,6 +3,10 @@
  * or a bare TCP connect, bounded by a timeout. The monitor (active.ts) schedules probes; this
  * file only does the I/O.
  *
+ * A backend with servers[].tls is checked over TLS (HTTPS, or a TLS handshake for a connect
+ * check), with the same verification as its traffic: a certificate the proxy would refuse
+ * fails the check.
+ *
  * Every HTTP probe uses its own connection (`agent: false`, `Connection: close`), like HAProxy's
  * checks: a pooled keep-alive socket would let a check pass on a connection opened before the
  * backend broke, and would share fate with proxy traffic. The verdict is taken at the response
@@ -13,9 +17,12 @@
  * called exactly once unless `cancel` came first (then never). `parseStatusRange("200-399")`.
  */
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
+import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { ConfigError } from '../config/load.js';
+import type { TlsConnectOptions } from '../proxy/tls/socket.js';
 
 export interface StatusRange {
   min: number;
@@ -34,6 +41,18 @@ export interface ProbeSpec {
 export interface ProbeTarget {
   host: string;
   port: number;
+  /** The backend speaks TLS (servers[].tls): checks use it too, verified as traffic is. */
+  tls?: TlsConnectOptions | null;
+}
+
+/** node:tls options for a check of a TLS backend, the same as its traffic's (tls/socket.ts). */
+function tlsOptions(t: TlsConnectOptions): tls.ConnectionOptions {
+  return {
+    secureContext: t.secureContext,
+    ...(t.servername === undefined ? {} : { servername: t.servername }),
+    rejectUnauthorized: t.verify,
+    ALPNProtocols: ['http/1.1'],
+  };
 }
 
 export interface ProbeResult {
@@ -99,14 +118,16 @@ function httpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe
     settled = true;
     done({ ok, status, error, durationMs: performance.now() - start });
   };
-  const req = http.request({
+  const secure = target.tls ?? null;
+  const req = (secure === null ? http : https).request({
+    ...(secure === null ? {} : tlsOptions(secure)),
     host: target.host,
     port: target.port,
     method: spec.method,
     path: spec.path,
     agent: false,
     headers: {
-      host: target.port === 80 ? target.host : `${target.host}:${target.port}`,
+      host: target.port === (secure === null ? 80 : 443) ? target.host : `${target.host}:${target.port}`,
       connection: 'close',
       'user-agent': 'ballast-health-check',
       accept: '*/*',
@@ -146,7 +167,9 @@ function httpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe
 function tcpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe {
   const start = performance.now();
   let settled = false;
-  const socket = net.connect({ host: target.host, port: target.port });
+  // A TLS backend passes a connect check only once its handshake (and verification) succeeds.
+  const secure = target.tls ?? null;
+  const socket = secure === null ? net.connect({ host: target.host, port: target.port }) : tls.connect({ ...tlsOptions(secure), host: target.host, port: target.port });
   const close = (): void => {
     clearTimeout(timer);
     socket.destroy();
@@ -159,7 +182,7 @@ function tcpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe 
   };
   const timer = setTimeout(() => settle(false, 'timeout'), spec.timeoutMs);
   timer.unref();
-  socket.once('connect', () => settle(true, null));
+  socket.once(secure === null ? 'connect' : 'secureConnect', () => settle(true, null));
   socket.on('error', (err) => settle(false, describeError(err)));
   return {
     cancel() {

@@ -3,6 +3,7 @@
  * outlive strategy switches, so in-flight counts, latency and failure history carry over.
  */
 import { DecayingCounter, PeakEwma } from './decay.js';
+import type { TlsConnectOptions } from '../proxy/tls/socket.js';
 
 /** How a request to a backend ended, reported once per attempt through the balancer's done path. */
 export type OutcomeKind =
@@ -36,6 +37,8 @@ export interface BackendSpec {
   port: number;
   weight: number;
   name?: string | undefined;
+  /** TLS to this backend (servers[].tls resolved by src/proxy/tls/backend.ts); absent or null: plain TCP. */
+  tlsConnect?: TlsConnectOptions | null | undefined;
 }
 
 /** Time constants of the pool's estimators; strategies read the results. */
@@ -54,6 +57,8 @@ export class Backend {
   /** Label for logs, metrics and the tracing header (config `name`, default the address). */
   readonly name: string;
   weight: number;
+  /** TLS for connections and health checks to it, or null (replaced on reload: a CA is re-read). */
+  tls: TlsConnectOptions | null;
 
   /** Admin switch (API toggle); a disabled backend drains: no new requests, in-flight ones finish. */
   enabled = true;
@@ -90,6 +95,7 @@ export class Backend {
     this.address = `${spec.host}:${spec.port}`;
     this.name = spec.name ?? this.address;
     this.weight = spec.weight;
+    this.tls = spec.tlsConnect ?? null;
     this.initial = initial;
     this.healthy = healthy;
     this.latency = new PeakEwma(tuning.latencyTauMs);

@@ -4,7 +4,7 @@
  */
 import type { Backend } from '../pool/backend.js';
 
-export type RejectReason = 'bad_request' | 'header_too_large' | 'timeout' | 'too_many_connections' | 'queue_full' | 'queue_timeout';
+export type RejectReason = 'bad_request' | 'header_too_large' | 'timeout' | 'too_many_connections' | 'queue_full' | 'queue_timeout' | 'tls_handshake';
 
 export interface StatsRecorder {
   /** A client request finished (response sent or connection failed). `backend` is the one that served, if any. */

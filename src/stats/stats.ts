@@ -28,7 +28,7 @@ import { SecondSeries, type SeriesPoints } from './series.js';
 export type { RecentRequest } from './recent.js';
 export type { SeriesPoints } from './series.js';
 
-export const REJECT_REASONS: readonly RejectReason[] = ['bad_request', 'header_too_large', 'timeout', 'too_many_connections', 'queue_full', 'queue_timeout'];
+export const REJECT_REASONS: readonly RejectReason[] = ['bad_request', 'header_too_large', 'timeout', 'too_many_connections', 'queue_full', 'queue_timeout', 'tls_handshake'];
 
 /** Status classes as counted: index 0 is "no status" (connection failed, TCP), 1-5 are 1xx-5xx. */
 export const STATUS_CLASSES = ['none', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
@@ -151,6 +151,7 @@ export class Stats implements StatsRecorder {
     too_many_connections: 0,
     queue_full: 0,
     queue_timeout: 0,
+    tls_handshake: 0,
   };
   private connectionsTotal = 0;
 

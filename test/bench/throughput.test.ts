@@ -43,13 +43,14 @@ test('flags: defaults (5 s runs after 1 s warm-up, 50 connections, 2 rounds, HAP
     connections: 50,
     rounds: 2,
     haproxy: { kind: 'auto' },
+    tls: true,
     json: false,
   });
 });
 
 test('flags: each one read, --repeat as the rounds', () => {
   const f = throughputFlags({ duration: '2', warmup: '0', connections: '8', repeat: '3', 'haproxy-bin': '/opt/haproxy', json: true });
-  assert.deepEqual(f, { durationS: 2, warmupS: 0, connections: 8, rounds: 3, haproxy: { kind: 'at', path: '/opt/haproxy' }, json: true });
+  assert.deepEqual(f, { durationS: 2, warmupS: 0, connections: 8, rounds: 3, haproxy: { kind: 'at', path: '/opt/haproxy' }, tls: true, json: true });
   assert.deepEqual(throughputFlags({ 'no-haproxy': true }).haproxy, { kind: 'off' });
 });
 
@@ -191,6 +192,7 @@ function report(rows: ThroughputRow[], haproxy: boolean): ThroughputReport {
     loadCpus: '1',
     rows,
     ratios: throughputRatios(rows),
+    tls: null,
     wallMs: 80_000,
   };
 }

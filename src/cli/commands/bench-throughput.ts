@@ -9,6 +9,7 @@ import { ChildError } from '../../bench/children.js';
 import { findHaproxy, haproxyAt, type HaproxyBinary } from '../../bench/haproxy.js';
 import { estimateThroughputSeconds, runThroughput, throughputTargets, type ThroughputTools } from '../../bench/throughput.js';
 import { formatThroughput } from '../../bench/throughput-report.js';
+import { tlsTargets } from '../../bench/tls.js';
 import { findTool, installHint } from '../../bench/tools.js';
 import { numberFlag, UsageError } from '../command.js';
 import { abortOnSignal } from '../signals.js';
@@ -26,6 +27,8 @@ export interface ThroughputFlags {
   rounds: number;
   /** Find HAProxy (run without it, with a warning, if absent), use the one at a path (required), or run without. */
   haproxy: { kind: 'auto' } | { kind: 'off' } | { kind: 'at'; path: string };
+  /** Also compare TLS termination (src/bench/tls.ts); --no-tls turns it off. */
+  tls: boolean;
   json: boolean;
 }
 
@@ -35,7 +38,7 @@ export function throughputFlags(values: BenchFlagValues): ThroughputFlags {
   for (const flag of SCENARIO_ONLY) {
     const v = values[flag];
     if (v !== undefined && v !== false) {
-      throw new UsageError(`--${flag} is for the scenario benchmark; --throughput runs none (it takes --duration, --warmup, --connections, --repeat, --haproxy-bin, --no-haproxy and --json)`);
+      throw new UsageError(`--${flag} is for the scenario benchmark; --throughput runs none (it takes --duration, --warmup, --connections, --repeat, --haproxy-bin, --no-haproxy, --no-tls and --json)`);
     }
   }
   const str = (name: string): string | undefined => values[name] as string | undefined;
@@ -47,11 +50,16 @@ export function throughputFlags(values: BenchFlagValues): ThroughputFlags {
   const bin = str('haproxy-bin');
   if (values['no-haproxy'] === true && bin !== undefined) throw new UsageError('--haproxy-bin and --no-haproxy contradict each other');
   const haproxy: ThroughputFlags['haproxy'] = values['no-haproxy'] === true ? { kind: 'off' } : bin !== undefined ? { kind: 'at', path: bin } : { kind: 'auto' };
-  return { durationS, warmupS, connections, rounds, haproxy, json: values.json === true };
+  return { durationS, warmupS, connections, rounds, haproxy, tls: values['no-tls'] !== true, json: values.json === true };
 }
 
 /** The programs the run needs, or the names of those missing. */
-export function throughputTools(find: (name: string) => string | null = findTool): ThroughputTools | { missing: string[] } {
+export function throughputTools(find: (name: string) => string | null = findTool, tls = false): ThroughputTools | { missing: string[] } {
+  // openssl makes the TLS comparison's certificate.
+  if (tls && find('openssl') === null) {
+    const rest = throughputTools(find, false);
+    return { missing: ['missing' in rest ? rest.missing : [], 'openssl'].flat() };
+  }
   const names = ['wrk', 'nginx', 'taskset'] as const;
   const found = names.map((n) => find(n));
   const missing = names.filter((_, i) => found[i] === null);
@@ -61,9 +69,10 @@ export function throughputTools(find: (name: string) => string | null = findTool
 
 export async function runThroughputCommand(values: BenchFlagValues): Promise<number> {
   const flags = throughputFlags(values);
-  const tools = throughputTools();
+  const tools = throughputTools(findTool, flags.tls);
   if ('missing' in tools) {
-    process.stderr.write(`ballast bench --throughput needs ${tools.missing.join(', ')}: ${tools.missing.map((t) => `${t} (${installHint(t)})`).join(', ')}\n`);
+    const tlsNote = tools.missing.includes('openssl') ? ' (openssl only for the TLS comparison: --no-tls skips it)' : '';
+    process.stderr.write(`ballast bench --throughput needs ${tools.missing.join(', ')}: ${tools.missing.map((t) => `${t} (${installHint(t)})`).join(', ')}${tlsNote}\n`);
     return 1;
   }
   if (os.availableParallelism() < 2) {
@@ -83,7 +92,7 @@ export async function runThroughputCommand(values: BenchFlagValues): Promise<num
   }
 
   const options = { ...flags, haproxy, tools };
-  const seconds = estimateThroughputSeconds(options, throughputTargets(haproxy !== null).length);
+  const seconds = estimateThroughputSeconds(options, throughputTargets(haproxy !== null).length, flags.tls ? tlsTargets(haproxy !== null).length : 0);
   process.stderr.write(`ballast bench --throughput: about ${seconds} s of wrk runs, plus start-up. Ctrl-C stops.\n`);
   try {
     const report = await abortOnSignal(

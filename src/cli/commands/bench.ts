@@ -78,6 +78,11 @@ Prints a Markdown table and Ballast's ratios to HAProxy. Needs wrk, nginx and ta
   --repeat N              rounds over the targets (default ${THROUGHPUT_DEFAULTS.rounds})
   --haproxy-bin PATH, --no-haproxy, --json
                           as above
+  --no-tls                skip the TLS comparison. By default Ballast terminating TLS
+                          (listen.tls) and HAProxy (bind ... ssl crt) run with the same
+                          certificate (ECDSA P-256, made with openssl for the run): TLS
+                          handshakes per second (wrk with Connection: close, a new connection
+                          per request) and keep-alive req/s over TLS, rounds as above
 
 Exit codes: 0 done, 1 a run failed or a program it needs is missing (HAProxy when asked for),
 2 bad usage, 130 interrupted.
@@ -112,10 +117,12 @@ export const benchCommand: Command = {
         chart: { type: 'string' },
         list: { type: 'boolean', default: false },
         throughput: { type: 'boolean', default: false },
+        'no-tls': { type: 'boolean', default: false },
       },
     });
 
     if (values.throughput) return runThroughputCommand(values);
+    if (values['no-tls']) throw new UsageError('--no-tls is for --throughput (the scenario benchmark runs no TLS)');
 
     if (values.list) {
       for (const name of Object.keys(NAMED_SCENARIOS)) {

@@ -12,6 +12,8 @@ import { STRATEGY_NAMES } from '../../config/schema.js';
 import { runBallast } from '../../app/run.js';
 import { UsageError, numberFlag, type Command } from '../command.js';
 import { runFleetDemo } from './demo-fleet.js';
+import { rmSync } from 'node:fs';
+import { certDir, OpensslMissingError, selfSigned, type MadeCert } from '../../proxy/tls/self-signed.js';
 
 const help = `Usage: ballast demo [flags]
 
@@ -25,6 +27,9 @@ Flags:
   --backends N        number of backends (default 3)
   --strategy NAME     strategy at start (default round_robin; switch live from the dashboard)
   --cache-size N      cache simulation in each backend: N keys (default 200; 0 turns it off)
+  --tls               the balancer speaks HTTPS: a self-signed certificate for localhost and
+                      127.0.0.1 is made at start (with the openssl command), its SHA-256
+                      fingerprint printed, and removed at exit
   --fleet             a fleet instead: a local etcd (Debian's etcd-server) holding the servers
                       and the strategy (beta1), three balancers watching it on --port, +100 and
                       +200 (dashboards at +10), the backends; says how to install etcd if missing
@@ -69,6 +74,7 @@ export const demoCommand: Command = {
         strategy: { type: 'string' },
         'cache-size': { type: 'string' },
         fleet: { type: 'boolean' },
+        tls: { type: 'boolean' },
         'etcd-port': { type: 'string' },
       },
     });
@@ -83,6 +89,7 @@ export const demoCommand: Command = {
     }
 
     const ports = Array.from({ length: count }, (_, i) => firstBackend + i);
+    if (values.fleet === true && values.tls === true) throw new UsageError('--tls is for the single-balancer demo, not --fleet');
     if (values.fleet === true) {
       const etcdPort = numberFlag('etcd-port', values['etcd-port'], { min: 1, max: 65534, integer: true }) ?? 12379;
       return runFleetDemo({ port, backendPorts: ports, cacheSize, etcdPort }, process.stdout);
@@ -107,9 +114,21 @@ export const demoCommand: Command = {
       throw new UsageError(`${(err as Error).message} (is the port free?)`);
     }
 
+    let cert: MadeCert | undefined;
+    if (values.tls === true) {
+      const dir = certDir('ballast-demo-tls-');
+      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+      try {
+        cert = selfSigned(dir, 'demo', 'localhost');
+      } catch (err) {
+        stopChildren();
+        if (err instanceof OpensslMissingError) throw new UsageError(err.message);
+        throw err;
+      }
+    }
     const config = parseConfig(
       {
-        listen: { host: '127.0.0.1', port },
+        listen: { host: '127.0.0.1', port, ...(cert === undefined ? {} : { tls: { cert: cert.certFile, key: cert.keyFile } }) },
         strategy,
         servers: ports.map((p) => ({ host: '127.0.0.1', port: p })),
         healthCheck: { intervalMs: 1000, timeoutMs: 500, rise: 2, fall: 2 },
@@ -123,14 +142,17 @@ export const demoCommand: Command = {
           '',
           'Ballast demo is running:',
           `  balancer   ${ballast.url}  (strategy ${ballast.active.name})`,
+          ...(cert === undefined
+            ? []
+            : [`  TLS        self-signed certificate ${cert.certFile}`, `             SHA-256 fingerprint ${cert.fingerprint}`]),
           ...ports.map((p, i) => `  backend-${i + 1}  http://127.0.0.1:${p}`),
           admin ? `  dashboard  ${admin.url}/` : '',
           '',
           'Try:',
-          `  curl -i ${ballast.url}/`,
+          cert === undefined ? `  curl -i ${ballast.url}/` : `  curl -i --cacert ${cert.certFile} ${ballast.url}/`,
           admin ? `  curl -s -X POST ${admin.url}/api/strategy -H 'Content-Type: application/json' -d '{"strategy":"least_connections"}'` : '',
           `  curl "http://127.0.0.1:${ports[0]}/control?set_delay_ms=300"   # make backend-1 slow`,
-          `  ./bin/ballast loadtest --url ${ballast.url}/ --rate 200 --duration 10 --keys 1000 --zipf 1.1`,
+          cert === undefined ? `  ./bin/ballast loadtest --url ${ballast.url}/ --rate 200 --duration 10 --keys 1000 --zipf 1.1` : '',
           '',
           'Ctrl-C stops everything.',
           '',

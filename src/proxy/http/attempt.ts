@@ -8,7 +8,7 @@ import type { Backend, InflightEntry, OutcomeKind } from '../../pool/backend.js'
 import type { RaceAttempt } from '../../balancer/race.js';
 import type { HasDeadline } from '../deadlines.js';
 import type { UpstreamConn, UpstreamFailure, UpstreamOwner } from './upstream.js';
-import type { RawSocket } from '../uv/socket.js';
+import type { ProxySocket } from '../socket.js';
 
 export const enum AttemptState {
   Connecting,
@@ -22,7 +22,7 @@ export const enum AttemptState {
 
 /** What an attempt reports to: its exchange. */
 export interface AttemptOwner {
-  readonly clientSocket: RawSocket;
+  readonly clientSocket: ProxySocket;
   attemptConnected(a: Attempt, conn: UpstreamConn): void;
   attemptFailed(a: Attempt, kind: OutcomeKind, detail: string): void;
   responseHead(a: Attempt, status: number, message: string, headers: string[]): number;
@@ -50,7 +50,7 @@ export class Attempt implements RaceAttempt, InflightEntry, HasDeadline, Upstrea
     readonly hedge: boolean,
   ) {}
 
-  get clientSocket(): RawSocket {
+  get clientSocket(): ProxySocket {
     return this.owner.clientSocket;
   }
   onConnected(conn: UpstreamConn): void {

@@ -5,14 +5,14 @@
  * never copied.
  */
 import { Framing } from './headers.js';
-import type { RawSocket } from '../uv/socket.js';
+import type { ProxySocket } from '../socket.js';
 
 const CRLF = '\r\n';
 /** The last chunk of a chunked body, with no trailers. */
 export const LAST_CHUNK = '0\r\n\r\n';
 
 /** Writes `chunk` framed as `framing` says; false when the socket wants the writer to wait for drain. */
-export function writeChunk(sock: RawSocket, chunk: Buffer, framing: Framing): boolean {
+export function writeChunk(sock: ProxySocket, chunk: Buffer, framing: Framing): boolean {
   if (framing === Framing.Chunked) {
     sock.write(chunk.length.toString(16) + CRLF);
     sock.write(chunk);

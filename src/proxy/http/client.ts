@@ -37,13 +37,12 @@ import {
   type ParseError,
 } from './llhttp.js';
 import { responses, type CannedResponse } from './responses.js';
-import type { UvTcp } from '../uv/handles.js';
-import { RawSocket, type RawSocketListener } from '../uv/socket.js';
+import type { ProxySocket, ProxySocketListener } from '../socket.js';
 
 type PauseReason = 'upstream' | 'pending' | 'pipeline';
 
-export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClient {
-  readonly socket: RawSocket;
+export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeClient {
+  readonly socket: ProxySocket;
   readonly remoteAddress: string;
   /** The client is in proxy.trustedProxies: its forwarding headers are kept. */
   readonly trustForwarded: boolean;
@@ -74,13 +73,14 @@ export class ClientConn implements HasDeadline, RawSocketListener, ExchangeClien
   /** At least one request head arrived on this connection. */
   private sawRequest = false;
 
+  /** Takes over `socket` (a RawSocket, or a TlsSocket after its handshake) and starts reading it. */
   constructor(
-    handle: UvTcp,
+    socket: ProxySocket,
     private readonly px: ProxyContext,
     private readonly rejections: RateLimitedLog,
     private readonly onClosed: (conn: ClientConn) => void,
   ) {
-    const socket = new RawSocket(handle, this);
+    socket.listener = this;
     this.socket = socket;
     this.remoteAddress = socket.remoteAddress;
     this.trustForwarded = px.trustedProxies.has(this.remoteAddress);

@@ -24,11 +24,11 @@ import { RequestBody } from './request-body.js';
 import { responses, type CannedResponse } from './responses.js';
 import type { SlotWaiter } from './slot-queue.js';
 import type { UpstreamConn } from './upstream.js';
-import type { RawSocket } from '../uv/socket.js';
+import type { ProxySocket } from '../socket.js';
 
 /** What an exchange needs of its client connection, and nothing more. */
 export interface ExchangeClient {
-  readonly socket: RawSocket;
+  readonly socket: ProxySocket;
   readonly remoteAddress: string;
   /** The client is a trusted proxy (proxy.trustedProxies). */
   readonly trustForwarded: boolean;
@@ -94,6 +94,7 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
       idempotentHeader: px.idempotentHeader,
       wantCookie: px.active.needsKey && px.keySource.wantCookie,
       trustForwarded: client.trustForwarded,
+      proto: client.socket.encrypted ? 'https' : 'http',
     });
     const f = this.facts;
     this.body = new RequestBody(
@@ -107,7 +108,7 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
     this.race = race;
   }
 
-  get clientSocket(): RawSocket {
+  get clientSocket(): ProxySocket {
     return this.client.socket;
   }
 
@@ -253,7 +254,7 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
     sock.uncork();
   }
 
-  private finishRequestOn(a: Attempt, sock: RawSocket): void {
+  private finishRequestOn(a: Attempt, sock: ProxySocket): void {
     if (this.facts.framing === Framing.Chunked) sock.write(LAST_CHUNK);
     a.conn!.requestDone = true;
     a.sending = false;

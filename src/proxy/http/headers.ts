@@ -56,6 +56,8 @@ export interface RequestRewrite {
   wantCookie: boolean;
   /** The client is a trusted proxy: its X-Forwarded-For / -Proto and Forwarded are kept and extended. */
   trustForwarded: boolean;
+  /** 'https' when the client connection is TLS (listen.tls); absent: 'http'. */
+  proto?: 'http' | 'https';
 }
 
 /** Headers a Connection header may never nominate: they frame or route the message end to end. */
@@ -180,7 +182,7 @@ export function rewriteRequest(r: RequestRewrite): RequestFacts {
           continue;
         case 'x-forwarded-proto':
           // A trusted proxy in front (a TLS terminator) says what the client used; anyone
-          // else's claim is replaced by ours (we terminate plain HTTP).
+          // else's claim is replaced by ours (the scheme of the client's own connection).
           if (trusted) xfp ??= value;
           continue;
         case 'forwarded':
@@ -207,7 +209,7 @@ export function rewriteRequest(r: RequestRewrite): RequestFacts {
 
   if (framing === Framing.Chunked) head += 'Transfer-Encoding: chunked\r\n';
   head += `X-Forwarded-For: ${xff === undefined ? r.clientIp : `${xff}, ${r.clientIp}`}\r\n`;
-  head += `X-Forwarded-Proto: ${xfp ?? 'http'}\r\n`;
+  head += `X-Forwarded-Proto: ${xfp ?? r.proto ?? 'http'}\r\n`;
   const hop = `1.${r.versionMinor} ${r.via}`;
   head += `Via: ${via === undefined ? hop : `${via}, ${hop}`}\r\n\r\n`;
   return { head, framing, contentLength, expectContinue, keyHeaderValue, cookie, idempotentMark, invalid, missingHost: hosts === 0 };

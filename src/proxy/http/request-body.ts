@@ -7,7 +7,7 @@
  */
 import { writeChunk } from './chunks.js';
 import type { Framing } from './headers.js';
-import type { RawSocket } from '../uv/socket.js';
+import type { ProxySocket } from '../socket.js';
 
 export class RequestBody {
   private chunks: Buffer[] = [];
@@ -31,7 +31,7 @@ export class RequestBody {
   }
 
   /** The newest chunk, written at once to a primary that is already sending. */
-  writeLast(sock: RawSocket): boolean {
+  writeLast(sock: ProxySocket): boolean {
     const ok = writeChunk(sock, this.chunks[this.chunks.length - 1]!, this.framing);
     this.allWritten();
     return ok;
@@ -41,7 +41,7 @@ export class RequestBody {
    * Writes what an attempt that just connected lacks: everything held for a new attempt (a
    * retry or a hedge replays the body), the unsent rest for the primary.
    */
-  writeTo(sock: RawSocket, primary: boolean): void {
+  writeTo(sock: ProxySocket, primary: boolean): void {
     const from = primary ? this.pendingFrom : 0;
     for (let i = from; i < this.chunks.length; i++) writeChunk(sock, this.chunks[i]!, this.framing);
     if (primary) this.allWritten();

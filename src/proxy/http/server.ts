@@ -17,6 +17,11 @@ import { UpstreamPool } from './upstream.js';
 import { Acceptor } from '../uv/acceptor.js';
 import { AddressRanges } from '../../util/address.js';
 import { requestPolicy } from '../../strategies/registry.js';
+import { RawSocket } from '../uv/socket.js';
+import { NO_LISTENER, type ProxySocket } from '../socket.js';
+import { loadListenerCerts, type ListenerCerts } from '../tls/certs.js';
+import { TlsTerminator } from '../tls/listener.js';
+import type { Backend } from '../../pool/backend.js';
 
 /** Request bodies up to this size are kept for retries even when no strategy hedges larger ones. */
 const MIN_REPLAY_BYTES = 64 * 1024;
@@ -31,6 +36,8 @@ export class HttpProxy {
   private readonly px: ProxyContext;
   private readonly conns = new Set<ClientConn>();
   private readonly rejections: RateLimitedLog;
+  /** TLS termination (listen.tls), or null: plain HTTP on raw sockets. */
+  private readonly tls: TlsTerminator | null;
 
   constructor(deps: ProxyDeps) {
     const { config } = deps;
@@ -56,14 +63,28 @@ export class HttpProxy {
       draining: false,
     };
     this.rejections = new RateLimitedLog(deps.log);
+    // Certificates are checked before anything listens: a bad file fails the start, naming it.
+    const certs = config.listen.tls === undefined ? null : loadListenerCerts(config.listen.tls);
+    this.tls =
+      certs === null
+        ? null
+        : new TlsTerminator(certs, config.timeouts.clientHeadersMs, {
+            secured: (socket) => this.serve(socket),
+            failed: (err, client) => {
+              deps.stats.rejected('tls_handshake');
+              this.rejections.warn('tls_handshake', { client, err: err.code ?? err.message }, 'TLS handshake failed');
+            },
+          });
     // Client connections are half-open capable: a client's FIN means "no more requests",
     // and what it asked for is still answered (see ClientConn.onEnd).
     this.acceptor = new Acceptor(
       {
         accept: (client) => {
-          this.conns.add(new ClientConn(client, this.px, this.rejections, this.forget));
+          if (this.tls === null) this.serve(new RawSocket(client, NO_LISTENER));
+          else this.tls.accept(client);
         },
-        openCount: () => this.conns.size,
+        // Connections still in their TLS handshake count too.
+        openCount: () => this.conns.size + (this.tls?.pending ?? 0),
         limit: () => this.px.config.limits.maxClientConnections,
         draining: () => this.px.draining,
       },
@@ -95,6 +116,29 @@ export class HttpProxy {
 
   private static queueCapacity(config: Config, pool: Pool): number {
     return config.limits.maxQueuePerBackend * Math.max(1, pool.backends.length);
+  }
+
+  /** A client connection ready for HTTP (plain at once, TLS after its handshake). */
+  private serve(socket: ProxySocket): void {
+    const conn = new ClientConn(socket, this.px, this.rejections, this.forget);
+    this.conns.add(conn);
+    // Its handshake ended after the stop began: it gets what drain() gives idle connections.
+    if (this.px.draining) conn.drain();
+  }
+
+  /** Whether the listener terminates TLS. */
+  get terminatesTls(): boolean {
+    return this.tls !== null;
+  }
+
+  /** New certificates and handshake timeout (reload, already checked by loadListenerCerts). */
+  updateCertificates(certs: ListenerCerts, handshakeTimeoutMs: number): void {
+    this.tls?.update(certs, handshakeTimeoutMs);
+  }
+
+  /** Closes the idle keep-alive connections to a backend (its TLS settings changed on reload). */
+  closeIdle(backend: Backend): void {
+    this.px.upstreams.closeIdle(backend);
   }
 
   private readonly forget = (conn: ClientConn): void => {
@@ -142,9 +186,10 @@ export class HttpProxy {
     const closed = this.acceptor.close();
     for (const c of this.conns) c.drain();
     const start = Date.now();
-    while (this.conns.size > 0 && Date.now() - start < deadlineMs) {
+    while (this.conns.size + (this.tls?.pending ?? 0) > 0 && Date.now() - start < deadlineMs) {
       await new Promise((r) => setTimeout(r, 20));
     }
+    this.tls?.destroyPending();
     for (const c of this.conns) c.destroy();
     this.px.upstreams.closeAll();
     this.px.sweeper.stop();

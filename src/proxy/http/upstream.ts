@@ -17,7 +17,9 @@ import {
   type LlhttpParser,
   type ParseError,
 } from './llhttp.js';
-import { RawSocket, type RawSocketListener } from '../uv/socket.js';
+import { RawSocket } from '../uv/socket.js';
+import type { ProxySocket, ProxySocketListener } from '../socket.js';
+import { TlsSocket } from '../tls/socket.js';
 
 export type UpstreamFailure = 'reset' | 'timeout' | 'protocol';
 
@@ -32,7 +34,7 @@ export interface UpstreamOwner {
   onUpstreamFailure(conn: UpstreamConn, kind: UpstreamFailure, detail: string): void;
   onUpstreamDrain(conn: UpstreamConn): void;
   /** The client socket whose writes are corked while one upstream read is parsed. */
-  readonly clientSocket: RawSocket;
+  readonly clientSocket: ProxySocket;
 }
 
 export interface UpstreamSettings {
@@ -43,8 +45,8 @@ export interface UpstreamSettings {
   bodyIdleMs: number;
 }
 
-export class UpstreamConn implements RawSocketListener {
-  readonly socket: RawSocket;
+export class UpstreamConn implements ProxySocketListener {
+  readonly socket: ProxySocket;
   readonly backend: Backend;
   owner: UpstreamOwner | null;
   connected = false;
@@ -104,7 +106,8 @@ export class UpstreamConn implements RawSocketListener {
     };
     this.parser = parser;
 
-    this.socket = RawSocket.connect(backend.host, backend.port, this);
+    const tls = backend.tls;
+    this.socket = tls === null ? RawSocket.connect(backend.host, backend.port, this) : TlsSocket.connect(backend.host, backend.port, tls, this);
     this.tickMs = Math.max(1, Math.min(pool.settings.keepAliveMs, pool.settings.bodyIdleMs));
     this.socket.setTimeout(this.tickMs);
   }
@@ -158,7 +161,7 @@ export class UpstreamConn implements RawSocketListener {
   }
 
   /** The response cannot be read on: the owner fails the attempt, the connection closes. */
-  private fail(detail: string, client: RawSocket): void {
+  private fail(detail: string, client: ProxySocket): void {
     const current = this.owner;
     this.owner = null;
     try {

@@ -29,6 +29,7 @@ import {
   type UvWriteReq,
 } from './handles.js';
 import { IdleTimer } from './idle-timer.js';
+import type { ProxySocket } from '../socket.js';
 
 const HIGH_WATER_MARK = 16 * 1024;
 /** Corked writes up to this size are copied into one Buffer; larger ones go out with writev. */
@@ -56,8 +57,9 @@ function onWriteComplete(this: WriteReq, status: number): void {
   this.socket.writeCompleted(this, status);
 }
 
-export class RawSocket {
+export class RawSocket implements ProxySocket {
   listener: RawSocketListener;
+  readonly encrypted = false;
   remoteAddress = '';
   destroyed = false;
   /** end() was called: nothing more may be written. */
