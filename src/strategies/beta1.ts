@@ -22,7 +22,7 @@
  * - Hedging (`maxHedgeRate`, off by default): a request unanswered after the pool's recent p95
  *   is copied, within a token budget, to its key's next rendezvous choice. It cuts the tail of
  *   stalls (`stragglers` p99 170 to 61 ms at 0.05) but not of a cache scenario, where the copy
- *   misses in the second cache and evicts what it held (`cache` hit rate 60.2% to 55.7%, p99
+ *   misses in the second cache and evicts what it held (`cache` hit rate 60.2% to 55.6%, p99
  *   39.1 to 39.5 ms), hence off.
  *
  * Cost per pick: O(n): the key's hash (O(key length)), a 64-bit mix and a log per ready
