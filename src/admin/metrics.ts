@@ -103,6 +103,40 @@ export function createMetricsRegistry(ctx: AdminContext): Registry {
   perBackendGauge('ballast_backend_enabled', '0 when an operator disabled the backend (API toggle)', (b) => (b.enabled ? 1 : 0));
   perBackendGauge('ballast_backend_weight', 'Configured weight of the backend', (b) => b.weight);
 
+  // Load reports (ORCA): no sample for a backend that has not reported (an absent series, not a 0).
+  const reportedGauge = (name: string, help: string, value: (b: ReturnType<typeof backends>[number]) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['backend'],
+      registers,
+      collect() {
+        this.reset();
+        for (const b of backends()) {
+          const v = b.reported.at === -Infinity ? -1 : value(b);
+          if (v >= 0) this.set({ backend: b.name }, v);
+        }
+      },
+    });
+  reportedGauge('ballast_backend_reported_cpu_utilization', 'cpu_utilization of the backend\'s last load report (endpoint-load-metrics)', (b) => b.reported.latest.cpuUtilization);
+  reportedGauge('ballast_backend_reported_rps', 'rps_fractional of the backend\'s last load report (endpoint-load-metrics)', (b) => b.reported.latest.rpsFractional);
+  new Counter({
+    name: 'ballast_backend_load_reports_total',
+    help: 'Load reports (endpoint-load-metrics) per backend, by result: read, ignored (the binary form) or invalid',
+    labelNames: ['backend', 'result'],
+    registers,
+    collect() {
+      this.reset();
+      for (const b of backends()) {
+        const r = b.reported;
+        if (r.received + r.ignored + r.invalid === 0) continue;
+        this.inc({ backend: b.name, result: 'read' }, r.received);
+        this.inc({ backend: b.name, result: 'ignored' }, r.ignored);
+        this.inc({ backend: b.name, result: 'invalid' }, r.invalid);
+      }
+    },
+  });
+
   new Counter({
     name: 'ballast_backend_failures_total',
     help: 'Failed attempts per backend (connect errors, resets, timeouts, counted 5xx)',

@@ -10,6 +10,7 @@ import type { Backend } from '../pool/backend.js';
 import { availableStrategies } from '../strategies/registry.js';
 import { round3 } from '../stats/stats.js';
 import type { AdminContext } from './context.js';
+import { reportedLoadView } from '../orca/admin.js';
 
 /** A backend's health as the dashboard shows it. `warming` comes from the strategy (beta1). */
 export type ServerState = 'up' | 'down' | 'ejected' | 'disabled' | 'warming' | 'removed';
@@ -37,6 +38,8 @@ export function statusView(ctx: AdminContext) {
     uptime_seconds: uptimeSeconds(ctx),
     mode: ctx.config().mode,
     strategies: availableStrategies(),
+    /** Each server's last load report (ORCA endpoint-load-metrics), by address; null before its first. */
+    reported_load: Object.fromEntries(backends.map((b) => [b.address, reportedLoadView(b.reported, ctx.pool.clock.now())])),
     /** Present when the servers come from etcd or DNS SRV: whether the store is reachable, the view in force. */
     ...(ctx.discovery === undefined ? {} : { discovery: ctx.discovery() }),
   };
@@ -97,6 +100,7 @@ export function serverView(ctx: AdminContext, b: Backend) {
     latency_ewma_ms: round3(b.latency.value(now)),
     consecutive_failures: b.consecutiveFailures,
     ejected_for_ms: b.ejectedUntil === 0 ? 0 : Math.max(0, Math.round(b.ejectedUntil - now)),
+    reported_load: reportedLoadView(b.reported, now),
   };
   const health = ctx.health?.state(b);
   if (health !== undefined) out.health = health;

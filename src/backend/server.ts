@@ -5,12 +5,18 @@
  * any request, a JSON body naming the server, header `X-Backend: name:port`) and adds what
  * makes balancing visible: a service-time distribution, a fixed number of worker slots with a
  * FIFO queue behind them, random stalls (a noisy neighbour), and an LRU cache simulation that
- * answers `X-Cache: HIT|MISS` and charges a miss penalty.
+ * answers `X-Cache: HIT|MISS` and charges a miss penalty. With `loadReports` it reports its
+ * load on every response as an ORCA `endpoint-load-metrics` header (src/orca: utilization of its
+ * worker slots over the last second, requests and errors per second), as the simulator's
+ * servers do.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SeededRandom, entropySeed, type Random } from '../util/random.js';
 import { LruSet } from './lru.js';
+import { LoadReport } from '../orca/report.js';
+import { LoadWindow } from '../orca/window.js';
+import { LOAD_REPORT_HEADER, formatLoadReport, type ReportForm } from '../orca/format.js';
 import { formatServiceTime, sampleServiceTime, type ServiceTime } from './service-time.js';
 
 export interface BackendOptions {
@@ -30,6 +36,8 @@ export interface BackendOptions {
   missPenaltyMs: number;
   /** Header carrying the cache key; without it the path is the key. */
   cacheKeyHeader: string;
+  /** Report load on every answered request (ORCA endpoint-load-metrics), in this form; 'off': no. */
+  loadReports: ReportForm | 'off';
   seed?: number;
 }
 
@@ -45,6 +53,7 @@ export const defaultBackendOptions: BackendOptions = {
   cacheSize: 0,
   missPenaltyMs: 0,
   cacheKeyHeader: 'x-key',
+  loadReports: 'off',
 };
 
 const MAX_DELAY_MS = 600_000;
@@ -81,6 +90,9 @@ export async function startBackend(partial: Partial<BackendOptions> = {}): Promi
   let requestId = 0;
   let served = 0;
   let busy = 0;
+  // Utilization is busy slots over the slots there are; without a limit, the mean number in service.
+  const load = options.loadReports === 'off' ? null : new LoadWindow(Math.max(1, options.workers), 1_000, 10, performance.now());
+  const loadReport = new LoadReport();
   // FIFO of requests waiting for a worker slot; `head` avoids O(n) shifts.
   const waiting: Array<() => void> = [];
   let head = 0;
@@ -160,11 +172,14 @@ export async function startBackend(partial: Partial<BackendOptions> = {}): Promi
         release();
         return;
       }
+      load?.begin(performance.now());
       const finish = (): void => {
+        load?.end(performance.now());
         release();
         if (res.destroyed) return;
         served++;
         if (cacheStatus !== undefined) res.setHeader('X-Cache', cacheStatus);
+        if (load !== null) res.setHeader(LOAD_REPORT_HEADER, formatLoadReport(load.report(performance.now(), loadReport), options.loadReports as ReportForm));
         if (url.pathname === '/echo') {
           // Streams the request body back as it arrives (backpressure through pipe).
           res.writeHead(200, { 'content-type': req.headers['content-type'] ?? 'application/octet-stream' });

@@ -9,9 +9,11 @@
  *            integer weights, stalls, whole-server pauses (SIGSTOP/SIGCONT of the backend
  *            process), Zipf keys with an LRU cache and a miss penalty, die (SIGKILL: in-flight
  *            reset, connections refused), revive (a fresh process on the same port: cold
- *            cache), join (both balancers learn of the new servers at once).
- * Not live:  exponential, Pareto and bimodal service times, bursty arrivals, leave and slow
- *            events, non-idempotent shares.
+ *            cache), join (both balancers learn of the new servers at once), leave (both
+ *            stop sending new requests to it; in-flight ones finish, the process keeps
+ *            running), load reports (ORCA endpoint-load-metrics, in the scenario's form).
+ * Not live:  exponential, Pareto and bimodal service times, bursty arrivals, slow events,
+ *            non-idempotent shares.
  */
 import type { BackendOptions } from '../backend/server.js';
 import type { ServiceTime } from '../backend/service-time.js';
@@ -19,7 +21,7 @@ import type { Scenario } from '../sim/scenario.js';
 import type { Random } from '../util/random.js';
 
 /** What a demo backend is started with (src/backend/server.ts's options, minus host and port). */
-export type LiveBackendOptions = Required<Pick<BackendOptions, 'name' | 'serviceTime' | 'workers' | 'stallProbability' | 'stallMs' | 'cacheSize' | 'missPenaltyMs' | 'cacheKeyHeader' | 'seed'>>;
+export type LiveBackendOptions = Required<Pick<BackendOptions, 'name' | 'serviceTime' | 'workers' | 'stallProbability' | 'stallMs' | 'cacheSize' | 'missPenaltyMs' | 'cacheKeyHeader' | 'loadReports' | 'seed'>>;
 
 export interface LiveServer {
   index: number;
@@ -34,7 +36,7 @@ export interface LiveServer {
 export interface LiveEvent {
   /** Share of the measured run, 0..1. */
   at: number;
-  action: 'die' | 'revive' | 'join';
+  action: 'die' | 'revive' | 'join' | 'leave';
   /** Server indexes. */
   servers: number[];
 }
@@ -91,7 +93,7 @@ export function planLive(s: Scenario, seed: number): LivePlan {
   }
   const joins = s.events.filter((e) => e.action === 'join').reduce((n, e) => n + e.count, 0);
   for (const e of s.events) {
-    if (e.action === 'leave' || e.action === 'slow') reasons.push(`event ${e.action} (not reproduced live)`);
+    if (e.action === 'slow') reasons.push(`event ${e.action} (not reproduced live)`);
   }
   if (reasons.length > 0) throw new UnsupportedScenarioError(s.name, reasons);
 
@@ -109,6 +111,7 @@ export function planLive(s: Scenario, seed: number): LivePlan {
       cacheSize: cache?.capacity ?? 0,
       missPenaltyMs: cache?.missPenaltyMs ?? 0,
       cacheKeyHeader: KEY_HEADER,
+      loadReports: s.loadReports,
       seed: ((seed >>> 0) * 1000 + i) % 0x100000000,
     };
     servers.push({ index: i, name: `s${i}`, weight: o?.weight ?? 1, backend, initial: i < s.servers });
@@ -124,7 +127,7 @@ export function planLive(s: Scenario, seed: number): LivePlan {
         next += e.count;
         return { at: e.at, action: 'join' as const, servers: ids };
       }
-      return { at: e.at, action: e.action as 'die' | 'revive', servers: [e.server!] };
+      return { at: e.at, action: e.action as 'die' | 'revive' | 'leave', servers: [e.server!] };
     });
 
   const pause = s.pause.probability > 0 && s.pause.ms > 0 ? { probability: s.pause.probability, ms: s.pause.ms } : null;

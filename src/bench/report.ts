@@ -72,6 +72,22 @@ export function formatScenario(b: ScenarioBench): string {
       b.results.map((r) => [r.target, ...names.map((n) => fmt((r.servers.find((x) => x.name === n)?.share ?? 0) * 100))]),
     ),
   );
+  const phased = b.results.filter((r) => r.phases.length > 0);
+  if (phased.length > 0) {
+    const phases = phased[0]!.phases.map((p) => p.phase);
+    out.push('');
+    out.push('by phase of the timeline (before the first event, between, after the last): hit% and requests lost');
+    out.push(
+      table(
+        ['target', ...(hasCache ? phases.map((p) => `hit% ${p}`) : []), ...phases.map((p) => `lost ${p}`)],
+        phased.map((r) => [
+          r.target,
+          ...(hasCache ? r.phases.map((p) => (p.hitRate === null ? '-' : fmt(p.hitRate * 100))) : []),
+          ...r.phases.map((p) => String(p.failed)),
+        ]),
+      ),
+    );
+  }
   const c = b.comparison;
   if (c !== null && c.rows.length > 0) {
     out.push('');

@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { runLoad, type Arrivals, type CacheCounts, type FailureCounts, type LoadOptions, type OpenLoopReport } from '../loadtest/index.js';
+import { runLoad, type Arrivals, type CacheCounts, type FailureCounts, type LoadHooks, type LoadOptions, type LoadProgress, type OpenLoopReport } from '../loadtest/index.js';
 import type { Scenario } from '../sim/scenario.js';
 import { ChildSet } from './children.js';
 import { defaultHaproxyModes, type HaproxyBinary, type HaproxyMode } from './haproxy.js';
@@ -73,6 +73,22 @@ export interface ServerShare {
   share: number;
 }
 
+/**
+ * Responses counted in one phase of the scenario's timeline (as the simulator's phases: before
+ * the first event, between the first and the last, after the last), from the load tester's
+ * running counts read when each event fires (every 100 ms, so a boundary is good to 0.1 s).
+ */
+export interface LivePhase {
+  phase: 'before' | 'during' | 'after';
+  /** Requests finished in the phase, and those that failed. */
+  done: number;
+  failed: number;
+  hits: number;
+  misses: number;
+  /** hits / (hits + misses), null when no response carried X-Cache. */
+  hitRate: number | null;
+}
+
 export interface TargetResult {
   target: string;
   kind: 'ballast' | 'haproxy';
@@ -99,6 +115,8 @@ export interface TargetResult {
   cacheHitRate: number | null;
   /** Responses per server (X-Backend), in the plan's server order. */
   servers: ServerShare[];
+  /** By phase of the timeline; empty without events. */
+  phases: LivePhase[];
   /** Responses of the busiest server over the mean per server (1 = even). */
   maxAvgLoad: number;
   /**
@@ -279,6 +297,12 @@ export function combine(plan: LivePlan, runs: TargetResult[]): TargetResult {
     cache: hits === null ? null : { ...hits, hitRate: hits.hits + hits.misses > 0 ? hits.hits / (hits.hits + hits.misses) : 0 },
     cacheHitRate: hits === null ? null : round(median(runs.map((r) => r.cacheHitRate!)), 4),
     servers,
+    phases: first.phases.map((p, i) => {
+      const add = (f: (q: LivePhase) => number): number => runs.reduce((n, r) => n + (r.phases[i] === undefined ? 0 : f(r.phases[i]!)), 0);
+      const hits = add((q) => q.hits);
+      const misses = add((q) => q.misses);
+      return { phase: p.phase, done: add((q) => q.done), failed: add((q) => q.failed), hits, misses, hitRate: hits + misses > 0 ? round(hits / (hits + misses), 4) : null };
+    }),
     maxAvgLoad: mean > 0 ? round(planned.reduce((a, sv) => Math.max(a, sv.count), 0) / mean, 3) : 0,
     cpuMsPerRequest: runs.every((r) => r.cpuMsPerRequest !== null) ? med((r) => r.cpuMsPerRequest!) : null,
     openLoop: null,
@@ -332,6 +356,9 @@ async function runTarget(plan: LivePlan, target: TargetSpec, rate: number, o: Be
       timeoutMs: o.timeoutMs ?? 10_000,
       progressIntervalMs: 60_000,
     };
+    // Running counts at each event, for the hit rate and losses by phase.
+    let latest: LoadProgress | null = null;
+    const marks: Array<LoadProgress | null> = [];
     if (o.warmupS > 0) {
       // Its own seed, so the measured window's keys are the same whatever the warm-up length.
       await runLoad({ ...load, durationS: o.warmupS, seed: (o.seed ^ 0x5bd1e995) >>> 0 }, signal === undefined ? {} : { signal });
@@ -343,9 +370,11 @@ async function runTarget(plan: LivePlan, target: TargetSpec, rate: number, o: Be
     for (const e of plan.events) {
       timers.push(
         setTimeout(() => {
+          marks.push(latest);
           const work = (async () => {
             if (e.action === 'die') for (const i of e.servers) await fleet.die(i);
             else if (e.action === 'revive') for (const i of e.servers) await fleet.revive(i);
+            else if (e.action === 'leave') await balancer.leave(e.servers.map((i) => plan.servers[i]!));
             else await balancer.join(e.servers.map((i) => plan.servers[i]!));
           })().catch((err: unknown) => {
             warnings.push(`event ${e.action} ${e.servers.map((i) => `s${i}`).join(',')} failed: ${(err as Error).message}`);
@@ -357,19 +386,45 @@ async function runTarget(plan: LivePlan, target: TargetSpec, rate: number, o: Be
     for (const p of pauseSchedule(plan, rate, o.durationS, new SeededRandom((o.seed ^ 0x2545f491) >>> 0))) {
       timers.push(setTimeout(() => fleet.pause(p.server, p.ms), p.atMs));
     }
-    const result = await runLoad({ ...load, durationS: o.durationS, seed: o.seed }, signal === undefined ? {} : { signal });
+    const measured: LoadHooks = {
+      ...(signal === undefined ? {} : { signal }),
+      ...(plan.events.length === 0 ? {} : { onProgress: (p: LoadProgress) => (latest = p) }),
+    };
+    const result = await runLoad({ ...load, durationS: o.durationS, seed: o.seed, ...(plan.events.length === 0 ? {} : { progressIntervalMs: 100 }) }, measured);
     for (const t of timers) clearTimeout(t);
     await Promise.all(eventWork);
     throwIfAborted(signal);
     const cpuAfter = processCpuMs(balancer.pid);
     const after = await balancer.counters();
     const cpuMs = cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore;
-    return summarize(plan, target, result, before, after, cpuMs, [...result.warnings, ...warnings], performance.now() - started);
+    const phases = livePhases(plan, marks, result);
+    return summarize(plan, target, result, before, after, cpuMs, phases, [...result.warnings, ...warnings], performance.now() - started);
   } finally {
     for (const t of timers) clearTimeout(t);
     await set.stopAll();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The phases from the counts marked at each event (in time order) and the run's totals. */
+export function livePhases(plan: LivePlan, marks: ReadonlyArray<LoadProgress | null>, r: { succeeded: number; failed: FailureCounts; cache?: CacheCounts | null }): LivePhase[] {
+  if (plan.events.length === 0) return [];
+  const zero = { done: 0, failed: 0, cacheHits: 0, cacheMisses: 0 };
+  const at = (m: LoadProgress | null | undefined) => (m === null || m === undefined ? zero : m);
+  const firstAt = plan.events[0]!.at;
+  const lastAt = plan.events[plan.events.length - 1]!.at;
+  const first = at(marks[0]);
+  const last = at(marks[plan.events.length - 1]);
+  const end = { done: r.succeeded + r.failed.total, failed: r.failed.total, cacheHits: r.cache?.hits ?? 0, cacheMisses: r.cache?.misses ?? 0 };
+  const span = (phase: LivePhase['phase'], a: typeof zero, b: typeof zero): LivePhase => {
+    const hits = b.cacheHits - a.cacheHits;
+    const misses = b.cacheMisses - a.cacheMisses;
+    return { phase, done: b.done - a.done, failed: b.failed - a.failed, hits, misses, hitRate: hits + misses > 0 ? round(hits / (hits + misses), 4) : null };
+  };
+  const out = [span('before', zero, first)];
+  if (lastAt > firstAt) out.push(span('during', first, last));
+  out.push(span('after', last, end));
+  return out;
 }
 
 function summarize(
@@ -379,6 +434,7 @@ function summarize(
   before: ExtraCounters,
   after: ExtraCounters,
   cpuMs: number | null,
+  phases: LivePhase[],
   warnings: string[],
   wallMs: number,
 ): TargetResult {
@@ -421,6 +477,7 @@ function summarize(
     cache,
     cacheHitRate: cache === null ? null : round(cache.hitRate, 4),
     servers,
+    phases,
     maxAvgLoad: mean > 0 ? round(max / mean, 3) : 0,
     cpuMsPerRequest: cpuMs === null || r.sent === 0 ? null : round(cpuMs / r.sent),
     openLoop: r.openLoop,

@@ -57,6 +57,8 @@ export interface Balancer {
   counters(): Promise<ExtraCounters>;
   /** Adds servers that join the pool (already listening). */
   join(servers: LiveServer[]): Promise<void>;
+  /** Takes servers out of the pool; their in-flight requests finish (the processes keep running). */
+  leave(servers: LiveServer[]): Promise<void>;
 }
 
 export function freePort(): Promise<number> {
@@ -139,6 +141,7 @@ export function backendCliArgs(o: LiveBackendOptions): string[] | null {
   const args = ['--name', o.name, '--service', service, '--workers', String(o.workers)];
   if (o.stallProbability > 0) args.push('--stall-prob', String(o.stallProbability), '--stall-ms', String(o.stallMs));
   if (o.cacheSize > 0) args.push('--cache-size', String(o.cacheSize), '--miss-penalty-ms', String(o.missPenaltyMs), '--cache-key-header', o.cacheKeyHeader);
+  if (o.loadReports !== 'off') args.push('--orca', o.loadReports);
   args.push('--seed', String(o.seed));
   return args;
 }
@@ -219,6 +222,16 @@ export async function startBallast(o: BallastTargetOptions): Promise<Balancer> {
       child.signal('SIGHUP');
       const m = await reloaded;
       if (m[0] === 'reload refused') throw new ChildError(`ballast refused the reload that adds ${servers.map((s) => s.name).join(', ')}:\n${child.output()}`);
+    },
+    async leave(servers) {
+      // A config reload without them, as an operator scales in: removed from the pool, their
+      // in-flight requests finish on the connections they hold.
+      members = members.filter((m) => !servers.some((s) => s.index === m.index));
+      writeFileSync(file, JSON.stringify(ballastConfig(o, members), null, 2));
+      const reloaded = child.waitFor(/config reloaded|reload refused/, 10_000, true);
+      child.signal('SIGHUP');
+      const m = await reloaded;
+      if (m[0] === 'reload refused') throw new ChildError(`ballast refused the reload that removes ${servers.map((s) => s.name).join(', ')}:\n${child.output()}`);
     },
   };
 }
@@ -306,6 +319,13 @@ export async function startHaproxy(o: HaproxyTargetOptions): Promise<Balancer> {
         // (`set server ... health down` would make HAProxy wait for `rise` checks, ~1.5 s.)
         const answer = await haproxyCommand(socket, `enable server ${BACKEND_NAME}/${s.name}`);
         if (answer.trim() !== '') throw new ChildError(`haproxy: enable server ${s.name}: ${answer.trim()}`);
+      }
+    },
+    async leave(servers) {
+      for (const s of servers) {
+        // Maintenance: no new requests; established ones finish (no `shutdown sessions`).
+        const answer = await haproxyCommand(socket, `disable server ${BACKEND_NAME}/${s.name}`);
+        if (answer.trim() !== '') throw new ChildError(`haproxy: disable server ${s.name}: ${answer.trim()}`);
       }
     },
   };

@@ -132,6 +132,10 @@ export const proxySchema = z
   .strictObject({
     backendHeader: headerName.nullable().default(null).describe('response header naming the backend that served (e.g. X-Backend-Server); null: none'),
     via: headerValue.default('ballast').describe('pseudonym in the Via header'),
+    forwardLoadReports: z
+      .boolean()
+      .default(false)
+      .describe('pass backends\' endpoint-load-metrics headers (ORCA load reports) on to clients; off, they are read and removed, as they describe the backend and not the response'),
     trustedProxies: z
       .array(
         z.string().superRefine((s, ctx) => {

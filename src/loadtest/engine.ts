@@ -342,6 +342,8 @@ class LoadRun {
       total: plan.requests,
       durationS: plan.durationS,
       fraction: Math.min(1, fraction),
+      cacheHits: stats.cacheHits,
+      cacheMisses: stats.cacheMisses,
     };
   }
 

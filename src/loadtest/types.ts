@@ -57,6 +57,9 @@ export interface LoadProgress {
   durationS: number | null;
   /** 0..1, whichever bound is nearer. */
   fraction: number;
+  /** Responses so far with `X-Cache: HIT` / `MISS` (the bench splits hit rates by phase with these). */
+  cacheHits: number;
+  cacheMisses: number;
 }
 
 export interface LoadHooks {

@@ -3,6 +3,7 @@
  * outlive strategy switches, so in-flight counts, latency and failure history carry over.
  */
 import { DecayingCounter, PeakEwma } from './decay.js';
+import { ReportedLoad } from '../orca/reported-load.js';
 import type { TlsConnectOptions } from '../proxy/tls/socket.js';
 
 /** How a request to a backend ended, reported once per attempt through the balancer's done path. */
@@ -84,6 +85,8 @@ export class Backend {
   /** Decaying counts of failed and successful attempts (proxy outcomes and health checks). */
   readonly failures: DecayingCounter;
   readonly successes: DecayingCounter;
+  /** The backend's own word on its load (ORCA `endpoint-load-metrics`), latest report. */
+  readonly reported = new ReportedLoad();
   consecutiveFailures = 0;
   totalRequests = 0;
   totalFailures = 0;

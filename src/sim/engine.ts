@@ -38,6 +38,7 @@ import { EventQueue } from './event-queue.js';
 import type { Scenario } from './scenario.js';
 import { SimServer } from './server.js';
 import { ZipfSampler } from './zipf.js';
+import { LoadReport } from '../orca/report.js';
 
 const EV_COMPLETE = 1; // ref: attempt; service finished (or a pause moved it: check the work clock)
 const EV_HEDGE = 2; // ref: request; its hedge timer
@@ -146,6 +147,22 @@ export interface LatencySummary {
   max: number;
 }
 
+/**
+ * A part of the run delimited by the scenario's events: `before` the first, `during` from the
+ * first to the last (absent when they coincide), `after` the last. Requests and losses are
+ * counted by arrival time, cache lookups when service starts.
+ */
+export interface PhaseResult {
+  phase: 'before' | 'during' | 'after';
+  fromMs: number;
+  toMs: number;
+  requests: number;
+  /** Requests that got no answer. */
+  failed: number;
+  /** Cache hits over lookups in the phase (0..1), null without a cache. */
+  hitRate: number | null;
+}
+
 export interface RunResult {
   scenario: string;
   strategy: string;
@@ -179,6 +196,8 @@ export interface RunResult {
   /** Attempts of the busiest server over the mean per server (1 = perfectly even). */
   maxAvgLoad: number;
   servers: ServerResult[];
+  /** By phase of the scenario's timeline; empty without events. */
+  phases: PhaseResult[];
   simulatedMs: number;
   events: number;
 }
@@ -278,6 +297,16 @@ export class Simulation {
   private readonly pauseMs: number;
   private readonly missPenaltyMs: number;
   private readonly cacheCapacity: number | null;
+  private readonly reportLoad: boolean;
+  /** Times of the first and last timeline event (Infinity without events); phase counters by index. */
+  private firstEventMs = Infinity;
+  private lastEventMs = Infinity;
+  private readonly phaseRequests = [0, 0, 0];
+  private readonly phaseFailed = [0, 0, 0];
+  private readonly phaseLookups = [0, 0, 0];
+  private readonly phaseHits = [0, 0, 0];
+  /** Reused for every simulated load report (the strategy copies what it keeps). */
+  private readonly loadReport = new LoadReport();
 
   constructor(
     private readonly scenario: Scenario,
@@ -317,6 +346,7 @@ export class Simulation {
     this.stallMs = scenario.stall.ms;
     this.pauseP = scenario.pause.probability;
     this.pauseMs = scenario.pause.ms;
+    this.reportLoad = scenario.loadReports !== 'off';
     for (const b of this.pool.backends) {
       let slots = scenario.slots;
       let factor = 1;
@@ -331,7 +361,7 @@ export class Simulation {
   }
 
   private addServer(b: Backend, slots: number, factor: number): void {
-    this.servers[b.id] = new SimServer<SimAttempt>(b, slots, factor, this.cacheCapacity);
+    this.servers[b.id] = new SimServer<SimAttempt>(b, slots, factor, this.cacheCapacity, this.clock.now());
     this.inService[b.id] = [];
   }
 
@@ -339,6 +369,10 @@ export class Simulation {
     const sc = this.scenario;
     const durationMs = (sc.requests / sc.rate) * 1000;
     sc.events.forEach((e, i) => this.queue.push(e.at * durationMs, EV_TIMELINE, i, 0));
+    if (sc.events.length > 0) {
+      this.firstEventMs = Math.min(...sc.events.map((e) => e.at * durationMs));
+      this.lastEventMs = Math.max(...sc.events.map((e) => e.at * durationMs));
+    }
     const arrivals = makeArrivals(sc.arrivals, sc.rate, this.arrivalRandom);
     let left = sc.requests;
     let nextArrival = arrivals.next(0);
@@ -433,9 +467,15 @@ export class Simulation {
     return name;
   }
 
+  /** 0 before the first event, 1 between the first and the last, 2 from the last on. */
+  private phaseOf(t: number): number {
+    return t < this.firstEventMs ? 0 : t < this.lastEventMs ? 1 : 2;
+  }
+
   private arrive(t: number): void {
     const req = this.freeRequests.pop() ?? this.newRequest();
     req.arrival = t;
+    this.phaseRequests[this.phaseOf(t)]!++;
     const race = req.race;
     race.reset();
     // Drawn from the arrival stream, so all strategies see the same keys and methods.
@@ -537,6 +577,8 @@ export class Simulation {
     if (strategy.responseHeader !== undefined && a.keyId >= 0 && this.cacheCapacity !== null) {
       strategy.onResponseHeader?.(a.backend, a.hit ? 'HIT' : 'MISS');
     }
+    // The server's load report rides on the response, read where the proxy reads it.
+    if (this.reportLoad) this.active.loadReported(a.backend, a.server!.load.report(t, this.loadReport));
     a.outcome.status = 200;
     race.finished(a, 'ok');
     this.finish(req, true, t);
@@ -550,7 +592,10 @@ export class Simulation {
   /** @internal The request is over: answered (`ok`) or lost. */
   finish(req: SimRequest, ok: boolean, t = this.clock.now()): void {
     if (ok) this.latencies[this.completed++] = t - req.arrival;
-    else this.failed++;
+    else {
+      this.failed++;
+      this.phaseFailed[this.phaseOf(req.arrival)]!++;
+    }
     // Stale hedge timers of this request see a new generation.
     req.gen++;
     this.freeRequests.push(req);
@@ -617,11 +662,17 @@ export class Simulation {
     if (s.cache !== null && a.keyId >= 0) {
       s.lookups++;
       a.hit = s.cache.access(a.keyId);
-      if (a.hit) s.hits++;
+      const phase = this.phaseOf(t);
+      this.phaseLookups[phase]!++;
+      if (a.hit) {
+        s.hits++;
+        this.phaseHits[phase]!++;
+      }
       else work += this.missPenaltyMs;
     }
     if (this.pauseP > 0 && random.next() < this.pauseP) s.pause(t, this.pauseMs);
     a.workEnd = s.workAt(t) + work;
+    s.load.begin(t);
     this.queueWaitSum += t - a.startedAt;
     this.serviceStarts++;
     this.queue.push(s.completionTime(a.workEnd, t), EV_COMPLETE, a.index, a.gen);
@@ -648,6 +699,7 @@ export class Simulation {
     this.removeInService(s, a);
     a.serverDone = true;
     s.busy--;
+    s.load.end(t);
     this.startNext(s, t);
     if (!a.ended) this.respond(a, t);
     this.release(a);
@@ -790,9 +842,30 @@ export class Simulation {
       cacheHitRate: sc.cache === null ? null : lookups === 0 ? 0 : hits / lookups,
       maxAvgLoad: meanAttempts === 0 ? 0 : maxAttempts / meanAttempts,
       servers,
+      phases: this.phaseResults(),
       simulatedMs: this.clock.now(),
       events: this.events,
     };
+  }
+
+  private phaseResults(): PhaseResult[] {
+    if (this.firstEventMs === Infinity) return [];
+    const bounds = [0, this.firstEventMs, this.lastEventMs, this.clock.now()];
+    const names = ['before', 'during', 'after'] as const;
+    const out: PhaseResult[] = [];
+    for (let i = 0; i < 3; i++) {
+      if (i === 1 && this.firstEventMs === this.lastEventMs) continue;
+      const lookups = this.phaseLookups[i]!;
+      out.push({
+        phase: names[i]!,
+        fromMs: bounds[i]!,
+        toMs: Math.max(bounds[i]!, bounds[i + 1]!),
+        requests: this.phaseRequests[i]!,
+        failed: this.phaseFailed[i]!,
+        hitRate: this.cacheCapacity === null ? null : lookups === 0 ? 0 : this.phaseHits[i]! / lookups,
+      });
+    }
+    return out;
   }
 
   /** The answered requests' latencies, sorted (valid after `run`). */

@@ -87,6 +87,20 @@ export function formatReport(report: SimulationReport): string {
     }),
   ]);
   out.push(table(['strategy', ...names], shareRows));
+  const phased = report.results.filter((r) => r.phases.length > 0);
+  if (phased.length > 0) {
+    const phases = phased[0]!.phases;
+    const share = (ms: number) => `${Math.round((ms / Math.max(1, phased[0]!.simulatedMs)) * 100)}%`;
+    out.push('');
+    out.push(`by phase of the timeline: ${phases.map((p) => `${p.phase} ${share(p.fromMs)}-${share(p.toMs)}`).join(', ')} of the run`);
+    const head = ['strategy', ...(hasCache ? phases.map((p) => `hit% ${p.phase}`) : []), ...phases.map((p) => `lost ${p.phase}`)];
+    const rows2 = phased.map((r) => [
+      r.strategy,
+      ...(hasCache ? r.phases.map((p) => (p.hitRate === null ? '-' : fmt(p.hitRate * 100))) : []),
+      ...r.phases.map((p) => String(p.failed)),
+    ]);
+    out.push(table(head, rows2));
+  }
   out.push('');
   out.push('latency in ms from arrival to response; extra% = attempts beyond one per request (hedges, retries and failovers) per 100 requests;');
   out.push('max/avg = attempts of the busiest server over the mean' + (hasCache ? '; hit% = server cache hits per lookup' : ''));

@@ -73,6 +73,10 @@ export const scenarioSchema = z.strictObject({
     .default(null)
     .describe('per-server LRU of capacity keys; a miss costs missPenaltyMs more'),
   events: z.array(timelineEvent).default([]),
+  loadReports: z
+    .enum(['off', 'text', 'json'])
+    .default('text')
+    .describe('servers report their load (ORCA: utilization, requests and errors per second over the last second) with every response; live, as an endpoint-load-metrics header in this form'),
   proxy: z
     .strictObject({
       idempotentShare: probability.default(1).describe('share of requests that are idempotent (may be retried and hedged)'),
@@ -146,6 +150,20 @@ export const NAMED_SCENARIOS: Record<string, ScenarioInput> = {
     keys: { count: 20_000, zipf: 0.9 },
     cache: { capacity: 2_000, missPenaltyMs: 10 },
     events: [{ at: 0.3, action: 'join', count: 2 }],
+  },
+  churn: {
+    name: 'churn',
+    description: 'keyed load over five servers with caches; s1 leaves at 40% of the run (its in-flight requests finish), a new server joins at 60%',
+    rate: 600,
+    servers: 5,
+    slots: 4,
+    service: { kind: 'lognormal', median: 5, sigma: 0.3 },
+    keys: { count: 20_000, zipf: 0.9 },
+    cache: { capacity: 1_000, missPenaltyMs: 20 },
+    events: [
+      { at: 0.4, action: 'leave', server: 1 },
+      { at: 0.6, action: 'join', count: 1 },
+    ],
   },
   failure: {
     name: 'failure',

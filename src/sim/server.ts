@@ -11,6 +11,7 @@
  */
 import type { Backend } from '../pool/backend.js';
 import { LruCache } from './lru.js';
+import { LoadWindow } from '../orca/window.js';
 
 /** What a server holds: the engine's attempt records (kept opaque here). */
 export interface Queued {
@@ -25,6 +26,8 @@ export class SimServer<T extends Queued = Queued> {
   alive = true;
   busy = 0;
   readonly cache: LruCache | null;
+  /** What it reports about its load (ORCA), measured as the demo backend measures it. */
+  load: LoadWindow;
 
   private ring: (T | null)[];
   private head = 0;
@@ -40,11 +43,12 @@ export class SimServer<T extends Queued = Queued> {
   lookups = 0;
   hits = 0;
 
-  constructor(backend: Backend, slots: number, factor: number, cacheCapacity: number | null) {
+  constructor(backend: Backend, slots: number, factor: number, cacheCapacity: number | null, now = 0) {
     this.backend = backend;
     this.slots = slots;
     this.factor = factor;
     this.cache = cacheCapacity === null ? null : new LruCache(cacheCapacity);
+    this.load = new LoadWindow(slots, undefined, undefined, now);
     this.ring = new Array<T | null>(16).fill(null);
   }
 
@@ -109,5 +113,6 @@ export class SimServer<T extends Queued = Queued> {
     this.pauseEnd = t;
     this.cache?.clear();
     this.busy = 0;
+    this.load = new LoadWindow(this.slots, this.load.windowMs, undefined, t);
   }
 }

@@ -8,6 +8,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Backend, InflightEntry, Outcome } from '../pool/backend.js';
+import type { LoadReport } from '../orca/report.js';
 import type { Pool } from '../pool/pool.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
@@ -111,6 +112,15 @@ export class ActiveStrategy {
   started(b: Backend, entry: InflightEntry, ctx: PickContext): void {
     this.pool.begin(b, entry);
     this.strategy.onStart?.(b, ctx);
+  }
+
+  /**
+   * `b` reported its load: kept on the backend (for the API, and for a strategy switched to
+   * later), then passed to the running strategy. The proxy and the simulator both call this.
+   */
+  loadReported(b: Backend, report: LoadReport): void {
+    if (report !== b.reported.latest) b.reported.record(report, this.clock.now());
+    this.strategy.onLoadReport?.(b, report);
   }
 
   /** The attempt ended; exactly once per `started`. */

@@ -3,6 +3,7 @@
  * simulator) only ever call these methods; no code outside a strategy branches on its name.
  */
 import type { Backend, Outcome } from '../pool/backend.js';
+import type { LoadReport } from '../orca/report.js';
 import type { Pool } from '../pool/pool.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
@@ -76,6 +77,8 @@ export interface Strategy {
   /** A response header seen by the proxy, for strategies that read one (beta1's X-Cache). */
   readonly responseHeader?: string;
   onResponseHeader?(b: Backend, value: string): void;
+  /** A backend reported its load (ORCA); `report` is only valid during the call (it is reused). */
+  onLoadReport?(b: Backend, report: LoadReport): void;
   /**
    * Delay after which the first attempt should be hedged, or -1 for no hedge. Asked again, with
    * `ctx.hedgeChecks` > 0, after `tryHedge` refused: the delay until it looks once more.

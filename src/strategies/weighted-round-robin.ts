@@ -18,11 +18,20 @@
  * The virtual success in the denominator makes old failures fade to nothing even without new
  * traffic, since both counts decay with the pool's half-life.
  *
+ * With `weightSource: orca` the configured weight is replaced by a weight from the backends'
+ * own load reports (reported-weights.ts: gRPC's qps / (utilization + penalty x eps / qps),
+ * with its blackout and expiry); a backend without a usable one gets the mean of those that
+ * have one, and with fewer than two usable the configured weights apply (A58 falls back to
+ * round robin). The failure factor still multiplies it: a backend failing connections sends no
+ * reports, and its last one would otherwise keep its share until it expires.
+ *
  * Cost per pick: O(n) smooth WRR over the ready backends, no allocation. Effective weights are
- * recomputed (O(n), a few `exp` each) at most every 100 ms of the clock, on a pool change, and
- * right after a failed attempt, so a penalty is never late.
+ * recomputed (O(n), a few `exp` each) at most every 100 ms of the clock (orca: every
+ * weightUpdateMs), on a pool change, and right after a failed attempt, so a penalty is never late.
  */
 import type { Backend, Outcome } from '../pool/backend.js';
+import type { LoadReport } from '../orca/report.js';
+import { ReportedWeights } from './reported-weights.js';
 import type { Clock } from '../util/clock.js';
 import { excluded, type PickContext, type Strategy, type StrategyDefinition, type StrategyDeps } from './types.js';
 import { weightedRoundRobinOptions } from './weighted-round-robin.options.js';
@@ -36,6 +45,11 @@ class WeightedRoundRobin implements Strategy {
   private readonly clock: Clock;
   private readonly minFactor: number;
   private readonly recoveryMs: number;
+  /** Null when the weights come from the config. */
+  private readonly reported: ReportedWeights | null;
+  private readonly refreshMs: number;
+  /** By backend id: the weight the factor multiplies (configured, or from reports). */
+  private base = new Float64Array(0);
   /** By backend id: factor in [minFactor, 1], when it was last updated, the readySince it saw. */
   private factor = new Float64Array(0);
   private factorAt = new Float64Array(0);
@@ -51,7 +65,13 @@ class WeightedRoundRobin implements Strategy {
     this.pool = deps.pool;
     this.clock = deps.clock;
     this.minFactor = deps.config.weighted_round_robin.minWeightFactor;
-    this.recoveryMs = deps.config.weighted_round_robin.recoveryMs;
+    const o = deps.config.weighted_round_robin;
+    this.recoveryMs = o.recoveryMs;
+    this.reported =
+      o.weightSource === 'orca'
+        ? new ReportedWeights({ blackoutMs: o.blackoutMs, expirationMs: o.weightExpirationMs, errorUtilizationPenalty: o.errorUtilizationPenalty })
+        : null;
+    this.refreshMs = this.reported === null ? REFRESH_MS : o.weightUpdateMs;
   }
 
   private target(b: Backend, now: number): number {
@@ -73,6 +93,32 @@ class WeightedRoundRobin implements Strategy {
     this.seenReadySince = grow(this.seenReadySince, (n) => new Float64Array(n));
     this.known = grow(this.known, (n) => new Uint8Array(n));
     this.current = grow(this.current, (n) => new Float64Array(n));
+    this.base = grow(this.base, (n) => new Float64Array(n));
+  }
+
+  /** Each ready backend's base weight: configured, or reported (mean-filled; configured when fewer than two report). */
+  private refreshBase(now: number): void {
+    const ready = this.pool.ready;
+    const base = this.base;
+    const rw = this.reported;
+    let usable = 0;
+    let sum = 0;
+    if (rw !== null) {
+      for (let i = 0; i < ready.length; i++) {
+        const w = rw.weightAt(ready[i]!, now);
+        base[ready[i]!.id] = w;
+        if (w > 0) {
+          usable++;
+          sum += w;
+        }
+      }
+    }
+    if (rw === null || usable < 2) {
+      for (let i = 0; i < ready.length; i++) base[ready[i]!.id] = ready[i]!.weight;
+      return;
+    }
+    const mean = sum / usable;
+    for (let i = 0; i < ready.length; i++) if (base[ready[i]!.id] === 0) base[ready[i]!.id] = mean;
   }
 
   /** Brings every ready backend's factor up to `now`. */
@@ -106,22 +152,24 @@ class WeightedRoundRobin implements Strategy {
       }
       this.factorAt[id] = now;
     }
+    this.refreshBase(now);
     this.refreshedAt = now;
     this.dirty = false;
   }
 
   pick(ctx: PickContext): Backend | undefined {
     const now = this.clock.now();
-    if (this.dirty || this.seenVersion !== this.pool.version || now - this.refreshedAt >= REFRESH_MS) this.refresh(now);
+    if (this.dirty || this.seenVersion !== this.pool.version || now - this.refreshedAt >= this.refreshMs) this.refresh(now);
     const ready = this.pool.ready;
     const current = this.current;
     const factor = this.factor;
+    const base = this.base;
     let total = 0;
     let best: Backend | undefined;
     for (let i = 0; i < ready.length; i++) {
       const b = ready[i]!;
       if (excluded(ctx, b)) continue;
-      const w = b.weight * factor[b.id]!;
+      const w = base[b.id]! * factor[b.id]!;
       current[b.id]! += w;
       total += w;
       if (best === undefined || current[b.id]! > current[best.id]!) best = b;
@@ -135,12 +183,28 @@ class WeightedRoundRobin implements Strategy {
     if (outcome.kind !== 'ok' && outcome.kind !== 'cancelled') this.dirty = true;
   }
 
-  /** `weight`: the effective weight now (configured weight x factor, 3 decimals). */
+  onLoadReport(b: Backend, report: LoadReport): void {
+    this.reported?.onReport(b, report, this.clock.now());
+  }
+
+  /**
+   * `weight`: the effective weight now (base weight x factor, 3 decimals); with orca also
+   * `reported_weight`, the backend's usable reported weight (null: none yet, in its blackout, or
+   * expired) and `weight_source`.
+   */
   serverMetrics(b: Backend): Record<string, unknown> {
     const now = this.clock.now();
-    if (this.seenVersion !== this.pool.version || now - this.refreshedAt >= REFRESH_MS) this.refresh(now);
-    const f = b.id < this.known.length && this.known[b.id] === 1 ? this.factor[b.id]! : this.target(b, now);
-    return { weight: Math.round(b.weight * f * 1000) / 1000 };
+    if (this.seenVersion !== this.pool.version || now - this.refreshedAt >= this.refreshMs) this.refresh(now);
+    const known = b.id < this.known.length && this.known[b.id] === 1;
+    const f = known ? this.factor[b.id]! : this.target(b, now);
+    const base = known && b.ready ? this.base[b.id]! : b.weight;
+    const out: Record<string, unknown> = { weight: Math.round(base * f * 1000) / 1000 };
+    if (this.reported !== null) {
+      const w = this.reported.weightAt(b, now);
+      out.reported_weight = w === 0 ? null : Math.round(w * 1000) / 1000;
+      out.weight_source = 'orca';
+    }
+    return out;
   }
 }
 

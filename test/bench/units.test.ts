@@ -156,7 +156,11 @@ test('live plan: the named scenarios map to demo backend options; heavy-tail is 
 
   assert.throws(() => planLive(resolveScenario('heavy-tail'), 1), (err: unknown) => err instanceof UnsupportedScenarioError && /pareto/.test(err.message));
   const live = Object.keys(NAMED_SCENARIOS).filter((n) => liveSupport(resolveScenario(n)) === null);
-  assert.deepEqual(live, ['homogeneous', 'slow-server', 'stragglers', 'cache', 'scale-out', 'failure']);
+  assert.deepEqual(live, ['homogeneous', 'slow-server', 'stragglers', 'cache', 'scale-out', 'churn', 'failure']);
+  const churn = planLive(resolveScenario('churn'), 1);
+  assert.deepEqual(churn.events.map((e) => [e.at, e.action, e.servers]), [[0.4, 'leave', [1]], [0.6, 'join', [5]]]);
+  assert.equal(churn.servers.length, 6);
+  assert.equal(churn.servers[5]!.initial, false);
   assert.match(liveSupport(resolveScenario('homogeneous', { settings: ['arrivals={"kind":"bursty","factor":3,"burstMs":100,"share":0.1}'] }))!, /bursty/);
 });
 
@@ -165,7 +169,7 @@ test('backend CLI flags: used when the CLI parser reads the service time back ex
   const fixed = { ...o, serviceTime: { kind: 'fixed' as const, ms: 5 } };
   assert.deepEqual(backendCliArgs(fixed), [
     '--name', 's0', '--service', 'fixed:5', '--workers', '4',
-    '--cache-size', '1000', '--miss-penalty-ms', '30', '--cache-key-header', 'X-Key', '--seed', '1000',
+    '--cache-size', '1000', '--miss-penalty-ms', '30', '--cache-key-header', 'X-Key', '--orca', 'text', '--seed', '1000',
   ]);
   // lognormal goes through the CLI or through backend-child.ts, whichever reads it exactly.
   const args = backendCliArgs(o);
@@ -191,6 +195,7 @@ function result(target: string, kind: 'ballast' | 'haproxy', p99: number, hit: n
     p99Runs: [p99],
     sent: 100,
     succeeded: 100,
+    phases: [],
     failed: { total: 0, http4xx: 0, http5xx: 0, timeout: 0, connection: 0, otherStatus: 0 },
     latency: { p50: p99 / 4, p90: p99 / 2, p99, p999: p99 * 1.2, mean: p99 / 3, max: p99 * 2 },
     hedges: 0,

@@ -40,6 +40,7 @@ function res(over: Partial<ResponseRewrite> = {}): ResponseRewrite {
     via: 'ballast',
     backendLine: '',
     watchHeader: '',
+    forwardLoadReports: false,
     ...over,
   };
 }

@@ -25,6 +25,10 @@ Flags:
   --cache-size N         LRU cache simulation with N keys; answers X-Cache: HIT|MISS (default 0: off)
   --miss-penalty-ms M    extra time of a cache miss (default 0)
   --cache-key-header H   header holding the cache key, else the path is the key (default X-Key)
+  --orca FORM            report load on every response in an endpoint-load-metrics header
+                         (ORCA), FORM text or json: cpu_utilization (busy worker slots over
+                         --workers, averaged over the last second; with --workers 0 the mean
+                         number of requests in service), rps_fractional, eps (default: none)
   --seed N               random seed for service times and stalls
   --help                 this text
 `;
@@ -50,6 +54,7 @@ export const backendCommand: Command = {
         'miss-penalty-ms': { type: 'string' },
         'cache-key-header': { type: 'string' },
         seed: { type: 'string' },
+        orca: { type: 'string' },
       },
     });
     const port = numberFlag('port', values.port, { min: 0, max: 65535, integer: true }) ?? 8081;
@@ -59,7 +64,10 @@ export const backendCommand: Command = {
     } catch (err) {
       throw new UsageError(`--service: ${(err as Error).message}`);
     }
+    const orca = values.orca;
+    if (orca !== undefined && orca !== 'text' && orca !== 'json') throw new UsageError(`--orca: expected text or json, got "${orca}"`);
     const backend = await startBackend({
+      ...(orca !== undefined ? { loadReports: orca } : {}),
       port,
       host: values.host ?? '127.0.0.1',
       name: values.name ?? `backend-${port}`,

@@ -34,7 +34,11 @@ process is stopped at the end, on errors and on Ctrl-C.
 
 Live scenarios: homogeneous, slow-server, stragglers (stalls in the backends; whole-server
 pauses by SIGSTOP/SIGCONT), cache, scale-out (joins by config reload / HAProxy runtime API),
-failure (backends killed and restarted). heavy-tail is simulator-only (Pareto service times).
+churn (a server leaves, by reload / disable server, and one joins; hit rate and requests
+lost by phase), failure (backends killed and restarted). heavy-tail is simulator-only
+(Pareto service times). Demo backends report their load (ORCA endpoint-load-metrics, scenario
+key loadReports; weighted_round_robin uses it with
+--set config.weighted_round_robin.weightSource=orca).
 
 Flags:
   --scenario NAME[,NAME]  scenario(s), or "all" (the live ones; default homogeneous):

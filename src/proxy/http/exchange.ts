@@ -324,8 +324,13 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
       via: px.config.proxy.via,
       backendLine: px.backendHeaderName === '' ? '' : `${px.backendHeaderName}: ${a.backend.name}\r\n`,
       watchHeader: watch,
+      forwardLoadReports: px.config.proxy.forwardLoadReports,
     });
     if (rf.watchedValue !== undefined) strategy.onResponseHeader?.(a.backend, rf.watchedValue);
+    if (rf.loadReport !== undefined) {
+      const report = px.loadReports.read(a.backend.reported, rf.loadReport, px.now());
+      if (report !== null) px.active.loadReported(a.backend, report);
+    }
     this.responseFraming = rf.framing;
     this.responseKeepAlive = rf.keepAlive;
     if (!this.client.socket.destroyed) this.client.socket.write(rf.head);

@@ -16,6 +16,7 @@
  * Header names are compared case-insensitively; to keep the hot path cheap a name is only
  * lower-cased when its length matches one we care about.
  */
+import { DUPLICATE_REPORTS } from '../../orca/report.js';
 
 /** How the body that follows a head is delimited. */
 export const enum Framing {
@@ -229,6 +230,8 @@ export interface ResponseRewrite {
   backendLine: string;
   /** Extra response header whose value the caller wants (lower-case), or ''. */
   watchHeader: string;
+  /** Keep `endpoint-load-metrics` (and -bin) in the response; false: captured and removed. */
+  forwardLoadReports: boolean;
 }
 
 export interface ResponseFacts {
@@ -238,9 +241,12 @@ export interface ResponseFacts {
   /** Whether the client connection stays open after this response. */
   keepAlive: boolean;
   watchedValue: string | undefined;
+  /** The backend's ORCA load report (`endpoint-load-metrics`; a -bin header as `BIN value`), if any. */
+  loadReport: string | undefined;
 }
 
-const RESPONSE_NAME_LENGTHS = new Set([2, 3, 7, 10, 14, 16, 17]);
+/** 21: endpoint-load-metrics, 25: endpoint-load-metrics-bin. */
+const RESPONSE_NAME_LENGTHS = new Set([2, 3, 7, 10, 14, 16, 17, 21, 25]);
 
 export function rewriteResponse(r: ResponseRewrite): ResponseFacts {
   const headers = r.headers;
@@ -250,6 +256,7 @@ export function rewriteResponse(r: ResponseRewrite): ResponseFacts {
   let upstreamFraming = r.noBody ? Framing.None : Framing.UntilClose;
   let via: string | undefined;
   let watchedValue: string | undefined;
+  let loadReport: string | undefined;
 
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
@@ -267,6 +274,11 @@ export function rewriteResponse(r: ResponseRewrite): ResponseFacts {
       } else if (lower === 'via') {
         via = via === undefined ? value : `${via}, ${value}`;
         continue;
+      } else if (lower === 'endpoint-load-metrics' || lower === 'endpoint-load-metrics-bin') {
+        // One report per response: a second header would be a second opinion we cannot rank.
+        if (loadReport === undefined) loadReport = len === 21 ? value : `BIN ${value}`;
+        else loadReport = DUPLICATE_REPORTS;
+        if (!r.forwardLoadReports) continue;
       }
       if (lower === r.watchHeader && watchedValue === undefined) watchedValue = value;
     }
@@ -289,5 +301,5 @@ export function rewriteResponse(r: ResponseRewrite): ResponseFacts {
   if (!keepAlive) head += 'Connection: close\r\n\r\n';
   else if (r.clientVersionMinor === 0) head += 'Connection: keep-alive\r\n\r\n';
   else head += '\r\n';
-  return { head, framing, keepAlive, watchedValue };
+  return { head, framing, keepAlive, watchedValue, loadReport };
 }

@@ -3,6 +3,7 @@
  * ClientConn. Owns what all connections share: the upstream keep-alive pools, the deadline
  * sweeper, the slot queue, and the graceful shutdown.
  */
+import { LoadReportReader } from '../../orca/reported-load.js';
 import type { Config } from '../../config/schema.js';
 import type { RaceSettings } from '../../balancer/race.js';
 import type { Pool } from '../../pool/pool.js';
@@ -60,6 +61,7 @@ export class HttpProxy {
       idempotentHeader: requests.idempotentHeader?.toLowerCase() ?? '',
       replayLimit: Math.max(MIN_REPLAY_BYTES, requests.maxHedgeBodyBytes),
       trustedProxies: new AddressRanges(config.proxy.trustedProxies),
+      loadReports: new LoadReportReader(),
       draining: false,
     };
     this.rejections = new RateLimitedLog(deps.log);
