@@ -1,11 +1,10 @@
 /**
- * A subcommand of `ballast`. Each lives in `src/cli/commands/<name>.ts` and is listed once in
- * `src/cli/main.ts`. `run` returns the exit code: 0 ok, 1 runtime failure, 2 bad usage or config.
+ * A subcommand of `ballast`. Each lives in `src/cli/commands/<name>.ts` and is listed once, with
+ * its one-line summary, in `src/cli/commands/index.ts`. `run` returns the exit code: 0 ok, 1
+ * runtime failure, 2 bad usage or config.
  */
 export interface Command {
   readonly name: string;
-  /** One line for `ballast --help`. */
-  readonly summary: string;
   /** Full text for `ballast NAME --help`: usage line and every flag. */
   readonly help: string;
   run(args: string[]): Promise<number>;

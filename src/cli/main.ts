@@ -1,11 +1,11 @@
 /**
  * `ballast`: the command line. Dispatches to one module per subcommand.
  */
-import { ConfigError } from '../config/load.js';
-import { UsageError, type Command } from './command.js';
-import { commands } from './commands/index.js';
+import { ConfigError } from '../config/error.js';
+import { UsageError } from './command.js';
+import { commandEntries, type CommandEntry } from './commands/index.js';
 
-function topHelp(list: readonly Command[]): string {
+function topHelp(list: readonly CommandEntry[]): string {
   const width = Math.max(...list.map((c) => c.name.length));
   return [
     'ballast: an HTTP/1.1 and TCP load balancer with seven balancing strategies',
@@ -22,14 +22,15 @@ function topHelp(list: readonly Command[]): string {
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(topHelp(commands) + '\n');
+    process.stdout.write(topHelp(commandEntries) + '\n');
     return name === undefined ? 2 : 0;
   }
-  const command = commands.find((c) => c.name === name);
-  if (command === undefined) {
-    process.stderr.write(`ballast: unknown command "${name}"\n\n${topHelp(commands)}\n`);
+  const entry = commandEntries.find((c) => c.name === name);
+  if (entry === undefined) {
+    process.stderr.write(`ballast: unknown command "${name}"\n\n${topHelp(commandEntries)}\n`);
     return 2;
   }
+  const command = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(command.help.trimEnd() + '\n');
     return 0;

@@ -7,13 +7,9 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 
-/** A config problem a user must fix; the CLI prints `message` and exits 2, no stack trace. */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+import { ConfigError } from './error.js';
+
+export { ConfigError };
 
 /** `servers[0].port` from a zod issue path. */
 export function formatPath(path: readonly PropertyKey[]): string {

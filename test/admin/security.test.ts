@@ -105,7 +105,10 @@ describe('an admin port beyond loopback needs a token or admin.allowInsecure', (
 /** Opens GET /api/events and resolves with the response once its head is in; destroy() ends it. */
 function openStream(port: number): Promise<{ res: IncomingMessage; body: () => Promise<any>; destroy: () => void }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/api/events', headers: { Accept: 'text/event-stream' } }, (res) => {
+    // agent: false: its own connection, closed by destroy(). With the (keep-alive) global agent,
+    // Node 24 makes req.destroy() a no-op once a response (the 503) is complete, so the socket
+    // would stay pooled, holding one of the admin connections the next test counts.
+    const req = request({ host: '127.0.0.1', port, path: '/api/events', headers: { Accept: 'text/event-stream' }, agent: false }, (res) => {
       resolve({
         res,
         body: async () => {
@@ -129,7 +132,9 @@ async function servedSocket(port: number): Promise<Socket> {
   const s = connect(port, '127.0.0.1');
   await once(s, 'connect');
   s.write(`GET /api/status HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
-  const [data] = (await once(s, 'data')) as [Buffer];
+  // A connection closed unanswered (over the cap) fails here instead of waiting for data forever.
+  const unanswered = once(s, 'close').then(() => assert.fail('the server closed the connection without answering'));
+  const [data] = (await Promise.race([once(s, 'data'), unanswered])) as [Buffer];
   assert.match(data.toString('latin1'), /^HTTP\/1\.1 200 /);
   return s;
 }

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { getText, deadPort } from '../helpers/servers.js';
+import { getText, freePortBlock } from '../helpers/servers.js';
 import { cleanups, sleep, until } from '../helpers/lifecycle.js';
 import http from 'node:http';
 
@@ -25,9 +25,11 @@ function backendOf(url: string, key: string): Promise<string> {
 }
 
 test('demo --fleet: three balancers on one etcd agree on every key; ballast fleet lists them; SIGINT stops it all', async () => {
-  const port = await deadPort();
-  const backendPort = await deadPort();
-  const etcdPort = await deadPort();
+  // The demo listens at fixed offsets: balancers at +0, +100, +200 (admin +10 each), so one
+  // block of free ports holds everything: backends at +20..+22, etcd at +30 (peer +31).
+  const port = await freePortBlock(211);
+  const backendPort = port + 20;
+  const etcdPort = port + 30;
   const child = spawn(process.execPath, [bin, 'demo', '--fleet', '--port', String(port), '--backend-port', String(backendPort), '--etcd-port', String(etcdPort)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

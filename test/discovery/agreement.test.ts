@@ -68,7 +68,9 @@ test('three instances on one etcd: beta1 maps 10 000 keys identically, a join mo
     const config = parseConfig({
       listen: { host: '127.0.0.1', port: 0 },
       admin: { enabled: false },
-      healthCheck: { intervalMs: 200, timeoutMs: 200, rise: 1, fall: 1 },
+      // A joining server passes its first check within 200 ms (rise 1); a check slowed by a
+      // loaded machine does not eject one (a 200 ms timeout with fall 1 did: 503s mid-run).
+      healthCheck: { intervalMs: 200, timeoutMs: 5_000, rise: 1, fall: 3 },
       discovery: { etcd: { endpoints: [etcd.endpoint], prefix: PREFIX, instanceId: `agree-${i}` } },
     });
     const running = await startAll(config, silentLogger());

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configJsonSchema, configReference, extractReference } from '../../src/config/reference.js';
-import { commands } from '../../src/cli/commands/index.js';
+import { commandEntries, loadAllCommands } from '../../src/cli/commands/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const isTs = import.meta.url.endsWith('.ts');
@@ -144,8 +144,13 @@ test('every "ballast COMMAND" shown in README.md and docs/ is listed by ballast 
   assert.deepEqual(unknown, [], 'commands shown in the docs that ballast --help does not list');
 });
 
-test('every flag shown after a ballast command is in that command\'s --help', () => {
-  const help = new Map(commands.map((c) => [c.name, c.help]));
+test('each lazily loaded command is the one its entry names', async () => {
+  const loaded = await loadAllCommands();
+  assert.deepEqual(loaded.map((c) => c.name), commandEntries.map((e) => e.name));
+});
+
+test('every flag shown after a ballast command is in that command\'s --help', async () => {
+  const help = new Map((await loadAllCommands()).map((c) => [c.name, c.help]));
   const bad: string[] = [];
   for (const s of shown) {
     const text = help.get(s.command);

@@ -6,11 +6,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, ConsoleMessage, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
+import { freePortBlock } from '../helpers/servers.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -71,25 +71,6 @@ export function watchErrors(page: Page, ignore: RegExp[] = []): string[] {
   return errors;
 }
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** A first port of `n` consecutive free ones (the demo's backends take N, N+1, N+2). */
-export async function freePortRun(n: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    let ok = true;
-    for (let i = 0; i < n && ok; i++) ok = await portFree(base + i);
-    if (ok) return base;
-  }
-  throw new Error('no run of free ports found');
-}
-
 export interface Demo {
   proxyUrl: string;
   adminUrl: string;
@@ -100,7 +81,7 @@ export interface Demo {
 /** Runs `node bin/ballast demo` with the balancer and admin on ephemeral ports; reads them from its banner. */
 export async function startDemo(): Promise<Demo> {
   const root = repoRoot();
-  const first = await freePortRun(3);
+  const first = await freePortBlock(3);
   const child: ChildProcess = spawn(process.execPath, [join(root, 'bin/ballast'), 'demo', '--port', '0', '--admin-port', '0', '--backend-port', String(first)], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],

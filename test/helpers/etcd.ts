@@ -8,7 +8,7 @@
  */
 import { etcdBinary, startLocalEtcd } from '../../src/discovery/local-etcd.js';
 import { cleanups } from './lifecycle.js';
-import { deadPort } from './servers.js';
+import { freePortBlock } from './servers.js';
 
 export interface TestEtcd {
   /** The client URL, http://127.0.0.1:PORT. */
@@ -29,7 +29,10 @@ export async function startEtcd(): Promise<TestEtcd> {
     const why = process.env.CI === 'true' ? 'CI=true but etcd is not installed (.ci/run installs etcd-server)' : 'etcd is not installed';
     throw new Error(`${why}: the discovery tests need a real etcd; run \`apt-get install etcd-server\` (Debian/Ubuntu)`);
   }
-  const e = await startLocalEtcd({ clientPort: await deadPort(), peerPort: await deadPort() });
+  // Ports outside the ephemeral range: restart() binds them again after a kill, by which time
+  // an ephemeral port could belong to someone else's connection.
+  const clientPort = await freePortBlock(2);
+  const e = await startLocalEtcd({ clientPort, peerPort: clientPort + 1 });
   cleanups.push(() => e.dispose());
   return { endpoint: e.endpoint, stop: () => e.dispose(), kill: () => e.kill(), restart: () => e.restart(), pid: () => e.pid() };
 }

@@ -2,6 +2,7 @@
  * Test fixtures: small real servers on 127.0.0.1 (ephemeral ports) and a Ballast built from a
  * config object, so tests exercise the real sockets end to end.
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -101,6 +102,51 @@ export async function deadPort(): Promise<number> {
   const port = (s.address() as AddressInfo).port;
   await new Promise<void>((r) => s.close(() => r()));
   return port;
+}
+
+/** The lowest port of the kernel's ephemeral range (Linux: 32768 by default). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 1024) return low;
+  } catch {
+    // not Linux: the IANA range's start is the usual default elsewhere
+  }
+  return 49_152;
+}
+
+function holdPort(port: number): Promise<net.Server | null> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(null));
+    s.listen(port, '127.0.0.1', () => resolve(s));
+  });
+}
+
+/**
+ * The first of `n` consecutive ports free right now, for a child process that listens at fixed
+ * offsets from one port (the demo fleet: +10, +100, +200; etcd: client and peer). Drawn below
+ * the kernel's ephemeral range: a port from listen(0) (deadPort) or an outgoing connection's
+ * local port comes from that range, so a test running alongside can be handed it between our
+ * check and the child's bind, which is how the fleet demo test collided under load. Below the
+ * range only another fixed-port user can take it, and the random base keeps that unlikely. The
+ * n ports are held at once while checking, so the block is free as a whole.
+ */
+export async function freePortBlock(n: number): Promise<number> {
+  const low = 10_000;
+  const high = ephemeralLow() - n;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = low + Math.floor(Math.random() * (high - low));
+    const held: net.Server[] = [];
+    for (let i = 0; i < n; i++) {
+      const s = await holdPort(base + i);
+      if (s === null) break;
+      held.push(s);
+    }
+    await Promise.all(held.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    if (held.length === n) return base;
+  }
+  throw new Error(`no block of ${n} free ports found between ${low} and ${high + n}`);
 }
 
 export async function startBallast(input: Partial<ConfigInput> & { servers: ConfigInput['servers'] }): Promise<Ballast> {

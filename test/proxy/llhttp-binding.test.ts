@@ -34,7 +34,21 @@ function parse(type: number, input: string, maxHeaderSize = 0) {
   return { result: r, events };
 }
 
-test('the binding exists with the constants and methods we use (Node 20)', () => {
+/** The running major; the binding is only vouched for on the majors package.json's `engines` names. */
+const major = Number(process.versions.node.split('.')[0]);
+
+/**
+ * Where the supported majors differ around what we use (checked on 20.20, 22.23 and 24.22):
+ * none of it is on our path, but a difference not listed here means the binding moved (check
+ * llhttp.ts, then add it).
+ */
+const perMajor: Record<number, { extraMethods: string[]; extraLenient: string[] }> = {
+  20: { extraMethods: ['duration', 'headersCompleted'], extraLenient: [] },
+  22: { extraMethods: [], extraLenient: [] },
+  24: { extraMethods: [], extraLenient: ['kLenientHeaderValueRelaxed'] },
+};
+
+test('the binding exists with the constants and methods we use (Node 20, 22 and 24)', () => {
   assert.equal(typeof HTTPParser, 'function');
   for (const k of ['REQUEST', 'RESPONSE', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete', 'kLenientNone']) {
     assert.equal(typeof (HTTPParser as unknown as Record<string, unknown>)[k], 'number', k);
@@ -44,6 +58,19 @@ test('the binding exists with the constants and methods we use (Node 20)', () =>
   }
   assert.equal(methodName(1), 'GET');
   assert.equal(methodName(3), 'POST');
+});
+
+test(`the differences of Node ${major}'s HTTP parser binding from the other supported majors are the known ones`, () => {
+  const expected = perMajor[major];
+  assert.ok(expected, `Node ${major} is not a supported major (20, 22, 24): check src/proxy/http/llhttp.ts against it, then list it here`);
+  const common = ['close', 'free', 'remove', 'execute', 'finish', 'initialize', 'pause', 'resume', 'consume', 'unconsume', 'getCurrentBuffer', 'constructor'];
+  assert.deepEqual(Object.getOwnPropertyNames(HTTPParser.prototype).sort(), [...common, ...expected.extraMethods].sort());
+  const lenient = Object.keys(HTTPParser).filter((k) => k.startsWith('kLenient'));
+  const commonLenient = ['kLenientNone', 'kLenientHeaders', 'kLenientChunkedLength', 'kLenientKeepAlive', 'kLenientTransferEncoding', 'kLenientVersion', 'kLenientDataAfterClose', 'kLenientOptionalLFAfterCR', 'kLenientOptionalCRLFAfterChunk', 'kLenientOptionalCRBeforeLF', 'kLenientSpacesAfterChunkSize', 'kLenientAll'];
+  assert.deepEqual(lenient.sort(), [...commonLenient, ...expected.extraLenient].sort());
+  // The method numbering onHeadersComplete reports is llhttp's, the same on all three.
+  const names = ['DELETE', 'GET', 'HEAD', 'POST', 'PUT', 'CONNECT', 'OPTIONS', 'TRACE', 'COPY', 'LOCK', 'MKCOL', 'MOVE', 'PROPFIND', 'PROPPATCH', 'SEARCH', 'UNLOCK', 'BIND', 'REBIND', 'UNBIND', 'ACL', 'REPORT', 'MKACTIVITY', 'CHECKOUT', 'MERGE', 'M-SEARCH', 'NOTIFY', 'SUBSCRIBE', 'UNSUBSCRIBE', 'PATCH', 'PURGE', 'MKCALENDAR', 'LINK', 'UNLINK', 'SOURCE', 'QUERY'];
+  assert.deepEqual(names.map((_, i) => methodName(i)), names);
 });
 
 test('onHeadersComplete argument order and body chunks as Buffers', () => {

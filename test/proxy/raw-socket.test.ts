@@ -4,10 +4,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import net from 'node:net';
 import { RawSocket, type RawSocketListener } from '../../src/proxy/uv/socket.js';
 import { deadPort } from '../helpers/servers.js';
-import { sleep } from '../helpers/lifecycle.js';
+import { cleanups, sleep } from '../helpers/lifecycle.js';
 
 /** A listener that records what happened, in order. */
 function recorder(): RawSocketListener & { events: string[]; data: Buffer[]; errors: string[]; closed: Promise<void> } {
@@ -43,8 +44,12 @@ async function server(onConnection: (s: net.Socket) => void) {
   const close = () =>
     new Promise<void>((r) => {
       for (const c of open) c.destroy();
-      srv.close(() => r());
+      if (srv.listening) srv.close(() => r());
+      else r();
     });
+  // Also closed after the file's tests: a test that failed before its own close() left a
+  // half-open connection that kept the test process, and the suite, waiting for ever.
+  cleanups.push(close);
   return { port: (srv.address() as net.AddressInfo).port, close };
 }
 
@@ -96,6 +101,8 @@ test('write() says stop past 16 KiB the peer has not taken, onDrain says go on, 
   assert.ok(written < 64 << 20, 'write() returned false before 64 MB were queued');
   assert.ok(sock.writableLength >= 16 * 1024);
   const drained = new Promise<void>((r) => (rec.onDrain = () => r()));
+  // The peer has read everything once it sees our FIN (a fixed sleep was too short under load).
+  const peerEnded = once(peer!, 'end');
   let total = 0;
   let ordered = true;
   let expect = 0;
@@ -108,7 +115,7 @@ test('write() says stop past 16 KiB the peer has not taken, onDrain says go on, 
   assert.equal(sock.writableLength, 0);
   sock.destroy();
   await rec.closed;
-  await sleep(50);
+  await peerEnded;
   assert.equal(total, written);
   assert.ok(ordered, 'blocks arrived in order');
   await s.close();

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { cleanups } from '../helpers/lifecycle.js';
 
 const isTs = import.meta.url.endsWith('.ts');
 const main = fileURLToPath(new URL(`../../src/cli/main.${isTs ? 'ts' : 'js'}`, import.meta.url));
@@ -54,13 +55,18 @@ function track(child: ChildProcess): ChildHandle {
   const exited = new Promise<Exit>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() }));
   });
-  return {
+  const handle: ChildHandle = {
     child,
     exited,
     kill(signal: NodeJS.Signals = 'SIGKILL') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     },
   };
+  // Killed after the file's tests whatever happened: a test that failed before registering its
+  // own cleanup (one of three backends too slow to start under load) left the others running,
+  // and their stdout pipes kept the test process, and the whole suite, waiting forever.
+  cleanups.push(() => handle.kill('SIGKILL'));
+  return handle;
 }
 
 export interface BackendProcess extends ChildHandle {

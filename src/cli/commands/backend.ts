@@ -35,7 +35,6 @@ Flags:
 
 export const backendCommand: Command = {
   name: 'backend',
-  summary: 'run a demo backend (delays, worker slots, stalls, cache simulation)',
   help,
   async run(args) {
     const { values } = parseArgs({

@@ -94,7 +94,6 @@ Exit codes: 0 done, 1 a run failed or a program it needs is missing (HAProxy whe
 
 export const benchCommand: Command = {
   name: 'bench',
-  summary: 'benchmark the strategies live against HAProxy (real processes on 127.0.0.1)',
   help,
   async run(args: string[]): Promise<number> {
     const { values } = parseArgs({

@@ -12,6 +12,7 @@ import { STRATEGY_NAMES } from '../../config/schema.js';
 import { runBallast } from '../../app/run.js';
 import { UsageError, numberFlag, type Command } from '../command.js';
 import { runFleetDemo } from './demo-fleet.js';
+import { waitForShutdownSignal } from '../signals.js';
 import { rmSync } from 'node:fs';
 import { certDir, OpensslMissingError, selfSigned, type MadeCert } from '../../proxy/tls/self-signed.js';
 
@@ -60,7 +61,6 @@ function waitHealthy(port: number, deadlineMs: number): Promise<void> {
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'run three demo backends, the balancer and the dashboard on 127.0.0.1',
   help,
   async run(args) {
     const { values } = parseArgs({
@@ -99,6 +99,10 @@ export const demoCommand: Command = {
       for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     };
     process.once('exit', stopChildren);
+    // Signals are ours from the first moment: unhandled, a SIGTERM during start-up would end
+    // this process without its 'exit' event, leaving the backends running, and holding the
+    // stderr they inherit, so a parent reading it (the dashboard test) waited for ever.
+    const signalled = waitForShutdownSignal();
     for (const [i, p] of ports.entries()) {
       const child = spawn(
         process.execPath,
@@ -107,8 +111,13 @@ export const demoCommand: Command = {
       );
       children.push(child);
     }
+    const healthy = Promise.all(ports.map((p) => waitHealthy(p, 10_000))).then(() => 'healthy' as const);
     try {
-      await Promise.all(ports.map((p) => waitHealthy(p, 10_000)));
+      if ((await Promise.race([healthy, signalled])) !== 'healthy') {
+        healthy.catch(() => {}); // stopped anyway
+        stopChildren();
+        return 130;
+      }
     } catch (err) {
       stopChildren();
       throw new UsageError(`${(err as Error).message} (is the port free?)`);
@@ -137,6 +146,7 @@ export const demoCommand: Command = {
       'demo',
     );
     const code = await runBallast(config, {
+      stopSignal: signalled,
       onReady: (ballast, admin) => {
         const lines = [
           '',

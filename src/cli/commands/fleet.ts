@@ -70,7 +70,6 @@ export function formatFleet(report: FleetReport, endpoints: readonly string[]): 
 
 export const fleetCommand: Command = {
   name: 'fleet',
-  summary: 'show the servers, strategy and instances of a fleet sharing etcd discovery',
   help,
   async run(args) {
     const { values } = parseArgs({

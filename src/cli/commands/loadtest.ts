@@ -36,7 +36,6 @@ Examples:
 
 export const loadtestCommand: Command = {
   name: 'loadtest',
-  summary: 'load-test a URL: closed or open loop, latency percentiles, share per backend',
   help,
   async run(args: string[]): Promise<number> {
     const { values: v } = parseArgs({

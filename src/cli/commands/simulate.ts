@@ -47,7 +47,6 @@ config (Ballast config keys: retries, timeouts.responseHeadersMs, alpha1, beta1 
 
 export const simulateCommand: Command = {
   name: 'simulate',
-  summary: 'compare the strategies on a simulated workload (virtual time, seeded)',
   help,
   async run(args: string[]): Promise<number> {
     const { values } = parseArgs({

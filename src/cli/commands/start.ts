@@ -27,7 +27,6 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
 
 export const startCommand: Command = {
   name: 'start',
-  summary: 'run the load balancer from a config file',
   help,
   async run(args) {
     const { values } = parseArgs({ args, strict: true, options: { config: { type: 'string' }, check: { type: 'boolean' } } });

@@ -35,7 +35,6 @@ Example:
 
 export const stresstestCommand: Command = {
   name: 'stresstest',
-  summary: 'ramp concurrency or rate until errors or p99 cross a threshold; report the knee',
   help,
   async run(args: string[]): Promise<number> {
     const { values: v } = parseArgs({

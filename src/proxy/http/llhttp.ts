@@ -6,8 +6,9 @@
  * about twice that. llhttp is the parser node:http itself uses, in strict mode: it rejects
  * bare LF, obs-fold, duplicate or conflicting Content-Length / Transfer-Encoding.
  *
- * This binding is private API, which is why package.json pins Node 20 in `engines` and
- * test/proxy/llhttp-binding.test.ts fails loudly if its shape changes.
+ * This binding is private API, which is why package.json's `engines` names only the majors it
+ * is known to work on (20, 22, 24) and test/proxy/llhttp-binding.test.ts, run on Node 24 in CI
+ * as well, fails loudly if its shape changes.
  */
 import { createRequire } from 'node:module';
 

@@ -10,8 +10,12 @@
  * pinned to one core): net.Socket 'data' + write() relay ~30k req/s, the same relay on these
  * handles ~37.5k, HAProxy 2.6 in TCP mode ~39k.
  *
- * This is private API, like the llhttp binding: package.json pins Node 20 in `engines`, and
- * test/proxy/uv-binding.test.ts fails loudly if the shape used here changes.
+ * This is private API, like the llhttp binding: package.json's `engines` names the majors it is
+ * known to work on (20, 22, 24), CI runs the suite on the machine's Node and on Node 24, and
+ * test/proxy/uv-binding.test.ts fails loudly if the shape used here changes. Node 24 added a
+ * second way to write (`writeBuffer(null, data)` returns a request object when the write goes
+ * asynchronous); we always pass our own WriteWrap, which every supported major still takes, so
+ * one code path serves all three.
  */
 import dns from 'node:dns';
 import net from 'node:net';
