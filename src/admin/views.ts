@@ -35,6 +35,8 @@ export function statusView(ctx: AdminContext) {
     healthy_servers: healthy,
     /** Backends taking new requests now: healthy, enabled, not ejected. */
     available_servers: ctx.pool.ready.length,
+    /** Requests in flight to the backends now, open WebSocket tunnels included (one each). */
+    inflight: ctx.pool.totalInflight,
     uptime_seconds: uptimeSeconds(ctx),
     mode: ctx.config().mode,
     strategies: availableStrategies(),

@@ -156,6 +156,7 @@ export class Ballast {
         removed.push(b);
       } else {
         this.pool.setWeight(b, spec.weight);
+        this.pool.setSendProxy(b, spec.sendProxy ?? null);
         b.tls = spec.tlsConnect;
         // Idle connections were opened with the old TLS settings: none may serve the new ones.
         const tlsChanged = tlsBefore.get(b.address) !== JSON.stringify(next.servers.find((s) => serverKey(s) === b.address)?.tls ?? null);
@@ -190,6 +191,11 @@ export class Ballast {
       `servers: the new config keeps none of the ${running.length} running servers (${running.join(', ')}), so it would remove them all; ` +
         'a truncated or mistaken file looks like this. To replace every server at once, set reload.allowReplaceAllServers: true in the new file',
     );
+  }
+
+  /** Reopens the access log file (SIGUSR1, after logrotate moved it). */
+  reopenLogs(): void {
+    if (this.proxy instanceof HttpProxy) this.proxy.reopenAccessLog();
   }
 
   /** Graceful stop: no new connections, in-flight requests get `deadlineMs` to finish. */

@@ -38,7 +38,7 @@ export interface Running {
 
 /** Starts a balancer (on its discovery source's first view, if it has one) and its admin server. */
 export async function startAll(config: Config, log: Logger): Promise<Running> {
-  const source = createDiscovery(config, log);
+  const source = await createDiscovery(config, log);
   const discovery = source === undefined ? undefined : new DiscoveryRunner(source, config, log);
   let ballast: Ballast;
   try {
@@ -91,6 +91,13 @@ export async function runBallast(config: Config, options: RunOptions = {}): Prom
     if (source !== undefined) reload('SIGHUP', () => source.parse(source.read()));
   };
   process.on('SIGHUP', onHup);
+  // logrotate's postrotate: `kill -USR1 PID` makes the access log start a new file. (A listener
+  // here also keeps Node from opening its inspector on SIGUSR1.)
+  const onUsr1 = (): void => {
+    ballast.reopenLogs();
+    log.info('access log reopened');
+  };
+  process.on('SIGUSR1', onUsr1);
   // A watched file is reloaded only once it reads the same twice (a half-written one must not apply).
   const settle =
     source === undefined
@@ -111,6 +118,7 @@ export async function runBallast(config: Config, options: RunOptions = {}): Prom
     }));
   log.info({ signal, inFlight: ballast.pool.totalInflight }, 'stopping: finishing in-flight requests');
   process.off('SIGHUP', onHup);
+  process.off('SIGUSR1', onUsr1);
   unwatch?.();
   settle?.stop();
   await running.stop();

@@ -134,6 +134,11 @@ export class AttemptRace<A extends RaceAttempt> {
     return this.attemptCount;
   }
 
+  /** A hedge was sent for this request (whichever attempt won). */
+  get wasHedged(): boolean {
+    return this.hedged;
+  }
+
   /** Attempts in flight now (0, 1 or 2). */
   get live(): number {
     return (this.primary !== null ? 1 : 0) + (this.other !== null ? 1 : 0);

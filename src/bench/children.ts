@@ -7,7 +7,7 @@
  * its `finally`, orphaned backends would keep their ports (and, with stalls, the CPU) busy.
  * `process.kill` is synchronous, so it works inside `exit`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -80,6 +80,19 @@ export interface Pinning {
 /** `run` on the pinned CPUs; unchanged without a pinning. taskset execs the program, so the pid stays the program's. */
 export function pinned(run: Invocation, pin: Pinning | null): Invocation {
   return pin === null ? run : { command: pin.taskset, prefix: ['-c', pin.cpus, run.command, ...run.prefix] };
+}
+
+/** The hard open-files limit children start with (`ulimit -Hn`); Infinity when unlimited or unknown. */
+export function hardFdLimit(): number {
+  const r = spawnSync('/bin/sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return Number.isInteger(n) && n > 0 ? n : Infinity;
+}
+
+/** `run` with its soft open-files limit raised to `n` first; it fails with a clear message when the hard limit is lower. */
+export function withFdLimit(run: Invocation, n: number): Invocation {
+  const script = `ulimit -n ${n} 2>/dev/null || { echo "cannot raise the open-files limit to ${n} (hard limit $(ulimit -Hn)): raise it (ulimit -Hn, /etc/security/limits.conf) or pass a smaller --idle-clients to ballast bench" >&2; exit 1; }; exec "$@"`;
+  return { command: '/bin/sh', prefix: ['-c', script, 'sh', run.command, ...run.prefix] };
 }
 
 /** Whether something accepts TCP connections on host:port now. */

@@ -15,7 +15,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { mergeScenario } from '../sim/scenario.js';
 import { formatServiceTime, parseServiceTime } from '../backend/service-time.js';
-import { ChildError, ChildSet, ballastCli, nodeModule, pinned, type Child, type Pinning } from './children.js';
+import { ChildError, ChildSet, ballastCli, nodeModule, pinned, withFdLimit, type Child, type Pinning } from './children.js';
 import { BACKEND_NAME, haproxyCommand, haproxyConfig, parseShowStat, serverStatuses, type HaproxyBinary, type HaproxyConfigOptions, type HaproxyMode } from './haproxy.js';
 import type { LiveBackendOptions, LivePlan, LiveServer } from './live-scenario.js';
 import { ballastCounters } from './prometheus.js';
@@ -177,6 +177,8 @@ export interface BallastLaunch {
   /** A config that listens on port 0; with the admin API (also on port 0) unless admin.enabled is false. */
   config: Record<string, unknown>;
   pin?: Pinning | null;
+  /** Raise its open-files limit to this first (idle-client runs need one per connection). */
+  fdLimit?: number;
 }
 
 export interface BallastProcess {
@@ -189,7 +191,7 @@ export interface BallastProcess {
 /** `ballast start --config FILE`; resolves once it listens (after its first health checks) and its admin API too. */
 export async function spawnBallast(o: BallastLaunch): Promise<BallastProcess> {
   writeFileSync(o.file, JSON.stringify(o.config, null, 2));
-  const cli = pinned(ballastCli(), o.pin ?? null);
+  const cli = pinned(o.fdLimit === undefined ? ballastCli() : withFdLimit(ballastCli(), o.fdLimit), o.pin ?? null);
   // Info level for the lines that say where it listens; nothing is logged per request.
   const child = o.set.spawn(o.name, cli.command, [...cli.prefix, 'start', '--config', o.file], { BALLAST_LOG_LEVEL: 'info' });
   const listening = await child.waitFor(/"listen":"[^"]*:(\d+)".*ballast listening|ballast listening.*"listen":"[^"]*:(\d+)"/, READY_TIMEOUT_MS);
@@ -254,6 +256,8 @@ export interface HaproxyLaunch {
   /** The config but its port and socket, which this picks. */
   config: Omit<HaproxyConfigOptions, 'port' | 'socket'>;
   pin?: Pinning | null;
+  /** Raise its open-files limit to this first (HAProxy then raises it further itself if it may). */
+  fdLimit?: number;
 }
 
 export interface HaproxyProcess {
@@ -272,7 +276,8 @@ export async function spawnHaproxy(o: HaproxyLaunch): Promise<HaproxyProcess> {
   const socket = path.join(o.dir, `haproxy-${o.tag}.sock`);
   const cfgFile = path.join(o.dir, `haproxy-${o.tag}.cfg`);
   writeFileSync(cfgFile, haproxyConfig({ ...o.config, port, socket }));
-  const run = pinned({ command: o.binary.path, prefix: [] }, o.pin ?? null);
+  const binary = { command: o.binary.path, prefix: [] };
+  const run = pinned(o.fdLimit === undefined ? binary : withFdLimit(binary, o.fdLimit), o.pin ?? null);
   const child = o.set.spawn(`haproxy (${o.tag})`, run.command, [...run.prefix, '-db', '-f', cfgFile]);
   const deadline = Date.now() + READY_TIMEOUT_MS;
   const initial = o.config.servers.filter((s) => !s.disabled).map((s) => s.name);

@@ -3,7 +3,8 @@
  * is) of each target's best round and its median at one connection, then Ballast's ratios to
  * HAProxy beside the goals.
  */
-import { GOALS, type ThroughputReport } from './throughput.js';
+import { EFFICIENCY_GOALS } from './efficiency.js';
+import { GOALS, TARGET_LABELS, type ThroughputReport } from './throughput.js';
 import { formatTls } from './tls.js';
 
 const ms = (v: number): string => v.toFixed(3);
@@ -36,5 +37,29 @@ export function formatThroughput(r: ThroughputReport): string {
     out.push(`Median added at one connection: Ballast L7 ${ms(addedMedianMs.ballastL7)} ms (goal <= ${GOALS.addedMedianMs} ms)${peer}`);
   }
   if (r.tls !== null) out.push('', ...formatTls(r.tls, r.connections));
+  if (r.cpu !== null) {
+    out.push('');
+    out.push(`CPU per request at ${r.cpu.rate} req/s (open loop, constant gaps, ${r.cpu.seconds} s; every thread of the balancer, from /proc):`);
+    out.push('');
+    out.push('| target | requests | failed | CPU ms | µs CPU per request |');
+    out.push('|---|---|---|---|---|');
+    for (const row of r.cpu.rows) out.push(`| ${TARGET_LABELS[row.target]} | ${row.requests} | ${row.failed} | ${row.cpuMs.toFixed(1)} | ${row.cpuUsPerRequest.toFixed(1)} |`);
+    out.push('');
+    if (r.cpu.ratios.l7 !== null) out.push(`CPU per request, Ballast L7 / HAProxy HTTP: ${r.cpu.ratios.l7.toFixed(2)}x   (goal <= ${EFFICIENCY_GOALS.cpuRatio}x)`);
+    if (r.cpu.ratios.l4 !== null) out.push(`CPU per request, Ballast L4 / HAProxy TCP:  ${r.cpu.ratios.l4.toFixed(2)}x`);
+  }
+  if (r.idle !== null) {
+    out.push('');
+    out.push('RSS with idle keep-alive client connections (one request each, then idle):');
+    out.push('');
+    out.push('| target | idle clients | RSS at rest MB | RSS with them MB | KB per connection |');
+    out.push('|---|---|---|---|---|');
+    for (const row of r.idle.rows) out.push(`| ${TARGET_LABELS[row.target]} | ${row.connections} | ${row.restRssMb.toFixed(1)} | ${row.idleRssMb.toFixed(1)} | ${row.perConnectionKb.toFixed(2)} |`);
+    out.push('');
+    const b = r.idle.rows.find((row) => row.target === 'ballast-l7');
+    const goal = r.idle.connections === EFFICIENCY_GOALS.idleConnections ? `   (goal <= ${EFFICIENCY_GOALS.idleRssMb} MB)` : '';
+    if (b !== undefined) out.push(`Ballast L7 RSS with ${r.idle.connections} idle clients: ${b.idleRssMb.toFixed(1)} MB${goal}`);
+    if (r.idle.ratio !== null) out.push(`KB per idle connection, Ballast L7 / HAProxy HTTP: ${r.idle.ratio.toFixed(2)}x`);
+  }
   return out.join('\n') + '\n';
 }

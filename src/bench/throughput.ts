@@ -10,7 +10,8 @@
  * targets in alternating order (the second backwards), so a burst of load from elsewhere or a
  * drift of the machine's speed hits every target alike, and each target's best round is kept.
  * Then a run at one connection per target: the median latency a proxy adds to a request when
- * nothing queues.
+ * nothing queues. Then, on the same processes, efficiency.ts: each balancer's CPU per request
+ * at a low open-loop rate, and its RSS with `idleClients` idle keep-alive clients.
  *
  * Bounded: every wrk run stops by itself, and every child process is stopped when the run
  * ends, fails or is interrupted (children.ts).
@@ -19,11 +20,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { ChildSet, type Pinning } from './children.js';
+import { ChildSet, hardFdLimit, type Pinning } from './children.js';
 import type { HaproxyBinary } from './haproxy.js';
 import { startNginx } from './nginx.js';
 import { CHECK, freePort, HOST, spawnBallast, spawnHaproxy } from './targets.js';
 import { runWrk, type WrkResult } from './wrk.js';
+import { EFFICIENCY_RATE, FD_MARGIN, haproxyIdleClients, cpuReport, idleReport, measureCpu, measureIdle, type CpuReport, type CpuRow, type IdleReport, type IdleRow } from './efficiency.js';
 import { startTlsTargets, tlsLoadArgs, TLS_LABELS, TLS_LOADS, tlsRatios, tlsTargets, TLS_CERT, type TlsLoad, type TlsReport, type TlsRow, type TlsTarget } from './tls.js';
 
 /** The targets, in the order of a first round. */
@@ -67,6 +69,10 @@ export interface ThroughputOptions {
   /** HAProxy, or null: nginx and Ballast only, no ratios. */
   haproxy: HaproxyBinary | null;
   tools: ThroughputTools;
+  /** Measured seconds of the CPU-per-request run at EFFICIENCY_RATE per balancer; 0 skips it. */
+  cpuSeconds: number;
+  /** Idle keep-alive clients opened through the L7 balancers for their RSS; 0 skips it. */
+  idleClients: number;
   /** Also compare TLS termination (tls.ts); off with --no-tls. */
   tls: boolean;
 }
@@ -109,6 +115,10 @@ export interface ThroughputReport {
   loadCpus: string;
   rows: ThroughputRow[];
   ratios: ThroughputRatios;
+  /** CPU per request at a low fixed rate (efficiency.ts); null when skipped. */
+  cpu: CpuReport | null;
+  /** RSS with idle clients (efficiency.ts); null when skipped. */
+  idle: IdleReport | null;
   /** TLS handshakes and keep-alive, Ballast and HAProxy (tls.ts); null with --no-tls. */
   tls: TlsReport | null;
   wallMs: number;
@@ -129,10 +139,17 @@ export function singleSeconds(durationS: number): number {
   return Math.max(2, Math.floor(durationS / 2));
 }
 
-/** Planned wall time, seconds (start-up of the processes excluded: a few seconds). */
-export function estimateThroughputSeconds(o: Pick<ThroughputOptions, 'durationS' | 'warmupS' | 'rounds'>, targets: number, tlsTargetCount = 0): number {
+/** Planned wall time, seconds (start-up of the processes excluded: a few seconds; opening idle clients counted as 10 s per balancer). */
+export function estimateThroughputSeconds(
+  o: Pick<ThroughputOptions, 'durationS' | 'warmupS' | 'rounds' | 'cpuSeconds' | 'idleClients'>,
+  targets: number,
+  tlsTargetCount = 0,
+): number {
+  const balancers = targets - 1;
+  const cpu = o.cpuSeconds > 0 ? balancers * (o.cpuSeconds + 1) : 0;
+  const idle = o.idleClients > 0 ? Math.ceil(balancers / 2) * 10 : 0;
   const tlsRuns = tlsTargetCount * TLS_LOADS.length * o.rounds * (o.warmupS + o.durationS);
-  return targets * (o.rounds * (o.warmupS + o.durationS) + singleSeconds(o.durationS)) + tlsRuns;
+  return targets * (o.rounds * (o.warmupS + o.durationS) + singleSeconds(o.durationS)) + cpu + idle + tlsRuns;
 }
 
 /** The round with the most requests per second (the first of equals). */
@@ -156,10 +173,14 @@ export function throughputRatios(rows: readonly ThroughputRow[]): ThroughputRati
   return { l7: ratio('ballast-l7', 'haproxy-http'), l4: ratio('ballast-l4', 'haproxy-tcp'), addedMedianMs: { ballastL7: added('ballast-l7'), haproxyHttp: added('haproxy-http') } };
 }
 
-/** Ballast's config for one data plane: round robin over the backends, no admin API (nothing reads it here). */
-export function throughputBallastConfig(mode: 'http' | 'tcp', backendPorts: readonly number[]): Record<string, unknown> {
+/**
+ * Ballast's config for one data plane: round robin over the backends, no admin API (nothing
+ * reads it here), and room for `idleClients` client connections beyond the default limit.
+ */
+export function throughputBallastConfig(mode: 'http' | 'tcp', backendPorts: readonly number[], idleClients = 0): Record<string, unknown> {
   return {
     listen: { host: HOST, port: 0 },
+    ...(idleClients > 0 ? { limits: { maxClientConnections: Math.max(10_000, idleClients + FD_MARGIN) } } : {}),
     mode,
     strategy: 'round_robin',
     servers: backendPorts.map((port) => ({ host: HOST, port })),
@@ -185,12 +206,23 @@ export async function runThroughput(o: ThroughputOptions, hooks: ThroughputHooks
     const backends = [await freePort(), await freePort()];
     await Promise.all(backends.map((port, i) => startNginx({ binary: o.tools.nginx, set, dir, name: `n${i + 1}`, host: HOST, port, pin: loadPin })));
     const ports = new Map<ThroughputTarget, number>([['nginx', backends[0]!]]);
+    const pids = new Map<ThroughputTarget, number>();
+    const fdLimit = o.idleClients > 0 ? o.idleClients + FD_MARGIN : undefined;
+    const haproxyIdle = o.idleClients > 0 ? haproxyIdleClients(o.idleClients, hardFdLimit()) : 0;
     for (const mode of ['http', 'tcp'] as const) {
       throwIfAborted(signal);
       const target = mode === 'http' ? 'ballast-l7' : 'ballast-l4';
       const file = path.join(dir, `ballast-${mode}.json`);
-      const b = await spawnBallast({ set, name: `ballast (${mode})`, file, config: throughputBallastConfig(mode, backends), pin: balancerPin });
+      const b = await spawnBallast({
+        set,
+        name: `ballast (${mode})`,
+        file,
+        config: throughputBallastConfig(mode, backends, o.idleClients),
+        pin: balancerPin,
+        ...(fdLimit === undefined ? {} : { fdLimit }),
+      });
       ports.set(target, b.port);
+      pids.set(target, b.child.process.pid!);
       if (o.haproxy !== null) {
         const servers = backends.map((port, i) => ({ name: `s${i}`, host: HOST, port, weight: 1, disabled: false }));
         const h = await spawnHaproxy({
@@ -198,10 +230,12 @@ export async function runThroughput(o: ThroughputOptions, hooks: ThroughputHooks
           set,
           dir,
           tag: mode,
-          config: { mode: 'roundrobin', protocol: mode, servers, checkIntervalMs: CHECK.intervalMs, fall: CHECK.fall, rise: CHECK.rise },
+          config: { mode: 'roundrobin', protocol: mode, servers, checkIntervalMs: CHECK.intervalMs, fall: CHECK.fall, rise: CHECK.rise, maxconn: Math.max(4096, haproxyIdle + FD_MARGIN) },
           pin: balancerPin,
         });
-        ports.set(mode === 'http' ? 'haproxy-http' : 'haproxy-tcp', h.port);
+        const t = mode === 'http' ? 'haproxy-http' : 'haproxy-tcp';
+        ports.set(t, h.port);
+        pids.set(t, h.child.process.pid!);
       }
     }
 
@@ -229,6 +263,31 @@ export async function runThroughput(o: ThroughputOptions, hooks: ThroughputHooks
       const single = await wrk(t, 1, singleS);
       say(`one connection ${TARGET_LABELS[t].padEnd(12)} p50 ${single.p50.toFixed(3)} ms`);
       rows.push({ target: t, label: TARGET_LABELS[t], rounds: rounds.get(t)!, best: bestRound(rounds.get(t)!), single });
+    }
+    const balancers = targets.filter((t) => t !== 'nginx');
+    let cpu: CpuReport | null = null;
+    if (o.cpuSeconds > 0) {
+      const cpuRows: CpuRow[] = [];
+      for (const t of balancers) {
+        throwIfAborted(signal);
+        const url = `http://${HOST}:${ports.get(t)!}/`;
+        const r = await measureCpu(t, pids.get(t)!, { url, rate: EFFICIENCY_RATE, seconds: o.cpuSeconds, pin: loadPin, ...(signal === undefined ? {} : { signal }) });
+        cpuRows.push(r);
+        say(`${EFFICIENCY_RATE} req/s ${TARGET_LABELS[t].padEnd(12)} ${r.cpuUsPerRequest.toFixed(1).padStart(7)} us CPU per request  (${r.requests} requests, ${r.failed} failed)`);
+      }
+      cpu = cpuReport(EFFICIENCY_RATE, o.cpuSeconds, cpuRows);
+    }
+    let idle: IdleReport | null = null;
+    if (o.idleClients > 0) {
+      const idleRows: IdleRow[] = [];
+      for (const t of balancers.filter((b) => b === 'ballast-l7' || b === 'haproxy-http')) {
+        throwIfAborted(signal);
+        const connections = t === 'haproxy-http' ? haproxyIdle : o.idleClients;
+        const r = await measureIdle(t, pids.get(t)!, { set, host: HOST, port: ports.get(t)!, connections, pin: loadPin });
+        idleRows.push(r);
+        say(`${connections} idle clients ${TARGET_LABELS[t].padEnd(12)} RSS ${r.restRssMb.toFixed(1)} MB at rest, ${r.idleRssMb.toFixed(1)} MB with them (${r.perConnectionKb.toFixed(2)} KB each)`);
+      }
+      idle = idleReport(o.idleClients, idleRows);
     }
     let tls: TlsReport | null = null;
     if (tlsPorts !== null) {
@@ -264,6 +323,8 @@ export async function runThroughput(o: ThroughputOptions, hooks: ThroughputHooks
       loadCpus: LOAD_CPUS,
       rows,
       ratios: throughputRatios(rows),
+      cpu,
+      idle,
       tls,
       wallMs: Math.round(performance.now() - t0),
     };

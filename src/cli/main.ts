@@ -4,6 +4,7 @@
 import { ConfigError } from '../config/error.js';
 import { UsageError } from './command.js';
 import { commandEntries, type CommandEntry } from './commands/index.js';
+import { logFormat } from '../util/log.js';
 
 function topHelp(list: readonly CommandEntry[]): string {
   const width = Math.max(...list.map((c) => c.name.length));
@@ -34,6 +35,12 @@ export async function main(argv: string[]): Promise<number> {
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(command.help.trimEnd() + '\n');
     return 0;
+  }
+  try {
+    logFormat(); // a bad BALLAST_LOG_FORMAT is reported here, before anything starts
+  } catch (err) {
+    process.stderr.write(`ballast ${name}: ${(err as Error).message}\n`);
+    return 2;
   }
   try {
     return await command.run(rest);

@@ -12,6 +12,17 @@ import { headerName, headerValue, hostName, requestPath } from './fields.js';
 export { STRATEGY_NAMES, type StrategyName };
 
 const port = z.number().int().min(0).max(65535);
+
+/** CIDR ranges (`10.0.0.0/8`, a bare address for one host), each checked at load. */
+const cidrList = z.array(
+  z.string().superRefine((s, ctx) => {
+    try {
+      parseCidr(s);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  }),
+);
 const host = z.string().min(1);
 const ms = (d: string) => z.number().nonnegative().describe(d);
 
@@ -56,6 +67,12 @@ export const serverSchema = z
     port: port.min(1).describe('backend port'),
     weight: z.number().positive().max(1000).default(1).describe('relative share of traffic'),
     name: headerValue.optional().describe('label shown in the API and metrics, and sent as the value of proxy.backendHeader (default host:port)'),
+    sendProxy: z
+      .enum(['v1', 'v2'])
+      .optional()
+      .describe(
+        'send a PROXY protocol header (v1 text or v2 binary) first on every connection to this backend, carrying the client\'s address (absent: none); http mode then reuses a backend connection only for the same client connection, and health checks send v1 UNKNOWN / v2 LOCAL',
+      ),
     tls: backendTlsSchema.optional().describe('speak TLS to this backend (http mode): true, or { ca, servername, insecureSkipVerify }; its certificate is verified unless insecureSkipVerify'),
   })
   .describe('one backend');
@@ -114,6 +131,8 @@ export const timeoutsSchema = z
     clientIdleMs: ms('a keep-alive client connection idle this long is closed (tcp mode: a connection quiet both ways); a client not reading its response this long is cut').default(60_000),
     backendKeepAliveMs: ms('an idle pooled backend connection is closed after this').default(15_000),
     shutdownMs: ms('on SIGTERM, in-flight requests get this long to finish').default(10_000),
+    tunnelIdleMs: ms('an upgraded connection (WebSocket tunnel) with no byte either way this long is closed (0: never)').max(2 ** 31 - 1).default(600_000),
+    tunnelMaxMs: ms('an upgraded connection (WebSocket tunnel) is closed this long after its upgrade, busy or not (0: never)').max(2 ** 31 - 1).default(86_400_000),
   })
   .describe('timeouts');
 
@@ -136,20 +155,19 @@ export const proxySchema = z
       .boolean()
       .default(false)
       .describe('pass backends\' endpoint-load-metrics headers (ORCA load reports) on to clients; off, they are read and removed, as they describe the backend and not the response'),
-    trustedProxies: z
-      .array(
-        z.string().superRefine((s, ctx) => {
-          try {
-            parseCidr(s);
-          } catch (err) {
-            ctx.addIssue({ code: 'custom', message: (err as Error).message });
-          }
-        }),
-      )
+    trustedProxies: cidrList
       .default([])
       .describe('clients (CIDR ranges, e.g. 10.0.0.0/8) whose X-Forwarded-For, X-Forwarded-Proto and Forwarded are kept and extended; from anyone else they are replaced'),
   })
   .describe('HTTP proxy behaviour');
+
+export const accessLogSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false).describe('write one JSON line per request (http mode): time, client, method, path, status, bytes, backend, attempts, hedged, duration'),
+    path: z.string().min(1).nullable().default(null).describe('file to append to, reopened on SIGUSR1 (logrotate); null: standard output'),
+    sample: z.number().min(0).max(1).default(1).describe('share of requests logged, drawn at random (0.01: one in a hundred)'),
+  })
+  .describe('access log');
 
 export const adminSchema = z
   .strictObject({
@@ -229,9 +247,18 @@ export const configSchema = z
       .strictObject({
         host: host.default('127.0.0.1').describe('address the balancer listens on'),
         port: port.default(8080).describe('port the balancer listens on'),
+        proxyProtocol: z
+          .boolean()
+          .default(false)
+          .describe(
+            'every connection must start with a PROXY protocol header (v1 or v2), whose client address then counts as the client\'s everywhere; only from listen.proxyProtocolFrom, any other connection is closed',
+          ),
+        proxyProtocolFrom: cidrList
+          .optional()
+          .describe('who may send a PROXY header (CIDR ranges, e.g. the HAProxy or cloud balancer in front, 10.0.0.5/32); required with listen.proxyProtocol'),
         tls: listenTlsSchema.optional(),
       })
-      .default({ host: '127.0.0.1', port: 8080 })
+      .prefault({})
       .describe('where clients connect'),
     mode: z.enum(['http', 'tcp']).default('http').describe('http (L7) or tcp (L4)'),
     strategy: z.enum(STRATEGY_NAMES).default('round_robin').describe('balancing strategy at start (switchable at run time)'),
@@ -245,6 +272,7 @@ export const configSchema = z
     timeouts: timeoutsSchema.prefault({}),
     limits: limitsSchema.prefault({}),
     proxy: proxySchema.prefault({}),
+    accessLog: accessLogSchema.prefault({}),
     admin: adminSchema.prefault({}),
     ...strategyKeys(),
     reload: reloadSchema.prefault({}),
@@ -259,6 +287,28 @@ export const configSchema = z
       if (seen.has(id)) ctx.addIssue({ code: 'custom', path: ['servers', i], message: `duplicate server ${id}` });
       seen.add(id);
     });
+    const listen = cfg.listen;
+    if (listen.proxyProtocol && (listen.proxyProtocolFrom === undefined || listen.proxyProtocolFrom.length === 0)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listen', 'proxyProtocolFrom'],
+        message:
+          'required when listen.proxyProtocol is true: the addresses allowed to send a PROXY header (e.g. ["10.0.0.5/32"]); a header from anyone else would let a client claim any address',
+      });
+    }
+    // Not yet: the header must be read off the TCP connection before the TLS handshake
+    // (listener), or written before it (backends); both sides hand TLS the raw connection today.
+    if (listen.proxyProtocol && listen.tls !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['listen', 'proxyProtocol'], message: 'not supported together with listen.tls yet (terminate TLS in front of Ballast, or drop one of them)' });
+    }
+    cfg.servers.forEach((s, i) => {
+      if (s.sendProxy !== undefined && s.tls !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['servers', i, 'sendProxy'], message: 'not supported together with tls on the same server yet (drop one of them)' });
+      }
+    });
+    if (!listen.proxyProtocol && listen.proxyProtocolFrom !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['listen', 'proxyProtocolFrom'], message: 'only means something with listen.proxyProtocol: true (set it, or remove this key)' });
+    }
     if (cfg.mode === 'tcp') {
       // L4 relays bytes: a client's TLS passes through to the backends untouched.
       if (cfg.listen.tls !== undefined) {

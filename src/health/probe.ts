@@ -13,6 +13,11 @@
  * head; the body is drained and the socket closed, or destroyed when the timeout fires first,
  * so a probe never holds a socket past its timeout.
  *
+ * A backend sent PROXY protocol headers (servers[].sendProxy) expects one on every connection,
+ * so its probes open with one too, saying "this connection is the balancer's own": v1
+ * `PROXY UNKNOWN`, v2 LOCAL (HAProxy's checks do the same). The backend then uses the real
+ * peer address, and a server that refuses header-less connections still answers the check.
+ *
  * API: `runProbe(target, spec, done)` starts a probe and returns `{ cancel() }`; `done` is
  * called exactly once unless `cancel` came first (then never). `parseStatusRange("200-399")`.
  */
@@ -22,6 +27,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { ConfigError } from '../config/load.js';
+import { encodeProxyHeader } from '../proxy/proxy-protocol/encode.js';
 import type { TlsConnectOptions } from '../proxy/tls/socket.js';
 
 export interface StatusRange {
@@ -41,6 +47,8 @@ export interface ProbeSpec {
 export interface ProbeTarget {
   host: string;
   port: number;
+  /** PROXY protocol header to open each probe connection with (servers[].sendProxy); absent or null: none. */
+  sendProxy?: 'v1' | 'v2' | null;
   /** The backend speaks TLS (servers[].tls): checks use it too, verified as traffic is. */
   tls?: TlsConnectOptions | null;
 }
@@ -53,6 +61,24 @@ function tlsOptions(t: TlsConnectOptions): tls.ConnectionOptions {
     rejectUnauthorized: t.verify,
     ALPNProtocols: ['http/1.1'],
   };
+}
+
+/**
+ * A connection to the target: TLS when it speaks TLS, opened with its PROXY header (LOCAL /
+ * UNKNOWN) when it wants one, the header first, before any TLS handshake. `written` is called
+ * once the header is out (never on failure: 'error' says so).
+ */
+function connect(target: ProbeTarget, written?: () => void): net.Socket {
+  const secure = target.tls ?? null;
+  const address = { host: target.host, port: target.port };
+  if (!target.sendProxy) return secure === null ? net.connect(address) : tls.connect({ ...tlsOptions(secure), ...address });
+  const raw = net.connect(address);
+  // Written before the connect completes: net.Socket sends it first, ahead of anything else.
+  raw.write(encodeProxyHeader(target.sendProxy, null), (err) => err == null && written?.());
+  if (secure === null) return raw;
+  const wrapped = tls.connect({ ...tlsOptions(secure), socket: raw, host: target.host });
+  raw.on('error', (err) => wrapped.destroy(err));
+  return wrapped;
 }
 
 export interface ProbeResult {
@@ -125,7 +151,9 @@ function httpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe
     port: target.port,
     method: spec.method,
     path: spec.path,
-    agent: false,
+    // No agent either way: a connection of its own. (With an agent, even `agent: false`'s
+    // throwaway one, node ignores createConnection.)
+    ...(target.sendProxy ? { createConnection: () => connect(target) } : { agent: false }),
     headers: {
       host: target.port === (secure === null ? 80 : 443) ? target.host : `${target.host}:${target.port}`,
       connection: 'close',
@@ -167,9 +195,11 @@ function httpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe
 function tcpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe {
   const start = performance.now();
   let settled = false;
-  // A TLS backend passes a connect check only once its handshake (and verification) succeeds.
+  // With a PROXY header a plain check passes once the header is out, so a backend that reads
+  // one never sees a connection cut before its header (and logs it as malformed). A TLS
+  // backend passes a connect check only once its handshake (and verification) succeeds.
   const secure = target.tls ?? null;
-  const socket = secure === null ? net.connect({ host: target.host, port: target.port }) : tls.connect({ ...tlsOptions(secure), host: target.host, port: target.port });
+  const socket = connect(target, secure === null ? () => settle(true, null) : undefined);
   const close = (): void => {
     clearTimeout(timer);
     socket.destroy();
@@ -182,7 +212,8 @@ function tcpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe 
   };
   const timer = setTimeout(() => settle(false, 'timeout'), spec.timeoutMs);
   timer.unref();
-  socket.once(secure === null ? 'connect' : 'secureConnect', () => settle(true, null));
+  if (secure !== null) socket.once('secureConnect', () => settle(true, null));
+  else if (!target.sendProxy) socket.once('connect', () => settle(true, null));
   socket.on('error', (err) => settle(false, describeError(err)));
   return {
     cancel() {

@@ -38,6 +38,8 @@ export interface BackendSpec {
   port: number;
   weight: number;
   name?: string | undefined;
+  /** PROXY protocol header version to send first on each connection (config `sendProxy`). */
+  sendProxy?: 'v1' | 'v2' | undefined;
   /** TLS to this backend (servers[].tls resolved by src/proxy/tls/backend.ts); absent or null: plain TCP. */
   tlsConnect?: TlsConnectOptions | null | undefined;
 }
@@ -58,6 +60,8 @@ export class Backend {
   /** Label for logs, metrics and the tracing header (config `name`, default the address). */
   readonly name: string;
   weight: number;
+  /** PROXY protocol header sent first on each connection to it (proxy and health checks), or null. */
+  sendProxy: 'v1' | 'v2' | null;
   /** TLS for connections and health checks to it, or null (replaced on reload: a CA is re-read). */
   tls: TlsConnectOptions | null;
 
@@ -98,6 +102,7 @@ export class Backend {
     this.address = `${spec.host}:${spec.port}`;
     this.name = spec.name ?? this.address;
     this.weight = spec.weight;
+    this.sendProxy = spec.sendProxy ?? null;
     this.tls = spec.tlsConnect ?? null;
     this.initial = initial;
     this.healthy = healthy;

@@ -93,6 +93,14 @@ export class Pool {
     this.rebuild();
   }
 
+  /**
+   * A reload changed whether `b` is sent a PROXY header. Readiness does not change; connections
+   * already open keep what they were opened with (the proxy only reuses ones that match).
+   */
+  setSendProxy(b: Backend, version: 'v1' | 'v2' | null): void {
+    b.sendProxy = version;
+  }
+
   /** Passive ejection until `until` (ms on the pool clock); 0 lifts it. */
   setEjectedUntil(b: Backend, until: number): void {
     this.update(b, () => {

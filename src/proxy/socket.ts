@@ -11,6 +11,10 @@
 export interface ProxySocketListener {
   /** An outgoing connection is ready (for TLS: the handshake is done and the peer verified). */
   onConnect?(): void;
+  /**
+   * Bytes read. Valid only during this call: RawSocket reads every socket into one shared
+   * buffer, which the next read overwrites. Keep `keepable(chunk)` (uv/socket.ts) past it.
+   */
   onData(chunk: Buffer): void;
   /** The peer sent its FIN. */
   onEnd(): void;

@@ -4,7 +4,16 @@
  */
 import type { Backend } from '../pool/backend.js';
 
-export type RejectReason = 'bad_request' | 'header_too_large' | 'timeout' | 'too_many_connections' | 'queue_full' | 'queue_timeout' | 'tls_handshake';
+export type RejectReason =
+  | 'bad_request'
+  | 'header_too_large'
+  | 'timeout'
+  | 'too_many_connections'
+  | 'queue_full'
+  | 'queue_timeout'
+  | 'tls_handshake'
+  /** listen.proxyProtocol: a connection from outside proxyProtocolFrom, or without a valid header in time. */
+  | 'proxy_protocol';
 
 export interface StatsRecorder {
   /** A client request finished (response sent or connection failed). `backend` is the one that served, if any. */
@@ -16,6 +25,8 @@ export interface StatsRecorder {
   hedgeWon(): void;
   /** A request or connection refused before reaching a backend. */
   rejected(reason: RejectReason): void;
+  /** An upgraded connection (WebSocket tunnel) closed: its bytes each way (the request itself is reported by requestFinished). */
+  tunnelFinished(backend: Backend, bytesIn: number, bytesOut: number): void;
   /** A TCP (L4) connection ended. */
   connectionFinished(backend: Backend | undefined, ok: boolean, durationMs: number, bytesIn: number, bytesOut: number): void;
 }

@@ -28,7 +28,7 @@ import { SecondSeries, type SeriesPoints } from './series.js';
 export type { RecentRequest } from './recent.js';
 export type { SeriesPoints } from './series.js';
 
-export const REJECT_REASONS: readonly RejectReason[] = ['bad_request', 'header_too_large', 'timeout', 'too_many_connections', 'queue_full', 'queue_timeout', 'tls_handshake'];
+export const REJECT_REASONS: readonly RejectReason[] = ['bad_request', 'header_too_large', 'timeout', 'too_many_connections', 'queue_full', 'queue_timeout', 'tls_handshake', 'proxy_protocol'];
 
 /** Status classes as counted: index 0 is "no status" (connection failed, TCP), 1-5 are 1xx-5xx. */
 export const STATUS_CLASSES = ['none', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
@@ -152,8 +152,10 @@ export class Stats implements StatsRecorder {
     queue_full: 0,
     queue_timeout: 0,
     tls_handshake: 0,
+    proxy_protocol: 0,
   };
   private connectionsTotal = 0;
+  private tunnelsTotal = 0;
 
   readonly recent: RecentRequests;
 
@@ -183,6 +185,13 @@ export class Stats implements StatsRecorder {
     e.bytesIn += bytesIn;
     e.bytesOut += bytesOut;
     this.connectionsTotal++;
+  }
+
+  tunnelFinished(backend: Backend, bytesIn: number, bytesOut: number): void {
+    const e = this.entry(backend);
+    e.bytesIn += bytesIn;
+    e.bytesOut += bytesOut;
+    this.tunnelsTotal++;
   }
 
   retried(backend: Backend | undefined, kind: 'failover' | 'retry'): void {
@@ -415,13 +424,14 @@ export class Stats implements StatsRecorder {
     return this.recent.list(limit);
   }
 
-  counters(): { retries: number; failovers: number; hedgesSent: number; hedgesWon: number; connections: number; rejected: Record<RejectReason, number> } {
+  counters(): { retries: number; failovers: number; hedgesSent: number; hedgesWon: number; connections: number; tunnels: number; rejected: Record<RejectReason, number> } {
     return {
       retries: this.retriesTotal,
       failovers: this.failoversTotal,
       hedgesSent: this.hedgesSentTotal,
       hedgesWon: this.hedgesWonTotal,
       connections: this.connectionsTotal,
+      tunnels: this.tunnelsTotal,
       rejected: { ...this.rejectedCounts },
     };
   }

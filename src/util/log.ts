@@ -1,14 +1,34 @@
 /**
- * Logging: pino, JSON lines on stderr (stdout stays free for command output such as
- * `loadtest --json`). `rateLimited` keeps a flood of bad requests from flooding the log:
+ * Logging: pino, on stderr (stdout stays free for command output such as `loadtest --json`,
+ * and for the access log). JSON lines for machines; in a terminal (stderr is a TTY) one
+ * readable, coloured line per event through pino-pretty. BALLAST_LOG_FORMAT=json|pretty
+ * overrides the guess. `rateLimited` keeps a flood of bad requests from flooding the log:
  * each kind of rejection is logged at most a few times per second, with a count of the rest.
  */
+import { createRequire } from 'node:module';
 import { pino, destination, stdTimeFunctions, type Logger as PinoLogger } from 'pino';
+import type PinoPretty from 'pino-pretty';
 
 export type Logger = PinoLogger;
 
-export function createLogger(level: string = process.env.BALLAST_LOG_LEVEL ?? 'info'): Logger {
-  return pino({ level, base: undefined, timestamp: stdTimeFunctions.isoTime }, destination(2));
+export type LogFormat = 'json' | 'pretty';
+
+/** BALLAST_LOG_FORMAT, or pretty for a terminal and JSON otherwise. Throws on a value it does not know. */
+export function logFormat(env: string | undefined = process.env.BALLAST_LOG_FORMAT, isTTY = process.stderr.isTTY === true): LogFormat {
+  if (env === undefined || env === '') return isTTY ? 'pretty' : 'json';
+  if (env === 'json' || env === 'pretty') return env;
+  throw new Error(`BALLAST_LOG_FORMAT: expected json or pretty, got ${JSON.stringify(env)}`);
+}
+
+export function createLogger(level: string = process.env.BALLAST_LOG_LEVEL ?? 'info', format: LogFormat = logFormat()): Logger {
+  const options = { level, base: undefined, timestamp: stdTimeFunctions.isoTime };
+  if (format === 'json') return pino(options, destination(2));
+  // In-process and synchronous (no worker thread): these are operator messages, a few per
+  // second at most (rejections are rate-limited), never per request.
+  // Loaded only here: a process logging JSON (a service, a test) does not pay for its modules.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
+  const stream = pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
+  return pino(options, stream);
 }
 
 /** A silent logger for tests and embedded use. */

@@ -42,6 +42,8 @@ test('flags: defaults (5 s runs after 1 s warm-up, 50 connections, 2 rounds, HAP
     warmupS: 1,
     connections: 50,
     rounds: 2,
+    cpuSeconds: 10,
+    idleClients: 10_000,
     haproxy: { kind: 'auto' },
     tls: true,
     json: false,
@@ -49,8 +51,8 @@ test('flags: defaults (5 s runs after 1 s warm-up, 50 connections, 2 rounds, HAP
 });
 
 test('flags: each one read, --repeat as the rounds', () => {
-  const f = throughputFlags({ duration: '2', warmup: '0', connections: '8', repeat: '3', 'haproxy-bin': '/opt/haproxy', json: true });
-  assert.deepEqual(f, { durationS: 2, warmupS: 0, connections: 8, rounds: 3, haproxy: { kind: 'at', path: '/opt/haproxy' }, tls: true, json: true });
+  const f = throughputFlags({ duration: '2', warmup: '0', connections: '8', repeat: '3', 'cpu-seconds': '0', 'idle-clients': '500', 'haproxy-bin': '/opt/haproxy', json: true });
+  assert.deepEqual(f, { durationS: 2, warmupS: 0, connections: 8, rounds: 3, cpuSeconds: 0, idleClients: 500, haproxy: { kind: 'at', path: '/opt/haproxy' }, tls: true, json: true });
   assert.deepEqual(throughputFlags({ 'no-haproxy': true }).haproxy, { kind: 'off' });
 });
 
@@ -61,6 +63,9 @@ const BAD_VALUES: Array<[Record<string, string | boolean>, RegExp]> = [
   [{ connections: '0' }, /--connections: expected an integer >= 1/],
   [{ repeat: 'two' }, /--repeat: expected an integer/],
   [{ 'no-haproxy': true, 'haproxy-bin': '/usr/sbin/haproxy' }, /contradict/],
+  [{ 'cpu-seconds': '-1' }, /--cpu-seconds: expected an integer >= 0/],
+  [{ 'idle-clients': '60000' }, /--idle-clients: expected an integer .*50000/],
+  [{ 'idle-clients': '1.5' }, /--idle-clients: expected an integer/],
 ];
 for (const [values, message] of BAD_VALUES) {
   test(`flags: ${JSON.stringify(values)} is bad usage`, () => {
@@ -165,7 +170,9 @@ test('rounds: every target, the second round backwards; HAProxy only when instal
   assert.throws(() => bestRound([]), RangeError);
   assert.deepEqual([1, 2, 4, 5, 9, 10].map(singleSeconds), [2, 2, 2, 2, 4, 5]);
   // 5 targets x (2 rounds x (1 + 5) + 2) = 70.
-  assert.equal(estimateThroughputSeconds({ durationS: 5, warmupS: 1, rounds: 2 }, 5), 70);
+  assert.equal(estimateThroughputSeconds({ durationS: 5, warmupS: 1, rounds: 2, cpuSeconds: 0, idleClients: 0 }, 5), 70);
+  // Plus 4 balancers x (10 + 1) s at 250 req/s, plus 2 x 10 s opening idle clients.
+  assert.equal(estimateThroughputSeconds({ durationS: 5, warmupS: 1, rounds: 2, cpuSeconds: 10, idleClients: 10_000 }, 5), 70 + 44 + 20);
 });
 
 function row(target: ThroughputRow['target'], label: string, rounds: WrkResult[], single: WrkResult): ThroughputRow {
@@ -192,6 +199,8 @@ function report(rows: ThroughputRow[], haproxy: boolean): ThroughputReport {
     loadCpus: '1',
     rows,
     ratios: throughputRatios(rows),
+    cpu: null,
+    idle: null,
     tls: null,
     wallMs: 80_000,
   };

@@ -48,7 +48,7 @@ test('wrk: the handshake load closes each connection after its response; keep-al
 test('targets and time: HAProxy only when installed; each TLS target runs both loads every round', () => {
   assert.deepEqual(tlsTargets(true), ['ballast-tls', 'haproxy-tls']);
   assert.deepEqual(tlsTargets(false), ['ballast-tls']);
-  const o = { durationS: 5, warmupS: 1, rounds: 2 };
+  const o = { durationS: 5, warmupS: 1, rounds: 2, cpuSeconds: 0, idleClients: 0 };
   assert.equal(estimateThroughputSeconds(o, 5, 2) - estimateThroughputSeconds(o, 5), 2 * 2 * 2 * 6);
 });
 
@@ -76,6 +76,8 @@ test('report: the TLS table follows the plain one, with both ratios against the 
     loadCpus: '1',
     rows: [],
     ratios: throughputRatios([]),
+    cpu: null,
+    idle: null,
     tls: { cert: TLS_CERT, rows: ROWS, ratios: tlsRatios(ROWS) },
     wallMs: 1,
   };

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
-import { RawSocket, type RawSocketListener } from '../../src/proxy/uv/socket.js';
+import { RawSocket, keepable, type RawSocketListener } from '../../src/proxy/uv/socket.js';
 import { deadPort } from '../helpers/servers.js';
 import { cleanups, sleep } from '../helpers/lifecycle.js';
 
@@ -225,4 +225,47 @@ test('writes and end() before the connect completes are sent in order once conne
   await sleep(50);
   assert.deepEqual(got, ['head;body;last', 'head;body;last']);
   await s.close();
+});
+
+test('a chunk given to onData lies in the shared read buffer: keepable() copies it, write() of it is safe after later reads', async () => {
+  // Two peers; what A receives is relayed to C (written while C's peer reads nothing, so the
+  // write stays queued in libuv) and kept, then B's reads overwrite the shared buffer.
+  const heldByPeer: Buffer[] = [];
+  let sinkPeer: net.Socket | undefined;
+  const sink = await server((c) => {
+    sinkPeer = c;
+    c.pause();
+  });
+  const sources: net.Socket[] = [];
+  const src = await server((c) => (sources[0] = c));
+  const srcB = await server((c) => (sources[1] = c));
+  const toSink = RawSocket.connect('127.0.0.1', sink.port, recorder());
+  const kept: Buffer[] = [];
+  const a = recorder();
+  a.onData = (chunk: Buffer) => {
+    assert.notEqual(keepable(chunk), chunk, 'a read chunk is copied by keepable');
+    kept.push(keepable(chunk));
+    toSink.write(chunk);
+  };
+  const b = recorder();
+  const sa = RawSocket.connect('127.0.0.1', src.port, a);
+  const sb = RawSocket.connect('127.0.0.1', srcB.port, b);
+  while (sources[0] === undefined || sources[1] === undefined || sinkPeer === undefined) await sleep(5);
+  const payload = Buffer.alloc(256 * 1024, 'a');
+  sources[0]!.write(payload);
+  while (kept.reduce((n, k) => n + k.length, 0) < payload.length) await sleep(5);
+  // B's reads now land where A's chunks were.
+  sources[1]!.write(Buffer.alloc(256 * 1024, 'b'));
+  while (b.data.reduce((n, k) => n + k.length, 0) < 256 * 1024) await sleep(5);
+  assert.ok(Buffer.concat(kept).equals(payload), 'kept chunks unchanged by later reads');
+  const own = Buffer.from('not shared');
+  assert.equal(keepable(own), own, 'a buffer of its own is kept as is');
+  // The sink's peer reads at last: every byte relayed is A's, none of B's.
+  sinkPeer!.resume();
+  const relayed: Buffer[] = [];
+  sinkPeer!.on('data', (d: Buffer) => relayed.push(d));
+  while (relayed.reduce((n, k) => n + k.length, 0) < payload.length) await sleep(5);
+  assert.ok(Buffer.concat(relayed).equals(payload), 'queued writes of read chunks carry what was read');
+  for (const s of [sa, sb, toSink]) s.destroy();
+  await Promise.all([src.close(), srcB.close(), sink.close()]);
 });

@@ -55,7 +55,7 @@ test('the bindings exist with the constructors, constants and methods we use (No
   assert.equal(UV_EOF, -4095);
   assert.notEqual(TCP_SOCKET, TCP_SERVER);
   const h = new TCP(TCP_SOCKET) as unknown as Record<string, unknown>;
-  for (const m of ['readStart', 'readStop', 'writeBuffer', 'shutdown', 'close', 'setNoDelay', 'bind', 'bind6', 'listen', 'connect', 'connect6', 'getsockname', 'getpeername']) {
+  for (const m of ['readStart', 'readStop', 'useUserBuffer', 'writeBuffer', 'shutdown', 'close', 'setNoDelay', 'bind', 'bind6', 'listen', 'connect', 'connect6', 'getsockname', 'getpeername']) {
     assert.equal(typeof h[m], 'function', m);
   }
   assert.equal(typeof h.bytesRead, 'number');

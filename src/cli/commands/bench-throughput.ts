@@ -25,6 +25,10 @@ export interface ThroughputFlags {
   warmupS: number;
   connections: number;
   rounds: number;
+  /** Seconds of the CPU-per-request run at 250 req/s per balancer (0: skipped). */
+  cpuSeconds: number;
+  /** Idle client connections for the RSS figure (0: skipped). */
+  idleClients: number;
   /** Find HAProxy (run without it, with a warning, if absent), use the one at a path (required), or run without. */
   haproxy: { kind: 'auto' } | { kind: 'off' } | { kind: 'at'; path: string };
   /** Also compare TLS termination (src/bench/tls.ts); --no-tls turns it off. */
@@ -32,13 +36,13 @@ export interface ThroughputFlags {
   json: boolean;
 }
 
-export const THROUGHPUT_DEFAULTS = { durationS: 5, warmupS: 1, connections: 50, rounds: 2 } as const;
+export const THROUGHPUT_DEFAULTS = { durationS: 5, warmupS: 1, connections: 50, rounds: 2, cpuSeconds: 10, idleClients: 10_000 } as const;
 
 export function throughputFlags(values: BenchFlagValues): ThroughputFlags {
   for (const flag of SCENARIO_ONLY) {
     const v = values[flag];
     if (v !== undefined && v !== false) {
-      throw new UsageError(`--${flag} is for the scenario benchmark; --throughput runs none (it takes --duration, --warmup, --connections, --repeat, --haproxy-bin, --no-haproxy, --no-tls and --json)`);
+      throw new UsageError(`--${flag} is for the scenario benchmark; --throughput runs none (it takes --duration, --warmup, --connections, --repeat, --cpu-seconds, --idle-clients, --haproxy-bin, --no-haproxy, --no-tls and --json)`);
     }
   }
   const str = (name: string): string | undefined => values[name] as string | undefined;
@@ -47,10 +51,14 @@ export function throughputFlags(values: BenchFlagValues): ThroughputFlags {
   const warmupS = numberFlag('warmup', str('warmup'), { min: 0, max: 3600, integer: true }) ?? THROUGHPUT_DEFAULTS.warmupS;
   const connections = numberFlag('connections', str('connections'), { min: 1, max: 10_000, integer: true }) ?? THROUGHPUT_DEFAULTS.connections;
   const rounds = numberFlag('repeat', str('repeat'), { min: 1, max: 100, integer: true }) ?? THROUGHPUT_DEFAULTS.rounds;
+  // The load tester reads whole seconds as `Ns`.
+  const cpuSeconds = numberFlag('cpu-seconds', str('cpu-seconds'), { min: 0, max: 3600, integer: true }) ?? THROUGHPUT_DEFAULTS.cpuSeconds;
+  // Four source addresses of ~28 000 ephemeral ports each bound it; past 50 000 the run would be a stress test of the machine.
+  const idleClients = numberFlag('idle-clients', str('idle-clients'), { min: 0, max: 50_000, integer: true }) ?? THROUGHPUT_DEFAULTS.idleClients;
   const bin = str('haproxy-bin');
   if (values['no-haproxy'] === true && bin !== undefined) throw new UsageError('--haproxy-bin and --no-haproxy contradict each other');
   const haproxy: ThroughputFlags['haproxy'] = values['no-haproxy'] === true ? { kind: 'off' } : bin !== undefined ? { kind: 'at', path: bin } : { kind: 'auto' };
-  return { durationS, warmupS, connections, rounds, haproxy, tls: values['no-tls'] !== true, json: values.json === true };
+  return { durationS, warmupS, connections, rounds, cpuSeconds, idleClients, haproxy, tls: values['no-tls'] !== true, json: values.json === true };
 }
 
 /** The programs the run needs, or the names of those missing. */

@@ -19,9 +19,12 @@ import { numberFlag, UsageError, type Command } from '../command.js';
 import { chartPath, commaList, resolveScenarios, strategiesFlag } from '../scenario-flags.js';
 import { abortOnSignal } from '../signals.js';
 import { runThroughputCommand, THROUGHPUT_DEFAULTS } from './bench-throughput.js';
+import { runWebsocketCommand } from './bench-websocket.js';
+import { WEBSOCKET_DEFAULTS } from '../../bench/websocket.js';
 
 const help = `Usage: ballast bench [flags]
        ballast bench --throughput [flags]
+       ballast bench --websocket [--tunnels N] [--json]
 
 Runs the simulator's scenarios live on 127.0.0.1: demo backends as child processes (service
 times, worker slots, stalls and caches as the scenario says), then for each target a run of
@@ -73,6 +76,9 @@ in turn nginx directly, Ballast L7 and L4 (round_robin) and HAProxy in HTTP mode
 always) and TCP mode (one thread each). Each balancer is pinned alone to CPU 0 with taskset,
 wrk and nginx share CPU 1. Rounds over the targets in alternating order, the best round of
 each kept, then one run per target at one connection for the median latency a proxy adds.
+Then, on the same balancers: CPU per request (every thread, from /proc) under an open loop
+of 250 req/s from \`ballast loadtest\`, and the L7 balancers' RSS with N idle keep-alive
+clients (one request each, then idle; their open-files limit is raised to N + 256).
 Prints a Markdown table and Ballast's ratios to HAProxy. Needs wrk, nginx and taskset
 (Debian: apt-get install -y wrk nginx util-linux), and haproxy to compare.
   --throughput            run it; it takes only these flags:
@@ -80,6 +86,9 @@ Prints a Markdown table and Ballast's ratios to HAProxy. Needs wrk, nginx and ta
   --warmup S              whole seconds of load before each measured run (default ${THROUGHPUT_DEFAULTS.warmupS})
   --connections N         wrk connections (default ${THROUGHPUT_DEFAULTS.connections})
   --repeat N              rounds over the targets (default ${THROUGHPUT_DEFAULTS.rounds})
+  --cpu-seconds S         seconds of the 250 req/s run per balancer, 0 skips it
+                          (default ${THROUGHPUT_DEFAULTS.cpuSeconds})
+  --idle-clients N        idle client connections, 0 skips them (default ${THROUGHPUT_DEFAULTS.idleClients})
   --haproxy-bin PATH, --no-haproxy, --json
                           as above
   --no-tls                skip the TLS comparison. By default Ballast terminating TLS
@@ -87,6 +96,14 @@ Prints a Markdown table and Ballast's ratios to HAProxy. Needs wrk, nginx and ta
                           certificate (ECDSA P-256, made with openssl for the run): TLS
                           handshakes per second (wrk with Connection: close, a new connection
                           per request) and keep-alive req/s over TLS, rounds as above
+
+WebSocket: --websocket opens WebSocket tunnels through Ballast (\`ballast start\` in a child
+process, a \`ws\` echo server and clients in this one, all on 127.0.0.1), each proven by an
+echoed message, and prints Ballast's resident memory before, with them open and after
+closing them, and the cost per tunnel in KiB. Linux only (reads /proc).
+  --websocket             run it; it takes only these flags:
+  --tunnels N             tunnels held open at once (default ${WEBSOCKET_DEFAULTS.tunnels}, at most 10000)
+  --json                  as above
 
 Exit codes: 0 done, 1 a run failed or a program it needs is missing (HAProxy when asked for),
 2 bad usage, 130 interrupted.
@@ -120,11 +137,21 @@ export const benchCommand: Command = {
         chart: { type: 'string' },
         list: { type: 'boolean', default: false },
         throughput: { type: 'boolean', default: false },
+        websocket: { type: 'boolean', default: false },
+        tunnels: { type: 'string' },
+        'cpu-seconds': { type: 'string' },
+        'idle-clients': { type: 'string' },
         'no-tls': { type: 'boolean', default: false },
       },
     });
 
+    if (values.throughput && values.websocket) throw new UsageError('--throughput and --websocket are two benchmarks: run them one at a time');
+    if (values.websocket) return runWebsocketCommand(values);
+    if (values.tunnels !== undefined) throw new UsageError('--tunnels is for --websocket');
     if (values.throughput) return runThroughputCommand(values);
+    for (const flag of ['cpu-seconds', 'idle-clients'] as const) {
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} is for --throughput; the scenario benchmark has no such run`);
+    }
     if (values['no-tls']) throw new UsageError('--no-tls is for --throughput (the scenario benchmark runs no TLS)');
 
     if (values.list) {

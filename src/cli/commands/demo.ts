@@ -28,6 +28,9 @@ Flags:
   --backends N        number of backends (default 3)
   --strategy NAME     strategy at start (default round_robin; switch live from the dashboard)
   --cache-size N      cache simulation in each backend: N keys (default 200; 0 turns it off)
+  --access-log        print one JSON access-log line per request on standard output
+                      (logs on standard error are readable lines in a terminal, JSON
+                      otherwise; BALLAST_LOG_FORMAT=json|pretty chooses)
   --tls               the balancer speaks HTTPS: a self-signed certificate for localhost and
                       127.0.0.1 is made at start (with the openssl command), its SHA-256
                       fingerprint printed, and removed at exit
@@ -74,6 +77,7 @@ export const demoCommand: Command = {
         strategy: { type: 'string' },
         'cache-size': { type: 'string' },
         fleet: { type: 'boolean' },
+        'access-log': { type: 'boolean' },
         tls: { type: 'boolean' },
         'etcd-port': { type: 'string' },
       },
@@ -142,6 +146,7 @@ export const demoCommand: Command = {
         servers: ports.map((p) => ({ host: '127.0.0.1', port: p })),
         healthCheck: { intervalMs: 1000, timeoutMs: 500, rise: 2, fall: 2 },
         admin: { host: '127.0.0.1', port: adminPort },
+        accessLog: { enabled: values['access-log'] === true },
       },
       'demo',
     );

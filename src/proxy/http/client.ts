@@ -22,33 +22,32 @@ import type { HasDeadline } from '../deadlines.js';
 import type { ProxyContext } from './context.js';
 import { Exchange, type ExchangeClient } from './exchange.js';
 import { Framing } from './headers.js';
-import {
-  HTTPParser,
-  LENIENT_NONE,
-  PAUSE,
-  PAUSED_CODE,
-  isParseError,
-  kOnBody,
-  kOnHeaders,
-  kOnHeadersComplete,
-  kOnMessageComplete,
-  methodName,
-  type LlhttpParser,
-  type ParseError,
-} from './llhttp.js';
+import { PAUSE, PAUSED_CODE, isParseError, methodName, type LlhttpParser, type ParseError } from './llhttp.js';
+import { lendRequestParser, returnRequestParser, type RequestParserOwner } from './request-parsers.js';
 import { responses, type CannedResponse } from './responses.js';
+import { untunnelable } from '../tunnel/upgrade.js';
 import type { ProxySocket, ProxySocketListener } from '../socket.js';
+import type { UvTcp } from '../uv/handles.js';
+import type { ProxyAddresses } from '../proxy-protocol/header.js';
+import { encodeProxyHeader, type ProxyVersion } from '../proxy-protocol/encode.js';
+import { socketAddresses } from '../proxy-protocol/endpoints.js';
+import type { ProxiedClient, UpstreamConn } from './upstream.js';
+import { keepable } from '../uv/socket.js';
 
-type PauseReason = 'upstream' | 'pending' | 'pipeline';
+type PauseReason = 'upstream' | 'pending' | 'pipeline' | 'upgrade';
 
-export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeClient {
+export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeClient, ProxiedClient, RequestParserOwner {
   readonly socket: ProxySocket;
+  /** The client's address: from its PROXY header (listen.proxyProtocol), else the socket's peer. */
   readonly remoteAddress: string;
   /** The client is in proxy.trustedProxies: its forwarding headers are kept. */
   readonly trustForwarded: boolean;
   /** Head deadline (from accept or the head's first byte), then the body deadline; 0 when none. */
   deadline = 0;
-  private readonly parser: LlhttpParser;
+  /** Lent while a request is read or answered (request-parsers.ts); null while idle. */
+  private parser: LlhttpParser | null = null;
+  /** Inside parser.execute(): the parser may not be given back now. */
+  private executing = false;
   /** The request being answered. */
   private current: Exchange | null = null;
   /** The request whose bytes the parser is reading (the current one or a pipelined one). */
@@ -62,7 +61,11 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
   private partialHeaders: string[] | null = null;
   private partialUrl = '';
   private pauses = 0;
-  private pausedFor = { upstream: false, pending: false, pipeline: false };
+  private pausedFor = { upstream: false, pending: false, pipeline: false, upgrade: false };
+  /** An upgrade request whose head was parsed: nothing after it is HTTP, reading stops until the backend answers. */
+  private upgrading: Exchange | null = null;
+  /** Bytes the client sent after its upgrade request: the tunnel's first, if the backend accepts. */
+  private upgradeHead: Buffer | null = null;
   /** The client half-closed or we decided to close after the current response. */
   private closeAfterCurrent = false;
   /** An error to send once the response in progress is done (bad pipelined request). */
@@ -72,58 +75,84 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
   private refusing = false;
   /** At least one request head arrived on this connection. */
   private sawRequest = false;
+  /** ProxiedClient: idle backend connections that carry this client's PROXY header. */
+  boundIdle: UpstreamConn[] | null = null;
+  /** The PROXY headers sent for this client (servers[].sendProxy), built on first use. */
+  private headers: { v1?: Buffer; v2?: Buffer } | null = null;
 
-  /** Takes over `socket` (a RawSocket, or a TlsSocket after its handshake) and starts reading it. */
+  /**
+   * Takes over `socket` (a RawSocket, or a TlsSocket after its handshake) and starts reading it.
+   * @param handle the connection's TCP handle, for its endpoints in a PROXY header sent on (null: unknown).
+   * @param origin the client's endpoints from its PROXY header (listen.proxyProtocol), or null.
+   * @param preface the client's bytes that came with that header: parsed first.
+   */
   constructor(
     socket: ProxySocket,
     private readonly px: ProxyContext,
     private readonly rejections: RateLimitedLog,
     private readonly onClosed: (conn: ClientConn) => void,
+    private readonly handle: UvTcp | null,
+    private readonly origin: ProxyAddresses | null,
+    preface: Buffer | null,
   ) {
     socket.listener = this;
     this.socket = socket;
-    this.remoteAddress = socket.remoteAddress;
+    this.remoteAddress = origin?.source ?? socket.remoteAddress;
     this.trustForwarded = px.trustedProxies.has(this.remoteAddress);
-    const parser = new HTTPParser();
-    parser.initialize(HTTPParser.REQUEST, {}, px.config.limits.maxHeaderBytes, LENIENT_NONE);
-    parser[kOnHeaders] = (headers: string[], url: string) => {
-      this.partialHeaders = this.partialHeaders === null ? headers : this.partialHeaders.concat(headers);
-      this.partialUrl += url;
-    };
-    parser[kOnHeadersComplete] = (
-      versionMajor: number,
-      versionMinor: number,
-      headers: string[] | undefined,
-      method: number,
-      url: string | undefined,
-      _status: number,
-      _message: string,
-      upgrade: boolean,
-      keepAlive: boolean,
-    ): number => this.onHead(versionMajor, versionMinor, headers, method, url, upgrade, keepAlive);
-    parser[kOnBody] = (chunk: Buffer) => {
-      const ex = this.parsing;
-      if (ex === null) return;
-      if (ex.awaitingFirstChunk) this.firstChunkParsed(ex);
-      ex.requestBody(chunk);
-    };
-    parser[kOnMessageComplete] = () => {
-      const ex = this.parsing;
-      this.parsing = null;
-      if (ex === null) return;
-      if (this.deadline !== 0 && ex === this.current) this.deadline = 0; // the body deadline is met
-      // A client that said "Connection: close" sends nothing more we would answer.
-      if (!ex.clientKeepAlive) this.refusing = true;
-      if (ex.awaitingFirstChunk) this.firstChunkParsed(ex);
-      ex.requestCompleted();
-    };
-    this.parser = parser;
 
     socket.setTimeout(px.config.timeouts.clientIdleMs);
     // A connection that never sends a byte must not hold a slot for longer than a slow head.
     this.deadline = px.now() + px.config.timeouts.clientHeadersMs;
     px.sweeper.add(this);
     socket.start();
+    if (preface !== null) this.onData(preface);
+  }
+
+  /** ProxiedClient: the header naming this client, for a backend that wants one. */
+  proxyHeader(version: ProxyVersion): Buffer {
+    const headers = (this.headers ??= {});
+    // No origin and no handle (a TLS connection): the header says UNKNOWN / LOCAL.
+    return (headers[version] ??= encodeProxyHeader(version, this.origin ?? (this.handle === null ? null : socketAddresses(this.handle))));
+  }
+
+  // --- the lent parser's callbacks (RequestParserOwner) ------------------------------------
+
+  parsedHeaders(headers: string[], url: string): void {
+    this.partialHeaders = this.partialHeaders === null ? headers : this.partialHeaders.concat(headers);
+    this.partialUrl += url;
+  }
+
+  parsedHead(versionMajor: number, versionMinor: number, headers: string[] | undefined, method: number, url: string | undefined, upgrade: boolean, keepAlive: boolean): number {
+    return this.onHead(versionMajor, versionMinor, headers, method, url, upgrade, keepAlive);
+  }
+
+  parsedBody(chunk: Buffer): void {
+    const ex = this.parsing;
+    if (ex === null) return;
+    if (ex.awaitingFirstChunk) this.firstChunkParsed(ex);
+    ex.requestBody(chunk);
+  }
+
+  parsedMessage(): void {
+    const ex = this.parsing;
+    this.parsing = null;
+    if (ex === null) return;
+    if (this.deadline !== 0 && ex === this.current) this.deadline = 0; // the body deadline is met
+    // A client that said "Connection: close" sends nothing more we would answer.
+    if (!ex.clientKeepAlive) this.refusing = true;
+    if (ex.awaitingFirstChunk) this.firstChunkParsed(ex);
+    ex.requestCompleted();
+  }
+
+  /**
+   * Gives the parser back when the connection is between requests: nothing parsed and
+   * unanswered, no pipelined head or bytes parked, no partial head. Not from inside execute().
+   */
+  private returnParserIfIdle(): void {
+    const parser = this.parser;
+    if (parser === null || this.executing || this.refusing || this.current !== null || this.parsing !== null || this.next !== null || this.held !== null || this.headBytes || this.partialHeaders !== null) return;
+    this.parser = null;
+    returnRequestParser(parser);
   }
 
   /** A chunked request's first chunk-size line parsed: its framing is sound, start it. */
@@ -167,19 +196,35 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
   }
 
   private execute(chunk: Buffer): void {
+    const parser = (this.parser ??= lendRequestParser(this, this.px.config.limits.maxHeaderBytes));
     let result: number | ParseError;
+    this.executing = true;
     try {
-      result = this.parser.execute(chunk);
+      result = parser.execute(chunk);
     } catch (err) {
+      this.executing = false;
       // A bug of ours must cost one connection, never the process.
       this.px.log.error({ err }, 'request handling failed');
       this.destroy();
       return;
     }
-    if (!isParseError(result)) return;
+    this.executing = false;
+    if (!isParseError(result)) {
+      // llhttp stops after an upgrade request: what follows is not HTTP. Kept (copied: a read's
+      // bytes may be valid only during the read) for the tunnel; nothing more is read until then.
+      if (this.upgrading !== null && this.upgrading.requestComplete) {
+        if (result < chunk.length) this.upgradeHead = Buffer.from(chunk.subarray(result));
+        this.pauseReading('upgrade');
+        return;
+      }
+      // The usual keep-alive case: the response went out within this read; idle again.
+      this.returnParserIfIdle();
+      return;
+    }
     if (result.code === PAUSED_CODE) {
-      // Stopped after a pipelined head (onHead returned PAUSE): keep the rest for its turn.
-      this.held = chunk.subarray(result.bytesParsed);
+      // Stopped after a pipelined head (onHead returned PAUSE): keep the rest for its turn
+      // (a copy: the chunk lies in the read buffer the next read overwrites).
+      this.held = keepable(chunk.subarray(result.bytesParsed));
       this.pauseReading('pipeline');
     } else if (!this.refusing) {
       this.onParseError(result);
@@ -191,7 +236,7 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
     const held = this.held;
     if (held === null || this.closed || this.refusing) return;
     this.held = null;
-    this.parser.resume();
+    this.parser!.resume();
     this.execute(held);
     if (this.held === null && !this.refusing) this.resumeReading('pipeline');
   };
@@ -219,14 +264,23 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
       return 0;
     }
     const name = methodName(method);
-    if (upgrade || name === 'CONNECT') {
-      this.reject(responses.notImplemented, 'bad_request', upgrade ? 'protocol upgrade requested' : 'CONNECT');
+    if (name === 'CONNECT') {
+      this.reject(responses.notImplemented, 'bad_request', 'CONNECT');
       return 0;
     }
-    const ex = new Exchange(this, this.px, name, url ?? '/', versionMinor, keepAlive, headers ?? []);
+    // After an upgrade request the connection is a tunnel or closes (a refused upgrade is answered with Connection: close).
+    const ex = new Exchange(this, this.px, name, url ?? '/', versionMinor, keepAlive && !upgrade, headers ?? [], upgrade);
     if (ex.facts.invalid !== undefined) {
       this.reject(responses.badRequest, 'bad_request', ex.facts.invalid);
       return 0;
+    }
+    if (upgrade) {
+      const refused = untunnelable(ex.facts);
+      if (refused !== undefined) {
+        this.reject(responses.notImplemented, 'bad_request', refused);
+        return 0;
+      }
+      this.upgrading = ex;
     }
     this.parsing = ex;
     this.sawRequest = true;
@@ -299,13 +353,19 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
       this.next = null;
       this.held = null;
       this.deadline = 0; // a body still arriving is no longer awaited
+      this.upgrading = null;
+      this.upgradeHead = null;
       if (!this.socket.destroyed) this.socket.end();
       // Read on (onData ignores the bytes) so the client's FIN is seen and the socket closes.
       this.resumeReading('pipeline');
+      this.resumeReading('upgrade');
       return;
     }
     const next = this.next;
-    if (next === null) return;
+    if (next === null) {
+      this.returnParserIfIdle();
+      return;
+    }
     this.next = null;
     this.current = next;
     this.startExchange(next);
@@ -394,10 +454,35 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
   }
 
   destroy(): void {
-    this.socket.destroy();
+    const tunnel = this.current?.tunnel;
+    if (tunnel !== undefined && tunnel !== null) tunnel.close('stopped');
+    else this.socket.destroy();
   }
 
-  /** Graceful shutdown: close now if idle, else after the response in progress. */
+  /** The backend accepted the upgrade: the socket goes to a tunnel, and this stops parsing for good. */
+  takeForTunnel(ex: Exchange): Buffer | null {
+    if (ex !== this.current) return null;
+    const head = this.upgradeHead;
+    this.upgradeHead = null;
+    this.upgrading = null;
+    this.deadline = 0;
+    this.px.sweeper.delete(this);
+    // Freed, not lent again: it stopped at an upgrade.
+    const parser = this.parser;
+    this.parser = null;
+    parser?.free();
+    return head;
+  }
+
+  /** The tunnel closed (the socket with it): this connection is gone. */
+  tunnelEnded(ex: Exchange): void {
+    if (ex !== this.current || this.closed) return;
+    this.closed = true;
+    this.current = null;
+    this.onClosed(this);
+  }
+
+  /** Graceful shutdown: close now if idle, else after the response in progress (a tunnel runs on until the drain deadline). */
   drain(): void {
     this.closeAfterCurrent = true;
     if (this.current !== null || this.parsing !== null) return;
@@ -430,7 +515,14 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
     this.next = null;
     this.held = null;
     this.parsing = null;
-    this.parser.free();
+    const parser = this.parser;
+    this.parser = null;
+    // Closed from inside execute() (a bug caught there): that parser is not safe to lend again.
+    if (parser !== null) {
+      if (this.executing) parser.free();
+      else returnRequestParser(parser);
+    }
+    this.px.upstreams.unbind(this);
     this.onClosed(this);
   }
 }

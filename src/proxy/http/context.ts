@@ -14,6 +14,7 @@ import type { KeySource } from '../key.js';
 import type { UpstreamPool } from './upstream.js';
 import type { SlotQueue } from './slot-queue.js';
 import type { AddressRanges } from '../../util/address.js';
+import type { AccessLog } from '../../accesslog/access-log.js';
 import type { LoadReportReader } from '../../orca/reported-load.js';
 
 export interface ProxyContext {
@@ -39,6 +40,8 @@ export interface ProxyContext {
   replayLimit: number;
   /** Clients whose forwarding headers are kept (proxy.trustedProxies). */
   trustedProxies: AddressRanges;
+  /** One JSON line per request, or null when off (nothing is built per request then). */
+  accessLog: AccessLog | null;
   /** Reads backends' ORCA load reports (one reused record). */
   readonly loadReports: LoadReportReader;
   /** True once shutdown began: responses close their connections. */

@@ -23,11 +23,12 @@ import { SKIP_BODY } from './llhttp.js';
 import { RequestBody } from './request-body.js';
 import { responses, type CannedResponse } from './responses.js';
 import type { SlotWaiter } from './slot-queue.js';
-import type { UpstreamConn } from './upstream.js';
+import type { ProxiedClient, UpstreamConn } from './upstream.js';
 import type { ProxySocket } from '../socket.js';
+import { Tunnel, type TunnelOwner } from '../tunnel/tunnel.js';
 
 /** What an exchange needs of its client connection, and nothing more. */
-export interface ExchangeClient {
+export interface ExchangeClient extends ProxiedClient {
   readonly socket: ProxySocket;
   readonly remoteAddress: string;
   /** The client is a trusted proxy (proxy.trustedProxies). */
@@ -37,6 +38,10 @@ export interface ExchangeClient {
   resumeReading(reason: 'upstream' | 'pending'): void;
   /** The request is answered; `keepOpen`: the connection may serve another. */
   exchangeDone(ex: Exchange, keepOpen: boolean): void;
+  /** The upgrade was accepted: the connection stops parsing HTTP; returns the bytes the client sent after its request. */
+  takeForTunnel(ex: Exchange): Buffer | null;
+  /** The tunnel that took over the connection closed. */
+  tunnelEnded(ex: Exchange): void;
   destroy(): void;
 }
 
@@ -50,7 +55,7 @@ const enum After {
   Nothing,
 }
 
-export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, HasDeadline {
+export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, HasDeadline, TunnelOwner {
   readonly race: AttemptRace<Attempt>;
   readonly facts: RequestFacts;
   readonly startTime: number;
@@ -65,6 +70,13 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
   private upstreamPaused = false;
   private hedgeTimer: NodeJS.Timeout | undefined;
   finished = false;
+  /** The backend accepted the upgrade (101 relayed): the connection becomes a tunnel. */
+  private switching = false;
+  /** The tunnel this upgrade became, while it runs. */
+  tunnel: Tunnel | null = null;
+  /** Request body bytes received from the client, and bytes sent back (for the access log). */
+  bytesIn = 0;
+  bytesOut = 0;
 
   // SlotWaiter and queue deadline
   queued = false;
@@ -80,6 +92,8 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
     readonly versionMinor: number,
     readonly clientKeepAlive: boolean,
     headers: string[],
+    /** A protocol upgrade (WebSocket...) to tunnel if the backend accepts it. */
+    readonly upgrade = false,
   ) {
     this.startTime = px.now();
     const keyHeader = px.active.needsKey ? px.keySource.header : '';
@@ -94,6 +108,7 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
       idempotentHeader: px.idempotentHeader,
       wantCookie: px.active.needsKey && px.keySource.wantCookie,
       trustForwarded: client.trustForwarded,
+      upgrade,
       proto: client.socket.encrypted ? 'https' : 'http',
     });
     const f = this.facts;
@@ -103,7 +118,8 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
       px.replayLimit,
     );
     const race = new AttemptRace<Attempt>(this, px.race);
-    race.idempotent = idempotentMethod(method) || f.idempotentMark;
+    // An upgrade is never sent twice: only a failed connect (nothing sent) moves to another backend.
+    race.idempotent = !upgrade && (idempotentMethod(method) || f.idempotentMark);
     race.replayable = this.body.replayable;
     this.race = race;
   }
@@ -143,7 +159,8 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
   send(a: Attempt): void {
     const px = this.px;
     if (!a.hedge) this.body.restart();
-    const conn = px.upstreams.acquire(a.backend, a);
+    // An upgrade gets a connection of its own: the backend keeps it for the tunnel.
+    const conn = this.upgrade ? px.upstreams.connect(a.backend, a, this.client) : px.upstreams.acquire(a.backend, a, this.client);
     a.conn = conn;
     px.sweeper.add(a);
     if (conn.connected) this.attemptConnected(a, conn);
@@ -267,6 +284,7 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
   /** A body chunk from the client parser. */
   requestBody(chunk: Buffer): void {
     if (this.finished) return;
+    this.bytesIn += chunk.length;
     const body = this.body;
     body.push(chunk);
     this.race.replayable = body.replayable;
@@ -297,6 +315,7 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
   responseHead(a: Attempt, status: number, message: string, headers: string[]): number {
     if (this.finished || a.ended) return 0;
     const px = this.px;
+    if (status === 101 && this.upgrade) return this.switchingHead(a, message, headers);
     if (status < 200) {
       // Interim response. 100 Continue is relayed to a client that asked for it; others dropped.
       if (status === 100 && this.facts.expectContinue && !this.continueSent && this.versionMinor >= 1 && !this.client.socket.destroyed) {
@@ -333,14 +352,77 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
     }
     this.responseFraming = rf.framing;
     this.responseKeepAlive = rf.keepAlive;
+    this.bytesOut += rf.head.length;
     if (!this.client.socket.destroyed) this.client.socket.write(rf.head);
     return isHead ? SKIP_BODY : 0;
+  }
+
+  /** The backend accepts the upgrade: its 101 is relayed, and the tunnel starts once the read is parsed. */
+  private switchingHead(a: Attempt, message: string, headers: string[]): number {
+    if (!this.race.won(a)) return 0;
+    const px = this.px;
+    a.state = AttemptState.Responding;
+    a.deadline = 0;
+    a.outcome.status = 101;
+    const rf = rewriteResponse({
+      statusCode: 101,
+      statusMessage: message,
+      headers,
+      clientVersionMinor: this.versionMinor,
+      clientKeepAlive: false,
+      noBody: true,
+      via: px.config.proxy.via,
+      backendLine: px.backendHeaderName === '' ? '' : `${px.backendHeaderName}: ${a.backend.name}\r\n`,
+      watchHeader: '',
+      forwardLoadReports: px.config.proxy.forwardLoadReports,
+      switching: true,
+    });
+    this.switching = true;
+    this.bytesOut += rf.head.length;
+    if (!this.client.socket.destroyed) this.client.socket.write(rf.head);
+    return 0;
+  }
+
+  /** Both connections become one tunnel; the attempt stays in flight (one long request) until it closes. */
+  private startTunnel(a: Attempt): void {
+    const conn = a.conn!;
+    a.conn = null;
+    // No deadline applies to the attempt any more; the tunnel's own timeouts do.
+    this.px.sweeper.delete(a);
+    conn.switchProtocols((backendSocket, rest) => {
+      if (this.finished) {
+        backendSocket.destroy();
+        return;
+      }
+      const head = this.client.takeForTunnel(this);
+      const t = this.px.config.timeouts;
+      this.tunnel = new Tunnel(this.client.socket, backendSocket, head, rest, { idleMs: t.tunnelIdleMs, maxMs: t.tunnelMaxMs }, this);
+    });
+  }
+
+  /** TunnelOwner: both sides closed. The attempt and the request end now, counted once. */
+  tunnelClosed(tunnel: Tunnel): void {
+    this.tunnel = null;
+    const a = this.race.winner;
+    if (a === null || this.finished) return;
+    this.race.finished(a, tunnel.ending === 'backend_error' ? 'reset' : 'ok');
+    this.px.stats.tunnelFinished(a.backend, tunnel.bytesIn, tunnel.bytesOut);
+    this.bytesIn += tunnel.bytesIn;
+    this.bytesOut += tunnel.bytesOut;
+    this.end(a.backend, 101, After.Nothing, false);
+    this.client.tunnelEnded(this);
+  }
+
+  /** Graceful stop ran out of time, or the proxy closes: end the tunnel now. */
+  closeTunnel(): void {
+    this.tunnel?.close('stopped');
   }
 
   responseBody(a: Attempt, chunk: Buffer): void {
     if (a !== this.race.winner || this.finished) return;
     const sock = this.client.socket;
     if (sock.destroyed) return;
+    this.bytesOut += chunk.length;
     if (!writeChunk(sock, chunk, this.responseFraming) && a.conn !== null) {
       a.conn.socket.pause();
       this.upstreamPaused = true;
@@ -358,6 +440,7 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
 
   responseComplete(a: Attempt): void {
     if (a !== this.race.winner || this.finished) return;
+    if (this.switching) return this.startTunnel(a);
     const sock = this.client.socket;
     if (this.responseFraming === Framing.Chunked && !sock.destroyed) sock.write(LAST_CHUNK);
     const conn = a.conn;
@@ -388,7 +471,9 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
     }
     const keepAlive = this.clientKeepAlive && this.requestComplete && !this.px.draining;
     const sock = this.client.socket;
-    if (!sock.destroyed) sock.write(keepAlive ? canned.keepAlive : canned.close);
+    const reply = keepAlive ? canned.keepAlive : canned.close;
+    this.bytesOut += reply.length;
+    if (!sock.destroyed) sock.write(reply);
     this.end(backend, canned.status, After.Done, keepAlive);
   }
 
@@ -421,7 +506,23 @@ export class Exchange implements RacePort<Attempt>, AttemptOwner, SlotWaiter, Ha
     this.deadline = 0;
     this.race.abandon();
     this.body.clear();
-    this.px.stats.requestFinished(backend, status, this.px.now() - this.startTime, this.client.remoteAddress);
+    const durationMs = this.px.now() - this.startTime;
+    this.px.stats.requestFinished(backend, status, durationMs, this.client.remoteAddress);
+    const log = this.px.accessLog;
+    if (log !== null && log.sampled()) {
+      log.write({
+        client: this.client.remoteAddress,
+        method: this.method,
+        path: this.url,
+        status,
+        bytesIn: this.bytesIn,
+        bytesOut: this.bytesOut,
+        backend: backend?.name ?? null,
+        attempts: this.race.attempts,
+        hedged: this.race.wasHedged,
+        durationMs: Math.round(durationMs * 1000) / 1000,
+      });
+    }
     if (after === After.Done) this.client.exchangeDone(this, keepOpen);
     else if (after === After.Cut) this.client.destroy();
   }

@@ -41,6 +41,8 @@ export interface RequestFacts {
   invalid: string | undefined;
   /** An HTTP/1.0 request without Host: the backend's address is sent as Host (HTTP/1.1 requires one). */
   missingHost: boolean;
+  /** The Upgrade header's value (protocols the client asks to switch to), or undefined. */
+  upgrade: string | undefined;
 }
 
 export interface RequestRewrite {
@@ -57,6 +59,8 @@ export interface RequestRewrite {
   wantCookie: boolean;
   /** The client is a trusted proxy: its X-Forwarded-For / -Proto and Forwarded are kept and extended. */
   trustForwarded: boolean;
+  /** A protocol upgrade to forward (llhttp saw Upgrade and Connection: upgrade): both are sent on. */
+  upgrade?: boolean;
   /** 'https' when the client connection is TLS (listen.tls); absent: 'http'. */
   proto?: 'http' | 'https';
 }
@@ -146,6 +150,7 @@ export function rewriteRequest(r: RequestRewrite): RequestFacts {
   let teCount = 0;
   let hostValue = '';
   let xfp: string | undefined;
+  let upgrade: string | undefined;
   const trusted = r.trustForwarded;
 
   for (let i = 0; i < headers.length; i += 2) {
@@ -162,7 +167,10 @@ export function rewriteRequest(r: RequestRewrite): RequestFacts {
         framing = Framing.Chunked;
         continue;
       }
-      if (isHopByHop(lower) || (named !== undefined && named.has(lower))) continue;
+      if (isHopByHop(lower) || (named !== undefined && named.has(lower))) {
+        if (lower === 'upgrade') upgrade = upgrade === undefined ? value : `${upgrade}, ${value}`;
+        continue;
+      }
       // Before the switch: the key may be a header rebuilt below (X-Forwarded-For behind a CDN).
       if (lower === r.keyHeader && keyHeaderValue === undefined) keyHeaderValue = value;
       if (lower === r.idempotentHeader && value.trim().toLowerCase() === 'true') idempotentMark = true;
@@ -209,11 +217,13 @@ export function rewriteRequest(r: RequestRewrite): RequestFacts {
   invalid ??= headProblem(named, hosts, hostValue, teCount, r.versionMinor);
 
   if (framing === Framing.Chunked) head += 'Transfer-Encoding: chunked\r\n';
+  // Upgrade is hop-by-hop, but a tunnel is asked of this hop and the next alike (RFC 9110 7.8).
+  if (r.upgrade === true && upgrade !== undefined) head += `Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n`;
   head += `X-Forwarded-For: ${xff === undefined ? r.clientIp : `${xff}, ${r.clientIp}`}\r\n`;
   head += `X-Forwarded-Proto: ${xfp ?? r.proto ?? 'http'}\r\n`;
   const hop = `1.${r.versionMinor} ${r.via}`;
   head += `Via: ${via === undefined ? hop : `${via}, ${hop}`}\r\n\r\n`;
-  return { head, framing, contentLength, expectContinue, keyHeaderValue, cookie, idempotentMark, invalid, missingHost: hosts === 0 };
+  return { head, framing, contentLength, expectContinue, keyHeaderValue, cookie, idempotentMark, invalid, missingHost: hosts === 0, upgrade };
 }
 
 export interface ResponseRewrite {
@@ -230,6 +240,8 @@ export interface ResponseRewrite {
   backendLine: string;
   /** Extra response header whose value the caller wants (lower-case), or ''. */
   watchHeader: string;
+  /** A 101 answering an upgrade request: its Upgrade header goes on, and the connection becomes a tunnel. */
+  switching?: boolean;
   /** Keep `endpoint-load-metrics` (and -bin) in the response; false: captured and removed. */
   forwardLoadReports: boolean;
 }
@@ -256,6 +268,7 @@ export function rewriteResponse(r: ResponseRewrite): ResponseFacts {
   let upstreamFraming = r.noBody ? Framing.None : Framing.UntilClose;
   let via: string | undefined;
   let watchedValue: string | undefined;
+  let upgrade: string | undefined;
   let loadReport: string | undefined;
 
   for (let i = 0; i < headers.length; i += 2) {
@@ -268,7 +281,10 @@ export function rewriteResponse(r: ResponseRewrite): ResponseFacts {
         if (!r.noBody) upstreamFraming = Framing.Chunked;
         continue;
       }
-      if (isHopByHop(lower) || (named !== undefined && named.has(lower))) continue;
+      if (isHopByHop(lower) || (named !== undefined && named.has(lower))) {
+        if (lower === 'upgrade') upgrade = upgrade === undefined ? value : `${upgrade}, ${value}`;
+        continue;
+      }
       if (lower === 'content-length') {
         if (!r.noBody && upstreamFraming !== Framing.Chunked) upstreamFraming = Framing.Length;
       } else if (lower === 'via') {
@@ -285,6 +301,13 @@ export function rewriteResponse(r: ResponseRewrite): ResponseFacts {
     head += `${name}: ${value}\r\n`;
   }
 
+  if (r.switching === true) {
+    // No body and no keep-alive: after this head the connection carries the new protocol.
+    head += r.backendLine;
+    head += `Via: ${via === undefined ? `1.1 ${r.via}` : `${via}, 1.1 ${r.via}`}\r\n`;
+    head += upgrade === undefined ? 'Connection: Upgrade\r\n\r\n' : `Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n\r\n`;
+    return { head, framing: Framing.None, keepAlive: false, watchedValue, loadReport };
+  }
   let framing = upstreamFraming;
   if (upstreamFraming === Framing.Chunked || upstreamFraming === Framing.UntilClose) {
     if (r.clientVersionMinor >= 1) {

@@ -8,6 +8,7 @@
 import { writeChunk } from './chunks.js';
 import type { Framing } from './headers.js';
 import type { ProxySocket } from '../socket.js';
+import { keepable } from '../uv/socket.js';
 
 export class RequestBody {
   private chunks: Buffer[] = [];
@@ -23,9 +24,9 @@ export class RequestBody {
     private readonly limit: number,
   ) {}
 
-  /** A chunk from the client; may make the body unreplayable. */
+  /** A chunk from the client; may make the body unreplayable. Kept past the read: see keepable. */
   push(chunk: Buffer): void {
-    this.chunks.push(chunk);
+    this.chunks.push(keepable(chunk));
     this.bytes += chunk.length;
     if (this.replayable && this.bytes > this.limit) this.replayable = false;
   }

@@ -18,6 +18,10 @@ import { UpstreamPool } from './upstream.js';
 import { Acceptor } from '../uv/acceptor.js';
 import { AddressRanges } from '../../util/address.js';
 import { requestPolicy } from '../../strategies/registry.js';
+import { AccessLog } from '../../accesslog/access-log.js';
+import { ProxyHeaderGate, inboundSettings } from '../proxy-protocol/gate.js';
+import type { ProxyAddresses } from '../proxy-protocol/header.js';
+import type { UvTcp } from '../uv/handles.js';
 import { RawSocket } from '../uv/socket.js';
 import { NO_LISTENER, type ProxySocket } from '../socket.js';
 import { loadListenerCerts, type ListenerCerts } from '../tls/certs.js';
@@ -37,6 +41,8 @@ export class HttpProxy {
   private readonly px: ProxyContext;
   private readonly conns = new Set<ClientConn>();
   private readonly rejections: RateLimitedLog;
+  /** listen.proxyProtocol: connections wait here for their header before a ClientConn exists. */
+  private readonly gate: ProxyHeaderGate;
   /** TLS termination (listen.tls), or null: plain HTTP on raw sockets. */
   private readonly tls: TlsTerminator | null;
 
@@ -61,17 +67,19 @@ export class HttpProxy {
       idempotentHeader: requests.idempotentHeader?.toLowerCase() ?? '',
       replayLimit: Math.max(MIN_REPLAY_BYTES, requests.maxHedgeBodyBytes),
       trustedProxies: new AddressRanges(config.proxy.trustedProxies),
+      accessLog: AccessLog.create(config.accessLog),
       loadReports: new LoadReportReader(),
       draining: false,
     };
     this.rejections = new RateLimitedLog(deps.log);
+    this.gate = new ProxyHeaderGate(inboundSettings(config), deps.stats, this.rejections);
     // Certificates are checked before anything listens: a bad file fails the start, naming it.
     const certs = config.listen.tls === undefined ? null : loadListenerCerts(config.listen.tls);
     this.tls =
       certs === null
         ? null
         : new TlsTerminator(certs, config.timeouts.clientHeadersMs, {
-            secured: (socket) => this.serve(socket),
+            secured: (socket) => this.serve(socket, null, null, null),
             failed: (err, client) => {
               deps.stats.rejected('tls_handshake');
               this.rejections.warn('tls_handshake', { client, err: err.code ?? err.message }, 'TLS handshake failed');
@@ -82,11 +90,12 @@ export class HttpProxy {
     this.acceptor = new Acceptor(
       {
         accept: (client) => {
-          if (this.tls === null) this.serve(new RawSocket(client, NO_LISTENER));
+          if (this.px.config.listen.proxyProtocol) this.gate.admit(client, this.startConn);
+          else if (this.tls === null) this.serve(new RawSocket(client, NO_LISTENER), client, null, null);
           else this.tls.accept(client);
         },
-        // Connections still in their TLS handshake count too.
-        openCount: () => this.conns.size + (this.tls?.pending ?? 0),
+        // Connections still waiting for their PROXY header or in their TLS handshake count too.
+        openCount: () => this.conns.size + this.gate.pending + (this.tls?.pending ?? 0),
         limit: () => this.px.config.limits.maxClientConnections,
         draining: () => this.px.draining,
       },
@@ -120,9 +129,18 @@ export class HttpProxy {
     return config.limits.maxQueuePerBackend * Math.max(1, pool.backends.length);
   }
 
+  /**
+   * A connection whose PROXY header was read: it serves requests from now on. (The config
+   * refuses listen.proxyProtocol with listen.tls, so this is always plain HTTP.)
+   */
+  private readonly startConn = (client: UvTcp, origin: ProxyAddresses | null, preface: Buffer | null): void => {
+    if (this.px.draining) return client.close();
+    this.serve(new RawSocket(client, NO_LISTENER), client, origin, preface);
+  };
+
   /** A client connection ready for HTTP (plain at once, TLS after its handshake). */
-  private serve(socket: ProxySocket): void {
-    const conn = new ClientConn(socket, this.px, this.rejections, this.forget);
+  private serve(socket: ProxySocket, handle: UvTcp | null, origin: ProxyAddresses | null, preface: Buffer | null): void {
+    const conn = new ClientConn(socket, this.px, this.rejections, this.forget, handle, origin, preface);
     this.conns.add(conn);
     // Its handshake ended after the stop began: it gets what drain() gives idle connections.
     if (this.px.draining) conn.drain();
@@ -163,9 +181,21 @@ export class HttpProxy {
     px.idempotentHeader = requests.idempotentHeader?.toLowerCase() ?? '';
     px.replayLimit = Math.max(MIN_REPLAY_BYTES, requests.maxHedgeBodyBytes);
     px.trustedProxies = new AddressRanges(config.proxy.trustedProxies);
+    this.gate.settings = inboundSettings(config);
     px.upstreams.settings = HttpProxy.upstreamSettings(config);
     Object.assign(px.race.settings, HttpProxy.raceSettings(config, requests));
     px.queue.capacity = HttpProxy.queueCapacity(config, px.pool);
+    const log = px.accessLog?.settings;
+    const next = config.accessLog;
+    if (log === undefined ? next.enabled : log.enabled !== next.enabled || log.path !== next.path || log.sample !== next.sample) {
+      void px.accessLog?.close();
+      px.accessLog = AccessLog.create(next);
+    }
+  }
+
+  /** SIGUSR1: the access log file is reopened (logrotate moved it away). */
+  reopenAccessLog(): void {
+    this.px.accessLog?.reopen();
   }
 
   /** Client connections open now, how many are answering a request, and the request bytes they hold. */
@@ -186,6 +216,7 @@ export class HttpProxy {
   async close(deadlineMs: number): Promise<void> {
     this.px.draining = true;
     const closed = this.acceptor.close();
+    this.gate.closeAll();
     for (const c of this.conns) c.drain();
     const start = Date.now();
     while (this.conns.size + (this.tls?.pending ?? 0) > 0 && Date.now() - start < deadlineMs) {
@@ -193,8 +224,12 @@ export class HttpProxy {
     }
     this.tls?.destroyPending();
     for (const c of this.conns) c.destroy();
+    // Closing is asynchronous (libuv close callbacks): wait, briefly, until every connection
+    // reported itself closed, so the counts (a tunnel's in-flight entry) are final on return.
+    const cut = Date.now();
+    while (this.conns.size > 0 && Date.now() - cut < 1_000) await new Promise((r) => setTimeout(r, 5));
     this.px.upstreams.closeAll();
     this.px.sweeper.stop();
-    await closed;
+    await Promise.all([closed, this.px.accessLog?.close()]);
   }
 }

@@ -3,6 +3,14 @@
  * per backend (a LIFO stack of idle connections, so the warmest is reused and the coldest
  * time out). The connection reports everything to its current owner (an attempt) and knows
  * nothing about balancing.
+ *
+ * A backend sent PROXY protocol headers (servers[].sendProxy) learns the client's address once,
+ * at the start of the connection, and applies it to every request on it. So such a connection
+ * is bound to the client connection whose header it carried: kept idle on that client
+ * (`ProxiedClient.boundIdle`, one per backend) and reused only for its later requests, closed
+ * when the client connection closes. limits.maxIdlePerBackend caps them too, counted per
+ * backend over all clients, so idle connections a backend holds for Ballast stay bounded. HAProxy does the same (a connection with send-proxy is
+ * private to its session).
  */
 import { performance } from 'node:perf_hooks';
 import type { Backend } from '../../pool/backend.js';
@@ -20,6 +28,7 @@ import {
 import { RawSocket } from '../uv/socket.js';
 import type { ProxySocket, ProxySocketListener } from '../socket.js';
 import { TlsSocket } from '../tls/socket.js';
+import type { ProxyVersion } from '../proxy-protocol/encode.js';
 
 export type UpstreamFailure = 'reset' | 'timeout' | 'protocol';
 
@@ -35,6 +44,16 @@ export interface UpstreamOwner {
   onUpstreamDrain(conn: UpstreamConn): void;
   /** The client socket whose writes are corked while one upstream read is parsed. */
   readonly clientSocket: ProxySocket;
+}
+
+/** A client connection, as far as backend connections that carry its PROXY header care. */
+export interface ProxiedClient {
+  /** The client connection closed: nothing may be bound to it any more. */
+  readonly closed: boolean;
+  /** The header naming this client, in `version` (built once per client connection). */
+  proxyHeader(version: ProxyVersion): Buffer;
+  /** Idle backend connections that carried this client's header, at most one per backend; owned by the UpstreamPool. */
+  boundIdle: UpstreamConn[] | null;
 }
 
 export interface UpstreamSettings {
@@ -57,7 +76,11 @@ export class UpstreamConn implements ProxySocketListener {
   /** Set by the owner when the whole request was written, so the connection may be reused. */
   requestDone = false;
   closed = false;
+  /** False for a connection that must never return to the pool (one opened for an upgrade). */
+  reusable = true;
   private readonly parser: LlhttpParser;
+  /** Set during the read holding a 101: where the socket goes once that read is parsed. */
+  private switchTo: ((socket: ProxySocket, rest: Buffer | null) => void) | null = null;
   private partialHeaders: string[] | null = null;
   private inExecute = false;
   private releaseAfterExecute = false;
@@ -70,6 +93,9 @@ export class UpstreamConn implements ProxySocketListener {
     backend: Backend,
     owner: UpstreamOwner,
     private readonly pool: UpstreamPool,
+    /** The client whose PROXY header opened this connection (it serves only that client), or null. */
+    readonly boundTo: ProxiedClient | null,
+    proxyHeader: Buffer | null,
   ) {
     this.backend = backend;
     this.owner = owner;
@@ -108,6 +134,9 @@ export class UpstreamConn implements ProxySocketListener {
 
     const tls = backend.tls;
     this.socket = tls === null ? RawSocket.connect(backend.host, backend.port, this) : TlsSocket.connect(backend.host, backend.port, tls, this);
+    // Queued until connected, then sent ahead of the request (writes keep their order). The
+    // config refuses sendProxy with tls on one server: the header would go inside the TLS.
+    if (proxyHeader !== null) this.socket.write(proxyHeader);
     this.tickMs = Math.max(1, Math.min(pool.settings.keepAliveMs, pool.settings.bodyIdleMs));
     this.socket.setTimeout(this.tickMs);
   }
@@ -152,6 +181,10 @@ export class UpstreamConn implements ProxySocketListener {
     client.uncork();
     if (isParseError(result)) {
       this.fail(`${result.code}: ${result.reason}`, client);
+      return;
+    }
+    if (this.switchTo !== null) {
+      this.handOver(chunk, result);
       return;
     }
     if (this.releaseAfterExecute) {
@@ -243,6 +276,27 @@ export class UpstreamConn implements ProxySocketListener {
     else this.pool.release(this);
   }
 
+  /**
+   * The owner relayed a 101 (called from its response callbacks, inside a read): once the read
+   * is parsed, the socket leaves this connection and the pool for good and goes to `start`,
+   * with the bytes the backend sent after the 101 (already in the new protocol).
+   */
+  switchProtocols(start: (socket: ProxySocket, rest: Buffer | null) => void): void {
+    this.switchTo = start;
+  }
+
+  private handOver(chunk: Buffer, parsed: number): void {
+    const start = this.switchTo!;
+    this.switchTo = null;
+    this.owner = null;
+    this.closed = true;
+    this.pool.forget(this);
+    this.parser.free?.();
+    // Copied: a read's bytes may be valid only during the read callback.
+    const rest = parsed < chunk.length ? Buffer.from(chunk.subarray(parsed)) : null;
+    start(this.socket, rest);
+  }
+
   /** Owner gives up on this connection (hedge loser, client gone, failure): close it. */
   abandon(): void {
     this.owner = null;
@@ -271,6 +325,8 @@ export class UpstreamPool {
   private readonly idle: UpstreamConn[][] = [];
   /** Every open connection, to close them all at shutdown. */
   private readonly open = new Set<UpstreamConn>();
+  /** Idle connections bound to clients (kept on the clients), counted by backend id. */
+  private readonly boundIdleCount: number[] = [];
 
   constructor(
     public settings: UpstreamSettings,
@@ -278,8 +334,13 @@ export class UpstreamPool {
     readonly onInternalError: (err: unknown) => void,
   ) {}
 
-  /** An idle connection to `backend` (connected, assigned to `owner`), or a new one being connected. */
-  acquire(backend: Backend, owner: UpstreamOwner): UpstreamConn {
+  /**
+   * An idle connection to `backend` (connected, assigned to `owner`), or a new one being
+   * connected. For a backend sent PROXY headers, only one bound to `client` is reused.
+   */
+  acquire(backend: Backend, owner: UpstreamOwner, client: ProxiedClient): UpstreamConn {
+    const version = backend.sendProxy;
+    if (version !== null) return this.acquireBound(backend, owner, client, version);
     const stack = this.idle[backend.id];
     while (stack !== undefined && stack.length > 0) {
       const conn = stack.pop()!;
@@ -287,14 +348,58 @@ export class UpstreamPool {
       conn.assign(owner);
       return conn;
     }
-    const conn = new UpstreamConn(backend, owner, this);
+    const conn = new UpstreamConn(backend, owner, this, null, null);
+    this.open.add(conn);
+    return conn;
+  }
+
+  private acquireBound(backend: Backend, owner: UpstreamOwner, client: ProxiedClient, version: ProxyVersion): UpstreamConn {
+    const bound = client.boundIdle;
+    if (bound !== null) {
+      for (let i = 0; i < bound.length; i++) {
+        const conn = bound[i]!;
+        if (conn.backend !== backend || conn.closed) continue;
+        bound.splice(i, 1);
+        this.boundIdleCount[backend.id]!--;
+        conn.assign(owner);
+        return conn;
+      }
+    }
+    const conn = new UpstreamConn(backend, owner, this, client, client.proxyHeader(version));
+    this.open.add(conn);
+    return conn;
+  }
+
+  /** A new connection to `backend` for an upgrade: never an idle one, and never pooled after (it becomes a tunnel). */
+  connect(backend: Backend, owner: UpstreamOwner, client: ProxiedClient): UpstreamConn {
+    const version = backend.sendProxy;
+    const conn = version === null ? new UpstreamConn(backend, owner, this, null, null) : new UpstreamConn(backend, owner, this, client, client.proxyHeader(version));
+    conn.reusable = false;
     this.open.add(conn);
     return conn;
   }
 
   /** @internal a complete exchange: keep the connection if both sides allow it. */
   release(conn: UpstreamConn): void {
-    if (conn.closed || !conn.responseKeepAlive || !conn.requestDone || conn.backend.removed) {
+    if (conn.closed || !conn.reusable || !conn.responseKeepAlive || !conn.requestDone || conn.backend.removed) {
+      conn.destroy();
+      return;
+    }
+    const client = conn.boundTo;
+    if (client !== null) {
+      // Kept for its own client only, one per backend (a client runs one request at a time).
+      const id = conn.backend.id;
+      const idle = this.boundIdleCount[id] ?? 0;
+      if (client.closed || idle >= this.settings.maxIdlePerBackend || client.boundIdle?.some((c) => c.backend === conn.backend)) {
+        conn.destroy();
+      } else {
+        (client.boundIdle ??= []).push(conn);
+        this.boundIdleCount[id] = idle + 1;
+      }
+      return;
+    }
+    // Opened without a header, and the backend wants one now (a reload): not reusable.
+    if (conn.backend.sendProxy !== null) {
       conn.destroy();
       return;
     }
@@ -309,6 +414,14 @@ export class UpstreamPool {
   /** @internal a connection closed: drop it from the idle stack if it was there. */
   forget(conn: UpstreamConn): void {
     this.open.delete(conn);
+    const bound = conn.boundTo?.boundIdle;
+    if (bound != null) {
+      const i = bound.indexOf(conn);
+      if (i >= 0) {
+        bound.splice(i, 1);
+        this.boundIdleCount[conn.backend.id]!--;
+      }
+    }
     const stack = this.idle[conn.backend.id];
     if (stack !== undefined) {
       const i = stack.indexOf(conn);
@@ -316,17 +429,30 @@ export class UpstreamPool {
     }
   }
 
-  /** Idle connections per backend, for the API and tests. */
+  /** Idle connections per backend (shared ones, and ones bound to clients), for the API and tests. */
   idleCount(backend: Backend): number {
-    return this.idle[backend.id]?.length ?? 0;
+    return (this.idle[backend.id]?.length ?? 0) + (this.boundIdleCount[backend.id] ?? 0);
   }
 
   /** Closes idle connections to a backend (removed by reload, or disabled). */
   closeIdle(backend: Backend): void {
+    // Bound ones too: they idle on their clients, not in the stack. Rare (a backend leaving), so a scan.
+    for (const conn of [...this.open]) if (conn.boundTo !== null && conn.owner === null && conn.backend === backend) conn.destroy();
     const stack = this.idle[backend.id];
     if (stack === undefined) return;
     this.idle[backend.id] = [];
     for (const conn of stack) conn.destroy();
+  }
+
+  /** A client connection closed: the backend connections kept for it close too (nobody else may use them). */
+  unbind(client: ProxiedClient): void {
+    const bound = client.boundIdle;
+    if (bound === null) return;
+    client.boundIdle = null;
+    for (const conn of bound) {
+      this.boundIdleCount[conn.backend.id]!--;
+      conn.destroy();
+    }
   }
 
   closeAll(): void {

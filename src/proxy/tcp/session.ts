@@ -7,8 +7,11 @@ import type { Backend, InflightEntry, Outcome, OutcomeKind } from '../../pool/ba
 import { AttemptRace, type RaceAttempt, type RaceEnv, type RacePort } from '../../balancer/race.js';
 import type { ProxyDeps } from '../deps.js';
 import { IdleTimer } from '../uv/idle-timer.js';
-import { connectTo, peerAddress, shutdownHandle, uvError, type Connecting, type UvTcp } from '../uv/handles.js';
+import { WriteWrap, connectTo, kLastWriteWasAsync, peerAddress, shutdownHandle, streamBaseState, uvError, type Connecting, type UvTcp } from '../uv/handles.js';
 import { Flow, type FlowOwner } from './flow.js';
+import type { ProxyAddresses } from '../proxy-protocol/header.js';
+import { encodeProxyHeader } from '../proxy-protocol/encode.js';
+import { socketAddresses } from '../proxy-protocol/endpoints.js';
 
 /** One connect attempt; a session has one at a time, so the object is reused across failovers. */
 class TcpAttempt implements RaceAttempt {
@@ -41,11 +44,18 @@ export class TcpSession implements RacePort<TcpAttempt>, FlowOwner {
   private readonly idle: IdleTimer;
   private readonly opened: number;
 
+  /**
+   * @param origin the client's endpoints from an incoming PROXY header (listen.proxyProtocol),
+   *   or null: the socket's own.
+   * @param preface the client's bytes that arrived with that header, sent to the backend first.
+   */
   constructor(
     private readonly client: UvTcp,
     private readonly onClosed: (session: TcpSession) => void,
     private readonly deps: ProxyDeps,
     raceEnv: RaceEnv,
+    private readonly origin: ProxyAddresses | null = null,
+    private preface: Buffer | null = null,
   ) {
     this.opened = deps.now();
     this.idle = new IdleTimer(deps.now, () => this.close('ok'));
@@ -53,7 +63,7 @@ export class TcpSession implements RacePort<TcpAttempt>, FlowOwner {
     const race = new AttemptRace(this, raceEnv);
     // Nothing is sent before the connect succeeds: any backend may be tried, none retried after.
     race.idempotent = false;
-    race.ctx.clientAddress = peerAddress(client);
+    race.ctx.clientAddress = origin?.source ?? peerAddress(client);
     if (deps.active.needsKey) race.ctx.key = race.ctx.clientAddress;
     this.race = race;
   }
@@ -137,8 +147,31 @@ export class TcpSession implements RacePort<TcpAttempt>, FlowOwner {
     this.toBackend = new Flow(this.client, upstream, this);
     this.toClient = new Flow(upstream, this.client, this);
     this.idle.set(this.deps.config.timeouts.clientIdleMs);
+    // Before any relayed byte: the backend's PROXY header, then what came with ours.
+    const version = this.attempt.backend.sendProxy;
+    if (version !== null) this.sendFirst(encodeProxyHeader(version, this.origin ?? socketAddresses(this.client)));
+    if (this.preface !== null) {
+      this.sendFirst(this.preface);
+      this.preface = null;
+    }
+    if (this.closed || this.flushing) return;
     this.toBackend.start();
     this.toClient.start();
+  }
+
+  /** Writes `data` to the backend ahead of the relay (libuv keeps write order); a failure ends the session like a relay write's. */
+  private sendFirst(data: Buffer): void {
+    if (this.closed) return;
+    const upstream = this.upstream!;
+    const req = new WriteWrap();
+    req.handle = upstream;
+    req.async = false;
+    req.oncomplete = (status: number) => {
+      if (status < 0 && !this.closed) this.flowFailed(this.toBackend!, 'write', status);
+    };
+    const status = upstream.writeBuffer(req, data);
+    if (status !== 0) return this.flowFailed(this.toBackend!, 'write', status);
+    if (streamBaseState[kLastWriteWasAsync] !== 0) req.buffer = data;
   }
 
   touch(): void {

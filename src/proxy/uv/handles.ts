@@ -28,6 +28,11 @@ export interface UvTcp {
   onconnection: ((status: number, client: UvTcp | undefined) => void) | null;
   readStart(): number;
   readStop(): number;
+  /**
+   * Reads land in `buffer` (from its start) instead of a fresh ArrayBuffer per read; `onread`
+   * then gets no ArrayBuffer, only the byte count in streamBaseState[kReadBytesOrError].
+   */
+  useUserBuffer(buffer: Uint8Array): void;
   writeBuffer(req: UvWriteReq, data: Uint8Array): number;
   writeLatin1String(req: UvWriteReq, data: string): number;
   /** `allBuffers` true: `chunks` is an array of Buffers, written with one writev. */
