@@ -10,7 +10,8 @@
  * 2. Once the request is whole and hedgeable (idempotent, body kept and small enough), the
  *    strategy's hedge delay arms the port's timer, once per request. When it fires with one
  *    attempt in flight and no response begun, a budget token (Strategy.tryHedge) and a pick
- *    with ctx.hedge = true start the copy (backends at their connection limit hidden).
+ *    with ctx.hedge = true start the copy (backends at their connection limit hidden). A
+ *    refused token may re-arm the timer once more if the strategy names a further delay.
  * 3. The first response head wins (`won`): every other attempt is aborted and ended
  *    'cancelled', then the strategy hears the hedge result. The data plane reads the response
  *    (its header hooks run here) and ends the winner with `finished`.
@@ -186,6 +187,9 @@ export class AttemptRace<A extends RaceAttempt> {
     a.startedAt = this.env.now();
     const ctx = this.ctx;
     ctx.attempt = this.attemptCount++;
+    // Before the pool counts this attempt: the load the backend had when the request reached it.
+    ctx.loads.length = ctx.tried.length;
+    ctx.loads.push(b.inflight);
     ctx.tried.push(b);
     this.env.active.started(b, a, ctx);
     if (hedge) this.other = a;
@@ -218,8 +222,19 @@ export class AttemptRace<A extends RaceAttempt> {
     // attempt is still running). Such backends are hidden from this one pick.
     const max = settings.maxConnectionsPerBackend;
     const strategy = active.strategy;
-    if (strategy.tryHedge === undefined || !strategy.tryHedge(this.ctx)) return;
     const ctx = this.ctx;
+    ctx.hedgeChecks++;
+    if (strategy.tryHedge === undefined) return;
+    if (!strategy.tryHedge(ctx)) {
+      // Refused now; the strategy may look again later (alpha1 keeps its last tokens for
+      // requests that are still unanswered then: those become the tail).
+      const again = hedgeDelay(strategy, ctx);
+      if (again >= 0) {
+        this.hedgeArmed = true;
+        this.port.armHedge(again);
+      }
+      return;
+    }
     const tried = ctx.tried;
     const before = tried.length;
     if (max > 0) for (const b of active.pool.ready) if (b.inflight >= max && !tried.includes(b)) tried.push(b);

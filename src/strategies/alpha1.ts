@@ -1,54 +1,64 @@
 /**
- * alpha1: tail-latency balancing. Power of two choices on a tail-risk score, SLO-aware hedging
- * with a budget, and a feedback loop on the measured p99.
+ * alpha1: tail-latency balancing. The best of three random backends by the latency each is
+ * expected to give at its present load, hedges for requests late for their own backend within a
+ * budget, and a feedback loop on the measured p99.
  *
- * Pick: two distinct ready backends drawn at random (Mitzenmacher's power of two choices; tower's
- * p2c), the lower score wins. Every term of the score is in milliseconds:
+ * Pick: `choices` (default 3) distinct ready backends drawn at random (Mitzenmacher's power of
+ * d choices; tower's p2c with d = 2), the lowest score wins. Every term is in milliseconds:
  *
- *   score = work + beta x interference + gamma x head age
- *   work          = max(latency, head age) x (in-flight + 1)   expected queueing work (tower's
- *                   PeakEwma load); latency is an EWMA (`ewmaAlpha` per sample) of the server's
- *                   own samples. A request in flight longer than that is a censored sample
- *                   saying the latency is at least its age, hence the max.
- *   interference  = EWMA of how far this server's samples exceed its own recent median (C3's
- *                   variance-aware ranking, Suresh et al. 2015, in a cheaper form)
- *   head age      = age of its oldest request still in flight: a server that stopped answering
- *                   looks worse every millisecond, before any request completes or times out
+ *   score    = expected + beta x interference + gamma x head age
+ *   expected = ratio x profile(q) x (1 + 0.05 q), q = the backend's requests in flight now
+ *   profile  = the pool's latency for requests sent to a backend that had q requests in flight
+ *              (Prequal, Wydrowski, Kleinberg and Rumble 2024: latency learned per
+ *              requests-in-flight level; here an EWMA per level over every backend's samples).
+ *              A level never seen is extrapolated from the highest lower level seen, x
+ *              ((q + 1) / (k + 1))^3: C3's cubic concurrency compensation (Suresh et al., NSDI
+ *              2015), so a backend is not flooded at loads nobody has measured.
+ *   ratio    = how much slower than the profile this backend answers: EWMA (`ewmaAlpha`) of
+ *              sample / profile at the sample's level. 1 for a backend never measured.
+ *   A backend with requests in flight that has answered nothing for longer than `expected` is
+ *   a censored sample: its expected latency is at least that silence, and grows every
+ *   millisecond it lasts.
+ *   interference = EWMA of how far its samples exceed its own recent median (C3's variance
+ *              awareness, in a cheaper form); head age = age of its oldest request in flight.
  *
- * Latency and interference decay toward 0 (time constant 2 s) while a server gets no samples,
- * so a server that was slow once is soon cheap enough to be tried, and measured, again. Not the pool's peak-EWMA with its 10 s time constant: in a simulation with random
- * 300 ms stalls, each stall's peak made a healthy server look 20x slower for half a minute and
- * p99 was worse than least_connections'; with these estimates it is better.
+ * The ratio is what sends fewer first attempts to a backend slow in the first place: one three
+ * times slower is expected three times slower at every load, and loses to any of the others
+ * until they queue (1.9% of `slow-server`'s first attempts; a pool-wide latency x (in-flight +
+ * 1), as before, saw it as one more request's worth of queue and sent it 6.8%). One ratio per
+ * backend, learned from all its samples, rather than a table per backend: per-backend levels
+ * are sampled rarely, and one unlucky sample at a level kept a healthy backend at 11% of the
+ * traffic in `homogeneous`. While a backend gets no samples its ratio relaxes toward 0.5 (time
+ * constant 4 s), so one that was slow once is tried, and measured, again within seconds.
  *
- * The original never hedged, mixed seconds with counts in its score, and updated only the
- * winner's state. Here every attempt's outcome updates its own server: a hedge loser cancelled
- * after waiting longer than its median is evidence of interference and counts as such (a
- * censored sample: a wait shorter than the median says nothing and is ignored). A failure
- * (5xx, reset, refused connect, timeout) counts as a latency sample of at least `sloMs`, so a
- * server that fails fast does not pass for the fastest one.
- *
- * Hedging (Dean and Barroso, "The Tail at Scale", 2013; tower's `hedge`): the proxy asks
- * `hedgeDelayMs` for a first attempt; after that long without response headers it calls
- * `tryHedge`, and if allowed sends a copy to another backend (`ctx.hedge`, `ctx.tried`).
- * The delay is the pool's recent p95 scaled by the feedback's eagerness, floored at
- * `minHedgeDelayMs` and never later than `sloMs`. No hedge while fewer than `minHedgeSamples`
- * samples are known, with fewer than two ready backends, or when the budget is empty. The budget
- * is a token bucket that earns `maxHedgeRate` of a token per request and starts empty, with no
- * refill by time, so hedges never exceed `maxHedgeRate` of requests, at any moment. Its last
- * tokens are reserved for requests whose backend has answered nothing for a whole hedge delay
- * (see `tryHedge`).
+ * Hedging (Dean and Barroso, "The Tail at Scale", 2013; tower's `hedge`): after `hedgeDelayMs`
+ * without response headers the proxy calls `tryHedge`, and if a budget token is left sends a
+ * copy to another backend (`ctx.hedge`). The delay is per request: lateScale x the p90 of the
+ * first attempt's own backend (the pool's p90 when that is lower, or when the backend has few
+ * samples), floored at `minHedgeDelayMs`, never past `sloMs`. So hedges go to requests that are
+ * late for their backend, a stall or a pause, rather than to the ordinary requests of a slow
+ * backend: with one delay for the pool, most of the budget went there and the stalls, the real
+ * tail, were not hedged (p99.9 0.9x least_connections'). lateScale is tuned every window so the
+ * requests found late match the budget: above it, later; well below it, earlier. The budget is
+ * a token bucket earning `maxHedgeRate` of a token per request and starting empty, so hedges
+ * never exceed that share of requests at any moment; 30% of it is kept for requests still
+ * unanswered at a second check a quarter of a delay later (see `tryHedge`). The loser of a race
+ * is cancelled at once (race.ts).
  *
  * Feedback: every `windowMs` of the injected clock (checked on pick and on outcomes, no timer)
- * the window's p99 is compared with `targetP99Ms`. Above: beta and gamma x1.1 (the original's
- * factors), within [0.1, 1], and the hedge delay x0.9 down to half the p95, but only while the
- * budget refused no hedge in the window (else the delay moves back toward the p95); below: each
- * moves 5% of the way back toward its configured value. Windows with fewer than 10 samples change
- * nothing.
+ * the window's p99 is compared with `targetP99Ms`: above, beta and gamma x1.1 within [0.1, 1]
+ * (the original's factors; from 0 they stay 0); below, 5% of the way back to their configured
+ * values. Windows with fewer than 10 samples change nothing.
  *
- * Cost per pick: O(1) (two draws, two scores, four `exp`); O(n) only for retries and hedges,
- * which must skip tried backends. Per outcome: O(1), plus a quickselect over at most 64 of the
- * server's samples every 4th sample (its median). Per window: quickselect over at most 1024
- * pool samples. Memory: 1024 pool samples + 64 per backend. No allocation per pick.
+ * Failures (5xx, reset, refused connect, timeout) count as latency samples of at least `sloMs`,
+ * so a backend failing fast does not pass for the fastest. A hedge loser cancelled after more
+ * than its median counts as interference (a censored sample).
+ *
+ * Cost per pick: O(choices) draws and scores, each O(levels) at worst (8 levels), one `exp`
+ * each; O(n) for retries and hedges, which must skip tried backends. Per outcome: O(1), plus
+ * two quickselects over at most 64 of the server's samples every 4th sample (its median and
+ * p90). Per window: quickselect over at most 1024 pool samples. Memory: 1024 pool samples, 8
+ * levels, and 64 samples per backend. No allocation per pick.
  */
 import type { Backend, Outcome } from '../pool/backend.js';
 import type { Pool } from '../pool/pool.js';
@@ -56,21 +66,63 @@ import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { LatencyWindow, rankOf, select } from './latency-window.js';
-import { excluded, type PickContext, type Strategy, type StrategyDefinition, type StrategyDeps } from './types.js';
+import { excluded, loadAtSend, type PickContext, type Strategy, type StrategyDefinition, type StrategyDeps } from './types.js';
 import { alpha1Options } from './alpha1.options.js';
 
-/** Pool samples kept for the hedge delay and the window p99. */
+/** Pool samples kept for the pool's p50/p90 and the window p99. */
 const POOL_SAMPLES = 1024;
-/** Samples kept per server for its median and p99. */
+/** Samples kept per server for its median and p90. */
 const SERVER_SAMPLES = 64;
-/** The pool p50/p95 are recomputed after this many new samples (or at a window's end). */
+/** The pool p50/p90 are recomputed after this many new samples (or at a window's end). */
 const STATS_EVERY = 64;
-/** A server's median is recomputed every this many of its samples. */
-const MEDIAN_EVERY = 4;
-/** Time constant with which a server's latency and interference decay while it gets no samples. */
-const RELAX_MS = 2_000;
+/** A server's median and p90 are recomputed every this many of its samples. */
+const QUANTILES_EVERY = 4;
+/** A server's own p90 sets its hedge delay once it has this many samples (the pool's before). */
+const MIN_OWN_SAMPLES = 16;
+/** Load levels learned per server: requests in flight 0..LEVELS-2, and LEVELS-1 or more. */
+const LEVELS = 8;
+/** Weight of one sample in the pool's per-level profile (it gets every backend's samples). */
+/**
+ * Per request in flight, the expected latency is tilted up by this share: below a backend's
+ * slot count the profile is flat, so estimates tie and small noise in the speed ratios would
+ * decide; the tilt breaks such ties toward the less loaded backend, as least_connections
+ * would (in `stragglers` p50 20.7 ms instead of 21.0, in `homogeneous` 20.5 instead of 21.0).
+ */
+const TILT = 0.05;
+const PROFILE_ALPHA = 0.05;
+/** Time constant with which a server's speed ratio relaxes (below), and its interference decays, while it gets no samples. */
+const RELAX_MS = 4_000;
+/**
+ * What a server's speed ratio relaxes toward while it gets no samples: below the pool's 1, so
+ * that a server once slow ends up looking faster than the others and is measured again (toward
+ * 1 it would never quite win a comparison; toward 0, a server three times slower was retried
+ * every 2 s and took 4% of `slow-server`'s requests, p99 77.4 ms instead of 69.2).
+ */
+const RELAX_TO = 0.5;
 /** Fewer samples than this in a window: no feedback step. */
 const MIN_WINDOW_SAMPLES = 10;
+/** Share of the hedge budget kept for requests still unanswered at the second check. */
+const RESERVE_SHARE = 0.3;
+/** The second check comes this share of the first delay after it. */
+const SECOND_CHECK = 0.25;
+/** lateScale rises when late requests exceed LATE_HIGH x the tokens earned in a window, falls below LATE_LOW x. */
+const LATE_HIGH = 1;
+const LATE_LOW = 0.8;
+/**
+ * One sample counts at most this many times slower than the pool: a backend ten times slower is
+ * already shunned, and one 2 s answer against a 10 ms pool would otherwise take half a minute
+ * of relaxing to be forgotten.
+ */
+const MAX_RATIO = 10;
+/** Bounds of lateScale (the hedge delay in units of the backend's p90). */
+const LATE_MIN = 0.5;
+const LATE_MAX = 4;
+
+/** C3's cubic concurrency compensation: latency seen at load k, expected at load q > k. */
+function compensate(latency: number, q: number, k: number): number {
+  const r = (q + 1) / (k + 1);
+  return latency * r * r * r;
+}
 
 class Alpha1 implements Strategy {
   readonly name = 'alpha1' as const;
@@ -82,26 +134,30 @@ class Alpha1 implements Strategy {
   // Feedback state.
   beta: number;
   gamma: number;
-  /** Multiplies the p95 to get the hedge delay; lower is more eager. */
-  hedgeScale = 1;
-  /** Hedges refused for lack of budget in the current window. */
-  private deniedInWindow = 0;
+  /** The hedge delay in units of the backend's p90, tuned so late requests match the budget. */
+  lateScale = 1;
   private readonly betaMin: number;
   private readonly betaMax: number;
   private readonly gammaMin: number;
   private readonly gammaMax: number;
   private windowStart: number;
   private windowSamplesAt = 0;
+  /** First attempts and hedge timers that fired (late requests) in the current window. */
+  private requestsInWindow = 0;
+  private lateInWindow = 0;
   currentP99 = 0;
 
   // Pool latency statistics.
+  /** The pool's latency EWMA per load level (requests in flight when sent), and sample counts. */
+  private readonly levelLatency = new Float64Array(LEVELS);
+  private readonly levelCount = new Int32Array(LEVELS);
   private readonly window = new LatencyWindow(POOL_SAMPLES);
-  private readonly stats = new Float64Array(2); // [p50, p95]
+  private readonly stats = new Float64Array(2); // [p50, p90]
   private statsAt = -Infinity;
 
   // Hedging.
   private readonly budget: TokenBucket;
-  /** Tokens kept for requests whose backend stopped answering (see tryHedge). */
+  /** Tokens kept for requests still unanswered at the second check (see tryHedge). */
   private readonly reserve: number;
   totalRequests = 0;
   hedgesSent = 0;
@@ -112,15 +168,20 @@ class Alpha1 implements Strategy {
   private samplePos = new Int32Array(0);
   private sampleCount = new Int32Array(0);
   private median = new Float64Array(0);
+  private p90 = new Float64Array(0);
   private interference = new Float64Array(0);
   private interferenceAt = new Float64Array(0);
-  /** EWMA (ewmaAlpha per sample) of each server's latency, its sample count and last update. */
-  private ewma = new Float64Array(0);
-  private ewmaCount = new Int32Array(0);
-  private ewmaAt = new Float64Array(0);
+  /** Each server's speed against the pool's profile (1: as the pool), its sample count and last update. */
+  private ratio = new Float64Array(0);
+  private ratioCount = new Int32Array(0);
+  private ratioAt = new Float64Array(0);
   /** When each server last answered (ok or 5xx): a stalled server stops answering. */
   private answeredAt = new Float64Array(0);
   private readonly scratch = new Float64Array(SERVER_SAMPLES);
+  /** Indexes drawn from (a permutation of the ready list, or the eligible ones for a retry or hedge). */
+  private draw = new Int32Array(0);
+  /** The ready count `draw` holds a permutation of (first attempts reuse it: any order will do). */
+  private drawN = -1;
 
   constructor(deps: StrategyDeps) {
     this.pool = deps.pool;
@@ -134,41 +195,38 @@ class Alpha1 implements Strategy {
     this.gammaMin = Math.min(0.1, this.o.gamma);
     this.gammaMax = Math.max(1, this.o.gamma);
     this.windowStart = deps.clock.now();
-    // A burst of up to 100 requests' worth of hedges may be saved up; it starts empty so the
+    // A burst of up to 200 requests' worth of hedges may be saved up; it starts empty so the
     // share holds from the first request on.
     const capacity = Math.max(1, this.o.maxHedgeRate * 200);
     this.budget = new TokenBucket(capacity, 0, deps.clock, 0);
-    this.reserve = Math.min(capacity, Math.max(1, capacity / 2));
+    this.reserve = capacity * RESERVE_SHARE;
     this.ensure(0);
   }
 
   private ensure(id: number): void {
     if (id < this.median.length) return;
     const size = Math.max(8, (id + 1) * 2);
-    const samples = new Float64Array(size * SERVER_SAMPLES);
-    samples.set(this.samples);
-    this.samples = samples;
-    const i32 = (a: Int32Array): Int32Array<ArrayBuffer> => {
-      const n = new Int32Array(size);
-      n.set(a);
-      return n;
+    const f64 = (a: Float64Array, n = size, fill = 0): Float64Array<ArrayBuffer> => {
+      const x = new Float64Array(n).fill(fill);
+      x.set(a);
+      return x;
     };
-    const f64 = (a: Float64Array): Float64Array<ArrayBuffer> => {
-      const n = new Float64Array(size);
-      n.set(a);
-      return n;
+    const i32 = (a: Int32Array, n = size): Int32Array<ArrayBuffer> => {
+      const x = new Int32Array(n);
+      x.set(a);
+      return x;
     };
+    this.samples = f64(this.samples, size * SERVER_SAMPLES);
     this.samplePos = i32(this.samplePos);
     this.sampleCount = i32(this.sampleCount);
     this.median = f64(this.median);
+    this.p90 = f64(this.p90);
     this.interference = f64(this.interference);
     this.interferenceAt = f64(this.interferenceAt);
-    this.ewma = f64(this.ewma);
-    this.ewmaCount = i32(this.ewmaCount);
-    this.ewmaAt = f64(this.ewmaAt);
-    const answered = new Float64Array(size).fill(-Infinity);
-    answered.set(this.answeredAt);
-    this.answeredAt = answered;
+    this.ratio = f64(this.ratio);
+    this.ratioCount = i32(this.ratioCount);
+    this.ratioAt = f64(this.ratioAt);
+    this.answeredAt = f64(this.answeredAt, size, -Infinity);
   }
 
   // ---- scoring -------------------------------------------------------------------------
@@ -185,29 +243,51 @@ class Alpha1 implements Strategy {
   }
 
   /**
-   * The server's typical latency: the EWMA of its own samples, decaying toward zero while it
-   * gets none (as tower's and Finagle's peak-EWMA does, with a shorter time constant), so a
-   * server that was slow once is soon cheap enough to be tried, and measured, again. Before
-   * its first sample: the pool's peak-EWMA, or the pool median.
+   * The pool's latency at load `q` (requests in flight at the backend when a request was sent):
+   * learned from every backend's samples at that load; a load never seen is extrapolated from
+   * the highest lower one seen by C3's cubic compensation, or taken from the lowest higher one
+   * (a lighter load is not slower). Nothing seen: the SLO's half, compensated from load 0.
    */
-  private latencyOf(b: Backend, now: number): number {
-    const id = b.id;
-    if (id < this.ewmaCount.length && this.ewmaCount[id]! > 0) {
-      return this.ewma[id]! * Math.exp(-Math.max(0, now - this.ewmaAt[id]!) / RELAX_MS);
+  private profile(q: number): number {
+    const top = q < LEVELS ? q : LEVELS - 1;
+    for (let k = top; k >= 0; k--) {
+      if (this.levelCount[k]! > 0) return k === q ? this.levelLatency[k]! : compensate(this.levelLatency[k]!, q, k);
     }
-    return b.latency.value(now, this.fallbackLatency());
+    for (let k = top + 1; k < LEVELS; k++) if (this.levelCount[k]! > 0) return this.levelLatency[k]!;
+    return compensate(this.o.sloMs / 2, q, 0);
   }
 
   /**
-   * Expected queueing work: latency x (in-flight + 1). A request in flight for longer than the
-   * typical latency shows the latency is at least that now (a censored sample), so the head
-   * age replaces the estimate when larger: a stalled server's work grows from its first late
-   * millisecond, not after its stuck requests finally complete.
+   * How much slower than the pool's profile this server answers (1: as the pool), an EWMA of
+   * sample / profile at the sample's load. It relaxes toward RELAX_TO (time constant 4 s) while
+   * the server gets no samples, so one that was slow once is tried, and measured, again within
+   * seconds; one never measured is taken as the pool.
    */
-  private work(b: Backend, now: number): number {
-    const latency = this.latencyOf(b, now);
-    const age = this.headAge(b, now);
-    return (age > latency ? age : latency) * (b.inflight + 1);
+  private ratioOf(id: number, now: number): number {
+    if (id >= this.ratioCount.length || this.ratioCount[id] === 0) return 1;
+    return RELAX_TO + (this.ratio[id]! - RELAX_TO) * Math.exp(-Math.max(0, now - this.ratioAt[id]!) / RELAX_MS);
+  }
+
+  /** The latency a request sent to `b` now should see: its speed ratio x the pool's latency at its load. */
+  private learned(b: Backend, now: number): number {
+    return this.ratioOf(b.id, now) * this.profile(b.inflight) * (1 + TILT * b.inflight);
+  }
+
+  /**
+   * The learned latency, or how long the server has been silent when it has requests in flight
+   * and has answered none of them for longer than that (a censored sample: the latency there is
+   * at least that now). Silence, not the oldest request's age: a server whose other requests
+   * keep completing around one slow request is not stalled, and that request's age says nothing
+   * about the next one.
+   */
+  expected(b: Backend, now: number): number {
+    const x = this.learned(b, now);
+    const oldest = b.oldestInflightStart();
+    if (oldest === undefined) return x;
+    const id = b.id;
+    const answered = id < this.answeredAt.length ? this.answeredAt[id]! : -Infinity;
+    const silent = now - (answered > oldest ? answered : oldest);
+    return silent > x ? silent : x;
   }
 
   private headAge(b: Backend, now: number): number {
@@ -217,7 +297,10 @@ class Alpha1 implements Strategy {
 
   /** The tail-risk score in ms; lower is better. */
   score(b: Backend, now: number): number {
-    return this.work(b, now) + this.beta * this.interferenceNow(b.id, now) + this.gamma * this.headAge(b, now);
+    let x = this.expected(b, now);
+    if (this.beta !== 0) x += this.beta * this.interferenceNow(b.id, now);
+    if (this.gamma !== 0) x += this.gamma * this.headAge(b, now);
+    return x;
   }
 
   // ---- pick ----------------------------------------------------------------------------
@@ -227,35 +310,38 @@ class Alpha1 implements Strategy {
     this.roll(now);
     const ready = this.pool.ready;
     const n = ready.length;
-    if (ctx.tried.length === 0) {
-      if (n < 2) return n === 1 ? ready[0] : undefined;
-      const i = Math.floor(this.random.next() * n);
-      let j = Math.floor(this.random.next() * (n - 1));
-      if (j >= i) j++;
-      return this.better(ready[i]!, ready[j]!, now);
-    }
-    // Retries and hedges: draw among the backends this request has not used.
+    if (this.draw.length < n) this.draw = new Int32Array(Math.max(8, n * 2));
+    const draw = this.draw;
     let m = 0;
-    for (let i = 0; i < n; i++) if (!excluded(ctx, ready[i]!)) m++;
-    if (m < 2) return m === 1 ? this.nthEligible(ctx, 0) : undefined;
-    const i = Math.floor(this.random.next() * m);
-    let j = Math.floor(this.random.next() * (m - 1));
-    if (j >= i) j++;
-    return this.better(this.nthEligible(ctx, i)!, this.nthEligible(ctx, j)!, now);
-  }
-
-  private nthEligible(ctx: PickContext, k: number): Backend | undefined {
-    const ready = this.pool.ready;
-    for (let i = 0; i < ready.length; i++) {
-      const b = ready[i]!;
-      if (excluded(ctx, b)) continue;
-      if (k-- === 0) return b;
+    if (ctx.tried.length === 0) {
+      if (this.drawN !== n) {
+        for (let i = 0; i < n; i++) draw[i] = i;
+        this.drawN = n;
+      }
+      m = n;
+    } else {
+      // Retries and hedges: draw among the backends this request has not used.
+      for (let i = 0; i < n; i++) if (!excluded(ctx, ready[i]!)) draw[m++] = i;
+      this.drawN = -1;
     }
-    return undefined;
-  }
-
-  private better(a: Backend, b: Backend, now: number): Backend {
-    return this.score(b, now) < this.score(a, now) ? b : a;
+    if (m < 2) return m === 1 ? ready[draw[0]!] : undefined;
+    // A partial Fisher-Yates shuffle: `choices` distinct draws, the lowest score wins.
+    const d = this.o.choices < m ? this.o.choices : m;
+    let best: Backend | undefined;
+    let bestScore = Infinity;
+    for (let k = 0; k < d; k++) {
+      const j = k + Math.floor(this.random.next() * (m - k));
+      const t = draw[j]!;
+      draw[j] = draw[k]!;
+      draw[k] = t;
+      const b = ready[t]!;
+      const sc = this.score(b, now);
+      if (sc < bestScore) {
+        bestScore = sc;
+        best = b;
+      }
+    }
+    return best;
   }
 
   // ---- outcomes ------------------------------------------------------------------------
@@ -263,44 +349,59 @@ class Alpha1 implements Strategy {
   onStart(_b: Backend, ctx: PickContext): void {
     if (ctx.attempt === 0 && !ctx.hedge) {
       this.totalRequests++;
+      this.requestsInWindow++;
       if (this.o.maxHedgeRate > 0) this.budget.deposit(this.o.maxHedgeRate);
     }
   }
 
-  onEnd(b: Backend, outcome: Outcome): void {
+  onEnd(b: Backend, outcome: Outcome, ctx: PickContext | undefined): void {
     const now = this.clock.now();
     const id = b.id;
     this.ensure(id);
     const x = outcome.latencyMs;
+    // The load it had when this attempt was sent; for an attempt started under another
+    // strategy (no context), its load now is the best guess.
+    let level = ctx === undefined ? -1 : loadAtSend(ctx, b);
+    if (level < 0) level = b.inflight;
     if (outcome.kind === 'ok' || outcome.kind === 'http_5xx') this.answeredAt[id] = now;
     if (outcome.kind === 'ok') {
       // The first sample has no median to exceed.
       if (this.sampleCount[id]! > 0) this.updateInterference(id, Math.max(0, x - this.median[id]!), now);
       this.addServerSample(id, x);
       this.window.add(x);
-      this.addLatency(b, x, now);
+      this.addLatency(id, level, x, now);
     } else {
       if (outcome.kind === 'timeout' || outcome.kind === 'reset' || outcome.kind === 'cancelled') {
         // Censored: it took at least x. Only a wait past the median says anything.
         if (this.sampleCount[id]! > 0 && x > this.median[id]!) this.updateInterference(id, x - this.median[id]!, now);
       }
       // A failure (5xx, reset, refused connect, timeout) costs its client an error or a retry,
-      // so it enters the server's latency EWMA as a sample of at least the SLO. Without it a
-      // server failing fast has no sample, is assumed as fast as the pool's median, and wins
-      // most comparisons: through the proxy it drew 79 of 120 requests over three backends.
-      // A hedge loser or a client gone (`cancelled`) says nothing about the server's health.
-      if (outcome.kind !== 'cancelled') this.addLatency(b, Math.max(x, this.o.sloMs), now);
+      // so it counts as a latency sample of at least the SLO. Without it a server failing fast
+      // has no sample, is assumed as fast as the pool's median, and wins most comparisons:
+      // through the proxy it drew 79 of 120 requests over three backends. A hedge loser or a
+      // client gone (`cancelled`) says nothing about the server's health.
+      if (outcome.kind !== 'cancelled') this.addLatency(id, level, Math.max(x, this.o.sloMs), now);
     }
     this.roll(now);
   }
 
-  /** One sample into the server's own latency EWMA. */
-  private addLatency(b: Backend, x: number, now: number): void {
-    const id = b.id;
-    const a = this.o.ewmaAlpha;
-    this.ewma[id] = this.ewmaCount[id] === 0 ? x : this.latencyOf(b, now) * (1 - a) + x * a;
-    this.ewmaCount[id]!++;
-    this.ewmaAt[id] = now;
+  /**
+   * One sample at load `level`: into the pool's profile at that load, and into the server's
+   * speed ratio against the profile (before the profile moves, so one sample is not compared
+   * with itself).
+   */
+  private addLatency(id: number, level: number, x: number, now: number): void {
+    const i = level < LEVELS ? level : LEVELS - 1;
+    const expected = this.profile(i);
+    const r = expected > 0 ? Math.min(MAX_RATIO, x / expected) : 1;
+    // A running mean with the prior 1 over the first samples (bias-corrected warm start), then the EWMA.
+    const n = this.ratioCount[id]!;
+    const a = Math.max(this.o.ewmaAlpha, 1 / (n + 2));
+    this.ratio[id] = this.ratioOf(id, now) * (1 - a) + r * a;
+    this.ratioCount[id]!++;
+    this.ratioAt[id] = now;
+    this.levelLatency[i] = this.levelCount[i] === 0 ? x : this.levelLatency[i]! * (1 - PROFILE_ALPHA) + x * PROFILE_ALPHA;
+    this.levelCount[i]!++;
   }
 
   private updateInterference(id: number, excess: number, now: number): void {
@@ -316,10 +417,14 @@ class Alpha1 implements Strategy {
     this.samplePos[id] = pos + 1 === SERVER_SAMPLES ? 0 : pos + 1;
     const count = Math.min(SERVER_SAMPLES, this.sampleCount[id]! + 1);
     this.sampleCount[id] = count;
-    if (count <= MEDIAN_EVERY || this.samplePos[id]! % MEDIAN_EVERY === 0) this.median[id] = this.serverQuantile(id, 0.5);
+    if (count <= QUANTILES_EVERY || this.samplePos[id]! % QUANTILES_EVERY === 0) {
+      this.median[id] = this.serverQuantile(id, 0.5);
+      // The scratch still holds this server's samples, partly ordered by the first select.
+      this.p90[id] = select(this.scratch, count, rankOf(0.9, count));
+    }
   }
 
-  /** Quantile of a server's recent samples (0 when none). */
+  /** Quantile of a server's recent samples (0 when none); leaves them in `scratch`. */
   private serverQuantile(id: number, q: number): number {
     const count = id < this.sampleCount.length ? this.sampleCount[id]! : 0;
     if (count === 0) return 0;
@@ -340,70 +445,77 @@ class Alpha1 implements Strategy {
       if (this.currentP99 > this.o.targetP99Ms) {
         this.beta = Math.min(this.betaMax, Math.max(this.betaMin, this.beta * 1.1));
         this.gamma = Math.min(this.gammaMax, Math.max(this.gammaMin, this.gamma * 1.1));
-        // Hedge earlier only while the budget has tokens to spare: once it binds, an earlier
-        // delay makes more requests late than there are tokens, and the tokens go to whichever
-        // are late first instead of the ones that will be very late (in the stragglers
-        // simulation, p99 167 ms instead of 67 ms). So back off toward the p95 instead.
-        if (this.deniedInWindow === 0) this.hedgeScale = Math.max(0.5, this.hedgeScale * 0.9);
-        else this.hedgeScale = 1 + (this.hedgeScale - 1) * 0.5;
       } else {
         this.beta = this.o.beta + (this.beta - this.o.beta) * 0.95;
         this.gamma = this.o.gamma + (this.gamma - this.o.gamma) * 0.95;
-        this.hedgeScale = 1 + (this.hedgeScale - 1) * 0.95;
       }
+    }
+    if (this.requestsInWindow >= MIN_WINDOW_SAMPLES && this.o.maxHedgeRate > 0) {
+      // More late requests than tokens: the tokens would go to whichever are late first, not
+      // to the latest (the stalls), so hedge later; far fewer: tokens are left over, hedge earlier.
+      const tokens = this.o.maxHedgeRate * this.requestsInWindow;
+      if (this.lateInWindow > tokens * LATE_HIGH) this.lateScale = Math.min(LATE_MAX, this.lateScale * 1.05);
+      else if (this.lateInWindow < tokens * LATE_LOW) this.lateScale = Math.max(LATE_MIN, this.lateScale * 0.97);
     }
     this.windowStart = now;
     this.windowSamplesAt = this.window.added;
-    this.deniedInWindow = 0;
+    this.requestsInWindow = 0;
+    this.lateInWindow = 0;
     this.refreshStats();
   }
 
   private refreshStats(): void {
-    this.window.quantiles2(0.5, 0.95, this.stats);
+    this.window.quantiles2(0.5, 0.9, this.stats);
     this.statsAt = this.window.added;
   }
 
   // ---- hedging -------------------------------------------------------------------------
 
-  /** ms after which the first attempt should be hedged, or -1 for no hedge. */
-  hedgeDelayMs(_ctx: PickContext): number {
+  /**
+   * ms after which the first attempt (`ctx.tried[0]`) should be hedged, or -1 for no hedge.
+   * Armed even when the budget is empty at this moment: the timer firing is how the feedback
+   * counts late requests, and a token may have been earned by then. After a refusal at the
+   * first check, one more check as long again later (see `tryHedge`).
+   */
+  hedgeDelayMs(ctx: PickContext): number {
     this.roll(this.clock.now());
-    if (this.pool.ready.length < 2) return -1;
-    if (this.window.count < this.o.minHedgeSamples) return -1;
-    if (this.budget.available < 1) return -1;
-    return this.currentHedgeDelay();
+    if (this.o.maxHedgeRate <= 0 || this.pool.ready.length < 2) return -1;
+    if (this.window.count < this.o.minHedgeSamples || ctx.hedgeChecks > 1) return -1;
+    const d = this.delayFor(ctx.tried.length > 0 ? ctx.tried[0]! : undefined);
+    return ctx.hedgeChecks === 0 ? d : d * SECOND_CHECK;
   }
 
-  private currentHedgeDelay(): number {
-    return Math.min(this.o.sloMs, Math.max(this.o.minHedgeDelayMs, this.stats[1]! * this.hedgeScale));
+  /** lateScale x the backend's own p90 (the pool's when lower, or when it has few samples), within [minHedgeDelayMs, sloMs]. */
+  private delayFor(b: Backend | undefined): number {
+    const pool = this.stats[1]!;
+    let base = pool;
+    if (b !== undefined && b.id < this.sampleCount.length && this.sampleCount[b.id]! >= MIN_OWN_SAMPLES) {
+      const own = this.p90[b.id]!;
+      if (own < base) base = own;
+    }
+    return Math.min(this.o.sloMs, Math.max(this.o.minHedgeDelayMs, base * this.lateScale));
   }
 
   /**
-   * The hedge timer fired: true (and a budget token spent) when a copy may go out now.
-   * `ctx.tried` must hold the first attempt's backend. Tokens above the reserve go to any late
-   * request; the last `reserve` tokens only to requests whose backend has answered nothing for
-   * a whole hedge delay (it looks stalled), because those are the requests that become the
-   * tail, while a late answer from a backend that keeps answering is usually just its normal
-   * spread (a slow backend's p95) and would otherwise drain the budget before a stall comes.
+   * The hedge timer fired: true (and a budget token spent) when a copy may go out now. At the
+   * first check (late for its backend) only tokens above a reserve are spent; the reserve goes
+   * to requests still unanswered at the second check, a quarter of a delay later: the stalls and
+   * pauses that make the tail, while most requests merely late at the first are the ordinary
+   * spread. Without the reserve, bursts of merely late requests emptied the budget and stalls
+   * behind them went unhedged (`stragglers` p99.9 168 ms without it, 95 with it).
    */
   tryHedge(ctx: PickContext): boolean {
     const ready = this.pool.ready;
     let other = false;
     for (let i = 0; i < ready.length && !other; i++) other = !excluded(ctx, ready[i]!);
     if (!other) return false;
-    const first = ctx.tried.length > 0 ? ctx.tried[0]! : undefined;
-    const now = this.clock.now();
-    const quiet = first === undefined || now - this.answeredAtOf(first.id) >= this.currentHedgeDelay();
-    if ((!quiet && this.budget.available < this.reserve + 1) || !this.budget.take()) {
-      this.deniedInWindow++;
-      return false;
+    if (ctx.hedgeChecks <= 1) {
+      this.lateInWindow++;
+      if (this.budget.available < this.reserve + 1) return false;
     }
+    if (!this.budget.take()) return false;
     this.hedgesSent++;
     return true;
-  }
-
-  private answeredAtOf(id: number): number {
-    return id < this.answeredAt.length ? this.answeredAt[id]! : -Infinity;
   }
 
   onHedgeResult(hedgeWon: boolean): void {
@@ -415,10 +527,11 @@ class Alpha1 implements Strategy {
   serverMetrics(b: Backend): Record<string, unknown> {
     const now = this.clock.now();
     return {
-      work_queue_ewma: round1(this.work(b, now)),
+      work_queue_ewma: round1(this.expected(b, now)),
       interference_signal: round1(this.interferenceNow(b.id, now)),
       head_request_age: round1(this.headAge(b, now)),
       server_p99_ms: round1(this.serverQuantile(b.id, 0.99)),
+      hedge_delay_ms: this.window.count < this.o.minHedgeSamples ? null : round1(this.delayFor(b)),
     };
   }
 
@@ -430,7 +543,8 @@ class Alpha1 implements Strategy {
       hedge_rate: this.totalRequests === 0 ? 0 : Math.round((this.hedgesSent / this.totalRequests) * 10_000) / 100,
       hedges_sent: this.hedgesSent,
       hedges_won: this.hedgesWon,
-      hedge_delay_ms: this.window.count < this.o.minHedgeSamples ? null : round1(this.currentHedgeDelay()),
+      hedge_delay_ms: this.window.count < this.o.minHedgeSamples ? null : round1(this.delayFor(undefined)),
+      late_scale: Math.round(this.lateScale * 1000) / 1000,
       total_requests: this.totalRequests,
       current_p99_ms: round1(this.currentP99),
       target_p99_ms: this.o.targetP99Ms,
@@ -448,6 +562,6 @@ export const alpha1: StrategyDefinition<'alpha1', typeof alpha1Options> = {
   options: alpha1Options,
   needs: () => 'none',
   hedging: (config) => ({ maxBodyBytes: config.alpha1.maxHedgeBodyBytes, idempotentHeader: config.alpha1.idempotentHeader }),
-  summary: 'power of two choices on a tail-risk score (ms), SLO-aware budgeted hedging, p99 feedback',
+  summary: 'best of three by latency learned per load level (Prequal, C3), hedges for requests late for their backend within a budget',
   create: (deps) => new Alpha1(deps),
 };

@@ -25,5 +25,6 @@ export const beta1Options = z
     warmupMs: ms('warm-up of a backend that joins or returns (0: none)').default(60_000),
     cacheHeader: headerName.default('X-Cache').describe('response header whose HIT/MISS feeds cache_hit_rate'),
     hotKeyShare: z.number().gt(0).max(1).default(0.1).describe('a key above this share of recent keyed traffic is spread over its top two backends (1: never)'),
+    maxHedgeRate: z.number().min(0).max(1).default(0).describe("hedges at most this share of requests: a request unanswered after the pool's p95 is copied to its key's next rendezvous choice (0: never; off by default: in the cache scenario the copies miss and evict, see docs/strategies/beta1.md)"),
   })
   .describe('beta1 (cache affinity) options');

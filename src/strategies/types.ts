@@ -26,16 +26,37 @@ export class PickContext {
   /** 0 for the first attempt, then 1, 2... for retries and hedges. */
   attempt = 0;
   readonly tried: Backend[] = [];
+  /**
+   * Parallel to `tried`: the backend's requests in flight just before each attempt was sent
+   * (written by the attempt race). A latency sample then says how fast the backend was at that
+   * load, which alpha1 learns per load level (Prequal's latency-by-requests-in-flight).
+   */
+  readonly loads: number[] = [];
   /** True when this attempt is a hedge (a second copy racing the first). */
   hedge = false;
+  /**
+   * Times the hedge timer fired for this request (set by the attempt race before `tryHedge`).
+   * 0 when `hedgeDelayMs` is asked for the first time; after a refused `tryHedge` it is asked
+   * again, and may name a later moment to look again.
+   */
+  hedgeChecks = 0;
 
   reset(): void {
     this.key = undefined;
     this.clientAddress = '';
     this.attempt = 0;
     this.tried.length = 0;
+    this.loads.length = 0;
     this.hedge = false;
+    this.hedgeChecks = 0;
   }
+}
+
+/** The load `b` had when this request's attempt on it was sent, or -1 when it was not sent there. */
+export function loadAtSend(ctx: PickContext, b: Backend): number {
+  const tried = ctx.tried;
+  for (let i = 0; i < tried.length; i++) if (tried[i] === b) return i < ctx.loads.length ? ctx.loads[i]! : -1;
+  return -1;
 }
 
 /** True when `b` was already used by this request. */
@@ -58,9 +79,12 @@ export interface Strategy {
   onResponseHeader?(b: Backend, value: string): void;
   /** A backend reported its load (ORCA); `report` is only valid during the call (it is reused). */
   onLoadReport?(b: Backend, report: LoadReport): void;
-  /** Delay after which the first attempt should be hedged, or -1 for no hedge. */
+  /**
+   * Delay after which the first attempt should be hedged, or -1 for no hedge. Asked again, with
+   * `ctx.hedgeChecks` > 0, after `tryHedge` refused: the delay until it looks once more.
+   */
   hedgeDelayMs?(ctx: PickContext): number;
-  /** The hedge timer fired: may we send a copy now (takes a budget token)? */
+  /** The hedge timer fired (`ctx.hedgeChecks` counts it): may we send a copy now (takes a budget token)? */
   tryHedge?(ctx: PickContext): boolean;
   /** The hedge race ended; `hedgeWon` when the copy's response was used. */
   onHedgeResult?(hedgeWon: boolean): void;

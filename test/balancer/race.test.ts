@@ -251,3 +251,55 @@ test('a retry is never hedged: the hedge timer armed for the first attempt is di
   assert.deepEqual(r.port.log, ['send 0', 'arm 10', 'abort 0', 'ended 0 reset 0ms', 'disarm', 'retry from 0', 'send 1']);
   assert.equal(r.race.live, 1);
 });
+
+test('a refused hedge check re-arms the timer when the strategy names a further delay, and stops when it says -1', () => {
+  const r = rig({ hedgeMs: 40 });
+  const strategy = r.active.strategy;
+  const checks: number[] = [];
+  // Refuses the first check, looks again 10 ms later, accepts then.
+  strategy.hedgeDelayMs = (ctx: PickContext) => (ctx.hedgeChecks === 0 ? 40 : ctx.hedgeChecks === 1 ? 10 : -1);
+  strategy.tryHedge = (ctx: PickContext) => {
+    checks.push(ctx.hedgeChecks);
+    return ctx.hedgeChecks === 2;
+  };
+  r.race.start();
+  r.race.requestComplete(0);
+  r.s.clock.advance(40);
+  r.race.hedgeDue();
+  r.s.clock.advance(10);
+  r.race.hedgeDue();
+  assert.deepEqual(checks, [1, 2]);
+  assert.deepEqual(r.port.log, ['send 0', 'arm 40', 'arm 10', 'hedge sent', 'send 1 hedge']);
+  r.race.abandon();
+  assert.ok(idle(r));
+
+  // Refused twice: after -1 no timer is armed again.
+  const q = rig({ hedgeMs: 40 });
+  q.active.strategy.hedgeDelayMs = (ctx: PickContext) => (ctx.hedgeChecks < 2 ? 40 : -1);
+  q.active.strategy.tryHedge = () => false;
+  q.race.start();
+  q.race.requestComplete(0);
+  q.race.hedgeDue();
+  q.race.hedgeDue();
+  q.race.hedgeDue(); // a stale timer: nothing armed, nothing done
+  assert.deepEqual(q.port.log, ['send 0', 'arm 40', 'arm 40']);
+  q.race.abandon();
+});
+
+test('ctx.loads holds each attempt backend in-flight count before it was sent, parallel to ctx.tried', () => {
+  const r = rig({ hedgeMs: 40 });
+  const [b0] = r.s.pool.backends;
+  // A request already in flight on backend 0 (another race on the same pool).
+  const busy = new AttemptRace(r.port, { active: r.active, policy: r.policy, now: () => r.s.clock.now(), settings: r.settings });
+  busy.idempotent = true;
+  busy.start();
+  assert.equal(b0!.inflight, 1);
+  r.race.start(); // backend 0 again (first untried), with 1 in flight
+  r.race.requestComplete(0);
+  r.race.hedgeDue(); // the hedge on backend 1, idle
+  assert.deepEqual(r.race.ctx.tried.map(ix), [0, 1]);
+  assert.deepEqual(r.race.ctx.loads, [1, 0]);
+  r.race.abandon();
+  busy.abandon();
+  assert.ok(idle(r));
+});

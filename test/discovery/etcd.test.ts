@@ -255,7 +255,9 @@ test('losing etcd: disconnected, the last view kept, none emitted; etcd back: co
   t.diagnostic(`noticed the loss in ${(performance.now() - t0).toFixed(0)} ms`);
   const down = src.status();
   assert.match(down.lastError ?? '', /^etcd unreachable: /);
-  assert.equal(down.version, version);
+  // Not rolled back. It may have moved on before the kill without a new view: the watch's
+  // first event after the initial read can carry a later revision of the same keys.
+  assert.ok(BigInt(down.version ?? '0') >= BigInt(version ?? '0'), `version ${down.version} after ${version}`);
   assert.equal(down.servers, 1);
   await sleep(2_500); // over two retry rounds
   assert.equal(views.length, 1, 'no view while etcd is away');

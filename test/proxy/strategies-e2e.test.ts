@@ -334,13 +334,12 @@ test('a hedge carries the request body intact (Content-Length and chunked) and l
     });
     return r;
   };
-  const results = [
-    await send('/ka/get', 'GET'),
-    await send('/ka/sized', 'POST', 'sized-body-0123456789'),
-  ];
+  // The bodies first: a is sure to get the first attempts while alpha1 has not seen it lose.
+  const results = [await send('/ka/sized', 'POST', 'sized-body-0123456789')];
   const chunked = await chunkedPost(`${lb.url}/ka/chunked`, ['first;', 'second;', 'third'], agent, { 'x-idempotent': 'true' });
   sockets.add(chunked.socket);
   results.push(chunked);
+  results.push(await send('/ka/get', 'GET'));
   results.push(await send('/ka/after', 'GET'));
   agent.destroy();
   for (const r of results) {
@@ -358,7 +357,11 @@ test('a hedge carries the request body intact (Content-Length and chunked) and l
     assert.equal(onA.body, body, `${path}: the first attempt's body`);
     assert.equal(onB.body, body, `${path}: the hedge's body`);
   }
-  assert.equal(lb.stats.counters().hedgesWon, 4);
+  // Every request that went to a first was won by its hedge. alpha1 may send the last one(s)
+  // straight to b once it has seen a lose a few races: it learns that a is slow.
+  const firstOnA = a.seen.filter((s) => s.url.startsWith('/ka/')).length;
+  assert.ok(firstOnA >= 2, `${firstOnA} requests went to a first`);
+  assert.equal(lb.stats.counters().hedgesWon, firstOnA);
   assert.ok(await until(() => a.seen.filter((s) => s.url.startsWith('/ka/')).every((s) => s.aborted && s.socket.destroyed)));
   b.release();
   for (const r of await Promise.all(parked)) assert.equal(r.status, 200);
@@ -388,7 +391,7 @@ test('with the default config a POST marked X-Idempotent: true is not hedged', a
   assert.ok(await until(() => lb.pool.totalInflight === 0), `pool in flight: ${inflight(lb)}`);
 });
 
-test('a POST is never hedged; one marked X-Idempotent: true is when alpha1.idempotentHeader names it', async () => {
+test('a POST is never hedged, even with alpha1.idempotentHeader set', async () => {
   const { a, b, lb, parked } = await stuckOnA(23, { alpha1: { idempotentHeader: 'X-Idempotent' } });
   const hedges = () => lb.stats.counters().hedgesSent;
   const before = hedges();
@@ -402,19 +405,38 @@ test('a POST is never hedged; one marked X-Idempotent: true is when alpha1.idemp
   assert.equal(r.status, 200);
   assert.equal(r.body.toString(), 'a', 'it waited for the backend it was sent to');
 
+  b.release();
+  for (const p of await Promise.all(parked)) assert.equal(p.status, 200);  assert.ok(await until(() => lb.pool.totalInflight === 0), `pool in flight: ${inflight(lb)}`);
+});
+
+// Each case on a fresh balancer: alpha1 learns from a slow answer, and after the 200 ms wait
+// above it would rightly send the next request to b first.
+test('a POST marked X-Idempotent: true is hedged when alpha1.idempotentHeader names it', async () => {
+  const { a, b, lb, parked } = await stuckOnA(24, { alpha1: { idempotentHeader: 'X-Idempotent' } });
+  const hedges = () => lb.stats.counters().hedgesSent;
+  const before = hedges();
   const marked = await request(`${lb.url}/post/marked`, { method: 'POST', body: 'm', headers: { 'content-type': 'text/plain', 'x-idempotent': 'true' } });
   assert.equal(marked.status, 200);
   assert.equal(marked.body.toString(), 'b');
   assert.ok(a.sawPath('/post/marked') && b.sawPath('/post/marked'));
   assert.equal(hedges(), before + 1);
-  // Only "true" marks a request: another value leaves a POST unhedged.
+  a.release();
+  b.release();
+  for (const p of await Promise.all(parked)) assert.equal(p.status, 200);
+  assert.ok(await until(() => lb.pool.totalInflight === 0), `pool in flight: ${inflight(lb)}`);
+});
+
+test('only "true" marks a request: X-Idempotent: yes leaves a POST unhedged', async () => {
+  const { a, b, lb, parked } = await stuckOnA(26, { alpha1: { idempotentHeader: 'X-Idempotent' } });
+  const hedges = () => lb.stats.counters().hedgesSent;
+  const before = hedges();
   const other = request(`${lb.url}/post/other`, { method: 'POST', body: 'o', headers: { 'x-idempotent': 'yes' } });
   assert.ok(await until(() => a.sawPath('/post/other')));
   await sleep(200);
   assert.ok(!b.sawPath('/post/other'));
   a.release();
   assert.equal((await other).body.toString(), 'a');
-  assert.equal(hedges(), before + 1);
+  assert.equal(hedges(), before);
 
   b.release();
   for (const p of await Promise.all(parked)) assert.equal(p.status, 200);

@@ -39,7 +39,7 @@ test('alpha1: stops sending to a backend that has requests in flight and answers
   );
 });
 
-test('alpha1: power of two choices draws two distinct backends', () => {
+test('alpha1: the choices are distinct backends', () => {
   const s = setup([1, 1]);
   const d = new Driver(s, 'alpha1');
   // Backend 0 is busy: with two distinct draws it always loses the comparison.
@@ -54,12 +54,12 @@ test('alpha1: power of two choices draws two distinct backends', () => {
 });
 
 test('alpha1: every attempt updates its own server (a slow hedge loser raises its interference)', () => {
-  const s = setup([1, 1, 1]);
+  const s = setup([1, 1, 1], { alpha1: { ewmaAlpha: 0.3 } });
   const d = new Driver(s, 'alpha1');
   // Each backend answers in about 10 ms for a while.
   for (let k = 0; k < 60; k++) {
     s.clock.advance(1);
-    d.request(10 + (k % 3));
+    d.end(d.startOn(s.pool.backends[k % 3]!, new PickContext()), 'ok', 10 + (k % 3));
   }
   const base = m(d, 0).interference_signal as number;
   assert.ok(base < 2, `steady: ${base}`);
@@ -126,19 +126,21 @@ test('alpha1: the hedge budget is never exceeded', () => {
   );
 });
 
-test('alpha1: hedge delay: none until enough samples, then the pool p95, floored, never past the SLO', () => {
+test('alpha1: hedge delay: none until enough samples, then lateScale x the p90, floored, never past the SLO', () => {
   const s = setup([1, 1], { alpha1: { minHedgeSamples: 20, minHedgeDelayMs: 5, sloMs: 100, maxHedgeRate: 0.5, targetP99Ms: 1_000 } });
   const d = new Driver(s, 'alpha1');
   const strat = d.active.strategy;
   const ctx = new PickContext();
   for (let k = 0; k < 19; k++) d.request(k + 1);
   assert.equal(strat.hedgeDelayMs!(ctx), -1, 'not enough samples yet');
-  // 100 samples 1..100 ms: p95 = 95 (the cached p95 is refreshed every 64 samples and at
+  // 100 samples 1..100 ms: p90 = 90 (the cached p90 is refreshed every 64 samples and at
   // the end of each feedback window).
   for (let k = 19; k < 100; k++) d.request(k + 1);
   s.clock.advance(1_000);
-  assert.equal(strat.hedgeDelayMs!(ctx), 95);
-  // Slow pool: the p95 is 400 ms but the SLO caps the delay.
+  const scale = g(d).late_scale as number;
+  assert.ok(scale >= 0.5 && scale <= 4, `late scale ${scale}`);
+  assert.ok(Math.abs(strat.hedgeDelayMs!(ctx) - 90 * scale) < 0.01, `${strat.hedgeDelayMs!(ctx)} = 90 x ${scale}`);
+  // Slow pool: the p90 is 400 ms but the SLO caps the delay.
   for (let k = 0; k < 1_100; k++) d.request(400);
   assert.equal(strat.hedgeDelayMs!(ctx), 100);
   // Very fast pool: floored.
@@ -149,7 +151,46 @@ test('alpha1: hedge delay: none until enough samples, then the pool p95, floored
   assert.equal(strat.hedgeDelayMs!(ctx), -1);
 });
 
-test('alpha1: with an empty budget there is no hedge delay; maxHedgeRate 0 never hedges', () => {
+test('alpha1: a request is late for its own backend: the delay follows that backend p90 when below the pool p90', () => {
+  const s = setup([1, 1], { alpha1: { minHedgeSamples: 1, maxHedgeRate: 0.5, sloMs: 1_000 } });
+  const d = new Driver(s, 'alpha1');
+  const strat = d.active.strategy;
+  const [fast, slow] = [s.pool.backends[0]!, s.pool.backends[1]!];
+  // 64 samples each: the fast one's p90 is 9 ms, the slow one's 90; the pool's p90 is 80.
+  for (let k = 0; k < 64; k++) {
+    d.end(d.startOn(fast, new PickContext()), 'ok', 1 + (k % 10));
+    d.end(d.startOn(slow, new PickContext()), 'ok', 10 * (1 + (k % 10)));
+  }
+  const scale = g(d).late_scale as number;
+  const delayOn = (b: typeof fast) => {
+    const ctx = new PickContext();
+    ctx.tried.push(b);
+    return strat.hedgeDelayMs!(ctx);
+  };
+  assert.ok(Math.abs(delayOn(fast) - 9 * scale) < 0.01, `fast: ${delayOn(fast)}`);
+  assert.ok(Math.abs(delayOn(slow) - 80 * scale) < 0.01, `slow: the pool's p90 caps it: ${delayOn(slow)}`);
+});
+
+test('alpha1: a refused first check leaves the reserve to a second check a quarter delay later; then no more checks', () => {
+  // Rate 5%: capacity 10 tokens, 3 kept in reserve.
+  const s = setup([1, 1, 1], { alpha1: { maxHedgeRate: 0.05, minHedgeSamples: 1, sloMs: 1_000 } });
+  const d = new Driver(s, 'alpha1');
+  const strat = d.active.strategy;
+  for (let k = 0; k < 70; k++) d.request(10); // 3.5 tokens: above the reserve by 0.5, under one more
+  const ctx = new PickContext();
+  const a = d.startOn(s.pool.backends[0]!, ctx);
+  const first = strat.hedgeDelayMs!(ctx);
+  assert.ok(first > 0);
+  ctx.hedgeChecks = 1;
+  assert.equal(strat.tryHedge!(ctx), false, 'first check: only tokens above the reserve');
+  assert.ok(Math.abs(strat.hedgeDelayMs!(ctx) - first * 0.25) < 1e-9, 'look again a quarter delay later');
+  ctx.hedgeChecks = 2;
+  assert.equal(strat.tryHedge!(ctx), true, 'second check: the reserve is for it');
+  assert.equal(strat.hedgeDelayMs!(ctx), -1, 'no third check');
+  d.end(a, 'ok');
+});
+
+test('alpha1: maxHedgeRate 0 never hedges', () => {
   const s = setup([1, 1], { alpha1: { maxHedgeRate: 0, minHedgeSamples: 1 } });
   const d = new Driver(s, 'alpha1');
   for (let k = 0; k < 500; k++) d.request(10);
@@ -159,10 +200,9 @@ test('alpha1: with an empty budget there is no hedge delay; maxHedgeRate 0 never
   assert.equal(d.active.strategy.tryHedge!(ctx), false);
 });
 
-test('alpha1: feedback raises beta, gamma and hedge eagerness above the target, and decays them back below', () => {
+test('alpha1: feedback raises beta and gamma above the target, and decays them back below', () => {
   const s = setup([1, 1], { alpha1: { targetP99Ms: 90, windowMs: 1_000, beta: 0.3, gamma: 0.4, maxHedgeRate: 1, minHedgeSamples: 1 } });
   const d = new Driver(s, 'alpha1');
-  const ctx = new PickContext();
   const slowWindow = () => {
     for (let k = 0; k < 50; k++) {
       s.clock.advance(20);
@@ -177,7 +217,6 @@ test('alpha1: feedback raises beta, gamma and hedge eagerness above the target, 
   };
   slowWindow();
   slowWindow();
-  const delay0 = d.active.strategy.hedgeDelayMs!(ctx);
   const g1 = g(d);
   assert.equal(g1.current_p99_ms, 150);
   assert.ok((g1.beta as number) > 0.3 && (g1.gamma as number) > 0.4, `raised: ${JSON.stringify(g1)}`);
@@ -185,7 +224,6 @@ test('alpha1: feedback raises beta, gamma and hedge eagerness above the target, 
   const g2 = g(d);
   assert.equal(g2.beta, 1, 'bounded at 1');
   assert.equal(g2.gamma, 1, 'bounded at 1');
-  assert.ok(d.active.strategy.hedgeDelayMs!(ctx) < delay0, 'hedges earlier when the tail is too long');
   for (let w = 0; w < 200; w++) fastWindow();
   const g3 = g(d);
   assert.ok(Math.abs((g3.beta as number) - 0.3) < 0.01 && Math.abs((g3.gamma as number) - 0.4) < 0.01, `back to defaults: ${JSON.stringify(g3)}`);
@@ -200,12 +238,12 @@ test('alpha1: metrics have the original names and units (ms)', () => {
   const a = d.startOn(s.pool.backends[0]!, new PickContext());
   s.clock.advance(30);
   const per = m(d, 0);
-  assert.deepEqual(Object.keys(per).sort(), ['head_request_age', 'interference_signal', 'server_p99_ms', 'work_queue_ewma']);
+  assert.deepEqual(Object.keys(per).sort(), ['head_request_age', 'hedge_delay_ms', 'interference_signal', 'server_p99_ms', 'work_queue_ewma']);
   assert.equal(per.head_request_age, 30);
   assert.ok((per.server_p99_ms as number) >= 18 && (per.server_p99_ms as number) <= 19);
   d.end(a, 'ok');
   const glob = g(d);
-  for (const k of ['beta', 'gamma', 'hedge_rate', 'hedges_won', 'total_requests', 'current_p99_ms', 'target_p99_ms', 'slo_threshold_ms']) assert.ok(k in glob, k);
+  for (const k of ['beta', 'gamma', 'hedge_rate', 'hedges_won', 'late_scale', 'total_requests', 'current_p99_ms', 'target_p99_ms', 'slo_threshold_ms']) assert.ok(k in glob, k);
   assert.equal(glob.total_requests, 101);
 });
 
@@ -231,37 +269,9 @@ test('alpha1: a server that was slow once is tried again within seconds', () => 
   assert.ok(tail > 150, `sharing again: ${tail} of 500`);
 });
 
-test('alpha1: the last hedge tokens go to requests whose backend stopped answering', () => {
-  // Rate 1%: capacity 2 tokens, the last 1 reserved.
-  const s = setup([1, 1, 1], { alpha1: { maxHedgeRate: 0.01, minHedgeSamples: 1, targetP99Ms: 10_000 } });
-  const d = new Driver(s, 'alpha1');
-  const strat = d.active.strategy;
-  for (let k = 0; k < 150; k++) {
-    s.clock.advance(1);
-    d.request(10);
-  }
-  // 1.5 tokens now: one above the reserve? No: 1.5 < reserve (1) + 1, so only a quiet backend gets one.
-  const busy = s.pool.backends[0]!;
-  const quiet = s.pool.backends[1]!;
-  const late = (b: typeof busy) => {
-    const ctx = new PickContext();
-    const a = d.startOn(b, ctx);
-    return { ctx, a };
-  };
-  const x = late(busy);
-  const y = late(quiet);
-  s.clock.advance(strat.hedgeDelayMs!(x.ctx));
-  // Backend 0 keeps answering other requests; backend 1 answers nothing.
-  d.end(d.startOn(busy, new PickContext()), 'ok', 1);
-  assert.equal(strat.tryHedge!(x.ctx), false, 'a backend that keeps answering: no reserve token');
-  assert.equal(strat.tryHedge!(y.ctx), true, 'a backend that went quiet gets one');
-  d.end(x.a, 'ok');
-  d.end(y.a, 'ok');
-});
-
-test('alpha1: feedback does not hedge earlier while the budget is refusing hedges', () => {
-  const run = (maxHedgeRate: number) => {
-    const s = setup([1, 1], { alpha1: { targetP99Ms: 90, maxHedgeRate, minHedgeSamples: 1, sloMs: 1_000 } });
+test('alpha1: lateScale hedges later while more requests are late than the budget pays for, earlier while fewer are', () => {
+  const run = (late: boolean) => {
+    const s = setup([1, 1], { alpha1: { maxHedgeRate: 0.05, minHedgeSamples: 1, sloMs: 1_000 } });
     const d = new Driver(s, 'alpha1');
     const strat = d.active.strategy;
     for (let w = 0; w < 10; w++) {
@@ -269,13 +279,24 @@ test('alpha1: feedback does not hedge earlier while the budget is refusing hedge
         s.clock.advance(20);
         const ctx = new PickContext();
         const a = d.start(ctx)!;
-        strat.tryHedge!(ctx); // every request is late here: the budget decides
-        d.end(a, 'ok', k < 45 ? 20 : 150); // p99 150 ms > 90
+        ctx.hedgeChecks = 1;
+        if (late || k === 0) strat.tryHedge!(ctx); // every request late, or 2% of them
+        d.end(a, 'ok', 20);
       }
     }
-    return g(d).hedge_delay_ms as number;
+    return g(d).late_scale as number;
   };
-  const p95 = 150; // of each window's samples
-  assert.ok(run(1) < p95 * 0.6, 'ample budget: hedges earlier');
-  assert.ok(run(0.01) >= p95 * 0.95, 'budget binding: stays at the p95');
+  assert.ok(run(true) > 1.5, 'every request late: later');
+  assert.ok(run(false) < 0.8, 'fewer late than the budget: earlier');
+});
+
+test('alpha1: a backend three times slower than the others gets few first attempts', () => {
+  const s = setup([1, 1, 1, 1]);
+  const d = new Driver(s, 'alpha1');
+  // About 2 requests in flight per fast backend; backend 0 takes three times as long.
+  const picks = runLoad(d, { intervalMs: 2, untilMs: 10_000, serviceMs: (i, now) => (i === 0 ? 60 : 20) * (0.8 + 0.4 * (((now * 7919) % 1000) / 1000)) });
+  const late = picks.filter((p) => p.at > 3_000);
+  const share = late.filter((p) => p.i === 0).length / late.length;
+  assert.ok(share < 0.05, `the slow backend's share: ${share}`);
+  assert.ok(share > 0, 'it is still measured now and then');
 });

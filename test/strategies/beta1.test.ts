@@ -293,3 +293,40 @@ test('beta1: needs the client address for {clientIp: true}, else an HTTP request
   assert.doesNotThrow(() => ActiveStrategy.definition('beta1', parseConfig({ servers, mode: 'tcp', beta1: { key: { clientIp: true } } })));
   assert.throws(() => ActiveStrategy.definition('beta1', parseConfig({ servers, mode: 'tcp' })), /tcp mode/);
 });
+
+test('beta1: hedging is off by default; with maxHedgeRate a late request is copied to its key\'s next rendezvous choice, within the budget', () => {
+  const off = setup([1, 1, 1]);
+  const d0 = new Driver(off, 'beta1');
+  for (let k = 0; k < 100; k++) d0.request(10);
+  assert.equal(d0.active.strategy.hedgeDelayMs!(new PickContext()), -1, 'off by default');
+
+  const s = setup([1, 1, 1], { beta1: { maxHedgeRate: 0.05 } });
+  const d = new Driver(s, 'beta1');
+  const strat = d.active.strategy;
+  const keyed = (key: string) => {
+    const ctx = new PickContext();
+    ctx.key = key;
+    return ctx;
+  };
+  // 128 requests of 1..128 ms (the p95 is refreshed every 64 samples): p95 122 ms, 6.4 tokens earned.
+  for (let k = 0; k < 128; k++) d.request(k + 1, 'ok', keyed(`k${k}`));
+  const ctx = keyed('user-42');
+  const first = d.start(ctx)!;
+  assert.equal(strat.hedgeDelayMs!(ctx), 122);
+  ctx.hedgeChecks = 1;
+  assert.equal(strat.hedgeDelayMs!(ctx), -1, 'one check only');
+  assert.equal(strat.tryHedge!(ctx), true);
+  ctx.hedge = true;
+  const copy = d.start(ctx)!;
+  ctx.hedge = false;
+  // The next rendezvous choice: where the key goes when its first backend is excluded.
+  const probe = keyed('user-42');
+  probe.tried.push(first.b);
+  assert.equal(copy.b, d.active.pick(probe));
+  assert.notEqual(copy.b, first.b);
+  let granted = 1;
+  for (let k = 0; k < 10; k++) if (strat.tryHedge!(ctx)) granted++;
+  assert.equal(granted, 6, 'no more hedges than 5% of the 129 requests');
+  d.end(copy, 'ok');
+  d.end(first, 'cancelled');
+});

@@ -53,11 +53,14 @@ export class Driver {
 
   /**
    * Starts an attempt on a chosen backend, as the attempt race does (src/balancer/race.ts): the
-   * attempt's index in ctx.attempt, its backend pushed on ctx.tried, then started.
+   * attempt's index in ctx.attempt, the backend's load in ctx.loads, its backend pushed on
+   * ctx.tried, then started.
    */
   startOn(b: Backend, ctx: PickContext): Attempt {
     const entry: InflightEntry = { startedAt: this.s.clock.now(), inflightPrev: null, inflightNext: null };
     ctx.attempt = ctx.tried.length;
+    ctx.loads.length = ctx.tried.length;
+    ctx.loads.push(b.inflight);
     ctx.tried.push(b);
     this.active.started(b, entry, ctx);
     return { b, entry, ctx };
