@@ -304,16 +304,6 @@ export const configSchema = z
           'required when listen.proxyProtocol is true: the addresses allowed to send a PROXY header (e.g. ["10.0.0.5/32"]); a header from anyone else would let a client claim any address',
       });
     }
-    // Not yet: the header must be read off the TCP connection before the TLS handshake
-    // (listener), or written before it (backends); both sides hand TLS the raw connection today.
-    if (listen.proxyProtocol && listen.tls !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['listen', 'proxyProtocol'], message: 'not supported together with listen.tls yet (terminate TLS in front of Ballast, or drop one of them)' });
-    }
-    cfg.servers.forEach((s, i) => {
-      if (s.sendProxy !== undefined && s.tls !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['servers', i, 'sendProxy'], message: 'not supported together with tls on the same server yet (drop one of them)' });
-      }
-    });
     if (!listen.proxyProtocol && listen.proxyProtocolFrom !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['listen', 'proxyProtocolFrom'], message: 'only means something with listen.proxyProtocol: true (set it, or remove this key)' });
     }

@@ -3,8 +3,10 @@
  * with a small decoder of their own, not the parser under test, so a bug there cannot hide
  * itself, and they refuse a connection without one, as a real server configured for it does.
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 
 export interface SeenHeader {
@@ -162,5 +164,31 @@ export function httpBackend(): Promise<ProxyBackend> {
     (s as net.Socket & { seen?: unknown }).seen = { header, id };
     http1.emit('connection', s);
     s.resume();
+  });
+}
+
+/**
+ * L7 over TLS: after the header (read in clear off TCP), a TLS handshake with `cert`, then the
+ * same JSON-answering HTTP/1.1 server as httpBackend. What a TLS backend behind a PROXY-speaking
+ * balancer looks like (nginx `listen 443 ssl proxy_protocol`).
+ */
+export function tlsHttpBackend(cert: { certFile: string; keyFile: string }): Promise<ProxyBackend> {
+  const [certPem, keyPem] = [readFileSync(cert.certFile), readFileSync(cert.keyFile)];
+  const http1 = http.createServer((req, res) => {
+    const meta = (req.socket as net.Socket & { seen?: { header: SeenHeader; id: number } }).seen!;
+    const body: Seen = { header: meta.header, connection: meta.id, xff: req.headers['x-forwarded-for'] as string | undefined, path: req.url! };
+    req.resume();
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(body));
+    });
+  });
+  http1.keepAliveTimeout = 30_000;
+  return serve((s, header, id) => {
+    // The bytes after the header were put back on `s`: the TLS socket starts with them.
+    const secure = new tls.TLSSocket(s, { isServer: true, cert: certPem, key: keyPem, ALPNProtocols: ['http/1.1'] });
+    secure.on('error', () => s.destroy());
+    (secure as tls.TLSSocket & { seen?: unknown }).seen = { header, id };
+    http1.emit('connection', secure);
   });
 }

@@ -82,7 +82,7 @@ export class HttpProxy {
       certs === null
         ? null
         : new TlsTerminator(certs, config.timeouts.clientHeadersMs, {
-            secured: (socket) => this.serve(socket, null, null, null),
+            secured: (socket, origin) => this.serve(socket, null, origin, null),
             failed: (err, client) => {
               deps.stats.rejected('tls_handshake');
               this.rejections.warn('tls_handshake', { client, err: err.code ?? err.message }, 'TLS handshake failed');
@@ -133,12 +133,13 @@ export class HttpProxy {
   }
 
   /**
-   * A connection whose PROXY header was read: it serves requests from now on. (The config
-   * refuses listen.proxyProtocol with listen.tls, so this is always plain HTTP.)
+   * A connection whose PROXY header was read: it serves requests from now on, or starts its
+   * TLS handshake (the header comes before the handshake on the wire).
    */
   private readonly startConn = (client: UvTcp, origin: ProxyAddresses | null, preface: Buffer | null): void => {
     if (this.px.draining) return client.close();
-    this.serve(new RawSocket(client, NO_LISTENER), client, origin, preface);
+    if (this.tls !== null) this.tls.accept(client, origin, preface);
+    else this.serve(new RawSocket(client, NO_LISTENER), client, origin, preface);
   };
 
   /** A client connection ready for HTTP (plain at once, TLS after its handshake). */

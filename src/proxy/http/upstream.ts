@@ -133,10 +133,14 @@ export class UpstreamConn implements ProxySocketListener {
     this.parser = parser;
 
     const tls = backend.tls;
-    this.socket = tls === null ? RawSocket.connect(backend.host, backend.port, this) : TlsSocket.connect(backend.host, backend.port, tls, this);
-    // Queued until connected, then sent ahead of the request (writes keep their order). The
-    // config refuses sendProxy with tls on one server: the header would go inside the TLS.
-    if (proxyHeader !== null) this.socket.write(proxyHeader);
+    if (tls === null) {
+      this.socket = RawSocket.connect(backend.host, backend.port, this);
+      // Queued until connected, then sent ahead of the request (writes keep their order).
+      if (proxyHeader !== null) this.socket.write(proxyHeader);
+    } else {
+      // In clear before the handshake: the backend reads the header off TCP, then speaks TLS.
+      this.socket = TlsSocket.connect(backend.host, backend.port, tls, this, proxyHeader);
+    }
     this.tickMs = Math.max(1, Math.min(pool.settings.keepAliveMs, pool.settings.bodyIdleMs));
     this.socket.setTimeout(this.tickMs);
   }

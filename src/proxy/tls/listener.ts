@@ -21,10 +21,14 @@ import type { UvTcp } from '../uv/handles.js';
 import { CIPHERS, certFor, type ListenerCerts } from './certs.js';
 import { TlsSocket } from './socket.js';
 import { NO_LISTENER } from '../socket.js';
+import type { ProxyAddresses } from '../proxy-protocol/header.js';
 
 export interface TlsTerminatorHooks {
-  /** A handshake succeeded: the connection is the proxy's from now on. */
-  secured(socket: TlsSocket): void;
+  /**
+   * A handshake succeeded: the connection is the proxy's from now on. `origin`: the client's
+   * endpoints from the PROXY header read before the handshake (listen.proxyProtocol), or null.
+   */
+  secured(socket: TlsSocket, origin: ProxyAddresses | null): void;
   /** A handshake failed (bad client hello, protocol or version refused, timeout, reset). */
   failed(err: NodeJS.ErrnoException, remoteAddress: string): void;
 }
@@ -37,8 +41,8 @@ function tcpUnder(sock: tls.TLSSocket): net.Socket | null {
 
 export class TlsTerminator {
   private server: tls.Server;
-  /** Accepted connections whose handshake is not done, by their TCP socket. */
-  private readonly handshaking = new Set<net.Socket>();
+  /** Accepted connections whose handshake is not done, by their TCP socket: the PROXY header's addresses, or null. */
+  private readonly handshaking = new Map<net.Socket, ProxyAddresses | null>();
 
   constructor(
     certs: ListenerCerts,
@@ -53,14 +57,22 @@ export class TlsTerminator {
     return this.handshaking.size;
   }
 
-  /** Starts the handshake on an accepted connection. */
-  accept(handle: UvTcp): void {
+  /**
+   * Starts the handshake on an accepted connection. Behind a PROXY header (listen.proxyProtocol)
+   * `origin` is who the header says the client is, and `preface` the bytes that came with the
+   * header: the start of the client's hello, which a balancer in front sends in the same
+   * segment more often than not.
+   */
+  accept(handle: UvTcp, origin: ProxyAddresses | null = null, preface: Buffer | null = null): void {
     // `handle` is how Node itself builds a socket on an accepted handle (its types lack it).
     // Not half-open during the handshake: a client that hangs up before it is done must free
     // its slot at once, not at the handshake timeout. Half-open from then on (secured below).
     const raw = new net.Socket({ handle, allowHalfOpen: false, readable: true, writable: true } as net.SocketConstructorOpts);
-    this.handshaking.add(raw);
+    this.handshaking.set(raw, origin);
     raw.once('close', () => this.handshaking.delete(raw));
+    // Buffered in the socket, the TLS socket built on it takes these bytes first: node:tls
+    // feeds whatever the wrapped socket holds to the handshake before reading the handle.
+    if (preface !== null) raw.unshift(preface);
     this.server.emit('connection', raw);
   }
 
@@ -71,7 +83,7 @@ export class TlsTerminator {
 
   /** Cuts every handshake still under way (shutdown deadline). */
   destroyPending(): void {
-    for (const raw of this.handshaking) raw.destroy();
+    for (const raw of this.handshaking.keys()) raw.destroy();
     this.handshaking.clear();
   }
 
@@ -91,13 +103,16 @@ export class TlsTerminator {
     });
     server.on('secureConnection', (sock: tls.TLSSocket) => {
       const raw = tcpUnder(sock);
+      const origin = raw === null ? null : (this.handshaking.get(raw) ?? null);
       if (raw !== null) this.handshaking.delete(raw);
       // A client's FIN now means "no more requests": what it asked is still answered (ClientConn.onEnd).
       sock.allowHalfOpen = true;
-      this.hooks.secured(new TlsSocket(sock, raw, NO_LISTENER));
+      this.hooks.secured(new TlsSocket(sock, raw, NO_LISTENER), origin);
     });
     server.on('tlsClientError', (err: NodeJS.ErrnoException, sock: tls.TLSSocket) => {
-      this.hooks.failed(err, sock.remoteAddress ?? '');
+      const raw = tcpUnder(sock);
+      const origin = raw === null ? null : this.handshaking.get(raw);
+      this.hooks.failed(err, origin?.source ?? sock.remoteAddress ?? '');
       sock.destroy();
     });
     return server;

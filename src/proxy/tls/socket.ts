@@ -12,7 +12,7 @@
  * - resetAndDestroy sends a RST through the TCP socket under the TLS one when there is one
  *   (accepted connections), else closes.
  */
-import type net from 'node:net';
+import net from 'node:net';
 import tls from 'node:tls';
 import { IdleTimer } from '../uv/idle-timer.js';
 import type { ProxySocket, ProxySocketListener } from '../socket.js';
@@ -69,11 +69,23 @@ export class TlsSocket implements ProxySocket {
     });
   }
 
-  /** A TLS connection to a backend; writes before the handshake wait for it (the stream queues them). */
-  static connect(host: string, port: number, options: TlsConnectOptions, listener: ProxySocketListener): TlsSocket {
+  /**
+   * A TLS connection to a backend; writes before the handshake wait for it (the stream queues
+   * them). `preamble` (a PROXY protocol header, servers[].sendProxy) goes first, in clear, on
+   * the TCP connection the TLS one then runs over.
+   */
+  static connect(host: string, port: number, options: TlsConnectOptions, listener: ProxySocketListener, preamble: Buffer | null = null): TlsSocket {
+    let tcp: net.Socket | undefined;
+    if (preamble !== null) {
+      tcp = net.connect({ host, port, allowHalfOpen: true } as net.NetConnectOpts);
+      tcp.write(preamble);
+      // The TLS socket fails with the TCP one (refused, reset) however far it got.
+      tcp.once('error', (err) => sock.destroy(err));
+    }
     const sock = tls.connect({
       host,
       port,
+      ...(tcp === undefined ? {} : { socket: tcp }),
       secureContext: options.secureContext,
       // Node sends no SNI for an IP address and checks the certificate against the host then.
       ...(options.servername === undefined ? {} : { servername: options.servername }),
