@@ -41,11 +41,12 @@ export const TARGET_LABELS: Record<ThroughputTarget, string> = {
 };
 
 /**
- * The foundation issue's goals: Ballast at half HAProxy's HTTP throughput and four fifths of
- * its TCP throughput, and at most a quarter of a millisecond added to the median at one
- * connection. Printed beside the figures; a run below them does not fail.
+ * The goals: one worker at 0.6x HAProxy's HTTP throughput and 0.9x its TCP throughput (the
+ * multi-core issue raised them from the foundation's 0.5x and 0.8x), and at most a quarter of
+ * a millisecond added to the median at one connection. Printed beside the figures; a run
+ * below them does not fail.
  */
-export const GOALS = { l7Ratio: 0.5, l4Ratio: 0.8, addedMedianMs: 0.25 } as const;
+export const GOALS = { l7Ratio: 0.6, l4Ratio: 0.9, addedMedianMs: 0.25 } as const;
 
 /** The CPUs of each side: balancers on one, the load generator and backends on the other. */
 export const BALANCER_CPUS = '0';
