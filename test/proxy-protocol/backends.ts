@@ -148,10 +148,12 @@ export interface Seen {
   path: string;
 }
 
-/** L7: after the header, an HTTP/1.1 server (keep-alive) answering each request with a JSON `Seen`. */
-export function httpBackend(): Promise<ProxyBackend> {
+type Tagged = { seen?: { header: SeenHeader; id: number } };
+
+/** The HTTP/1.1 server (keep-alive) of both L7 backends: each request answered with a JSON `Seen`. */
+function seenServer(): http.Server {
   const http1 = http.createServer((req, res) => {
-    const meta = (req.socket as net.Socket & { seen?: { header: SeenHeader; id: number } }).seen!;
+    const meta = (req.socket as net.Socket & Tagged).seen!;
     const body: Seen = { header: meta.header, connection: meta.id, xff: req.headers['x-forwarded-for'] as string | undefined, path: req.url! };
     req.resume();
     req.on('end', () => {
@@ -160,8 +162,14 @@ export function httpBackend(): Promise<ProxyBackend> {
     });
   });
   http1.keepAliveTimeout = 30_000;
+  return http1;
+}
+
+/** L7: after the header, an HTTP/1.1 server (keep-alive) answering each request with a JSON `Seen`. */
+export function httpBackend(): Promise<ProxyBackend> {
+  const http1 = seenServer();
   return serve((s, header, id) => {
-    (s as net.Socket & { seen?: unknown }).seen = { header, id };
+    (s as net.Socket & Tagged).seen = { header, id };
     http1.emit('connection', s);
     s.resume();
   });
@@ -174,21 +182,12 @@ export function httpBackend(): Promise<ProxyBackend> {
  */
 export function tlsHttpBackend(cert: { certFile: string; keyFile: string }): Promise<ProxyBackend> {
   const [certPem, keyPem] = [readFileSync(cert.certFile), readFileSync(cert.keyFile)];
-  const http1 = http.createServer((req, res) => {
-    const meta = (req.socket as net.Socket & { seen?: { header: SeenHeader; id: number } }).seen!;
-    const body: Seen = { header: meta.header, connection: meta.id, xff: req.headers['x-forwarded-for'] as string | undefined, path: req.url! };
-    req.resume();
-    req.on('end', () => {
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify(body));
-    });
-  });
-  http1.keepAliveTimeout = 30_000;
+  const http1 = seenServer();
   return serve((s, header, id) => {
     // The bytes after the header were put back on `s`: the TLS socket starts with them.
     const secure = new tls.TLSSocket(s, { isServer: true, cert: certPem, key: keyPem, ALPNProtocols: ['http/1.1'] });
     secure.on('error', () => s.destroy());
-    (secure as tls.TLSSocket & { seen?: unknown }).seen = { header, id };
+    (secure as tls.TLSSocket & Tagged).seen = { header, id };
     http1.emit('connection', secure);
   });
 }
