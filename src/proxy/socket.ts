@@ -13,7 +13,7 @@ export interface ProxySocketListener {
   onConnect?(): void;
   /**
    * Bytes read. Valid only during this call: RawSocket reads every socket into one shared
-   * buffer, which the next read overwrites. Keep `keepable(chunk)` (uv/socket.ts) past it.
+   * buffer, which the next read overwrites. Keep `keepable(chunk)` (uv/read-buffer.ts) past it.
    */
   onData(chunk: Buffer): void;
   /** The peer sent its FIN. */

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
-import { RawSocket, keepable, type RawSocketListener } from '../../src/proxy/uv/socket.js';
+import { RawSocket, type RawSocketListener } from '../../src/proxy/uv/socket.js';
+import { keepable } from '../../src/proxy/uv/read-buffer.js';
 import { deadPort } from '../helpers/servers.js';
 import { cleanups, sleep } from '../helpers/lifecycle.js';
 

@@ -90,6 +90,52 @@ test('tcp mode: a backend that stops reading holds the client back (backpressure
   assert.ok(await until(() => lb.pool.totalInflight === 0));
 });
 
+test('tcp mode: sessions at once, each echoing its own bytes through slow readers, get them back intact (reads share one buffer; a write libuv finishes later must not)', async () => {
+  // Every session's reads land in the one read buffer of the relay; a write that the kernel
+  // does not take at once (a slow reader here) must still send the bytes it was given, not
+  // whatever a later read of another session put there.
+  const SESSIONS = 4;
+  const BYTES = 6 << 20;
+  const mark = (session: number, i: number) => (i * 13 + (i >>> 12) + session * 71) & 255;
+  const echo = track(await tcpServer((s) => s.pipe(s)));
+  const lb = track(await startBallast({ mode: 'tcp', servers: [local(echo.port)] }));
+  const runs = Array.from({ length: SESSIONS }, (_, session) => {
+    const client = net.connect(lb.address.port, '127.0.0.1');
+    let offset = 0;
+    const pump = () => {
+      while (offset < BYTES) {
+        const b = Buffer.allocUnsafe(CHUNK);
+        for (let i = 0; i < CHUNK; i++) b[i] = mark(session, offset + i);
+        offset += CHUNK;
+        if (!client.write(b)) return void client.once('drain', pump);
+      }
+      client.end();
+    };
+    pump();
+    let bytes = 0;
+    let bad = 0;
+    client.on('data', (c: Buffer) => {
+      for (let i = 0; i < c.length; i++) if (c[i] !== mark(session, bytes + i)) bad++;
+      bytes += c.length;
+      // Odd sessions read in fits and starts, so the relay's writes to them go asynchronous.
+      if (session % 2 === 1 && bytes % (1 << 20) < c.length) {
+        client.pause();
+        setTimeout(() => client.resume(), 40);
+      }
+    });
+    return new Promise<{ bytes: number; bad: number }>((resolve, reject) => {
+      client.on('end', () => resolve({ bytes, bad }));
+      client.on('error', reject);
+    });
+  });
+  const results = await Promise.all(runs);
+  for (const [session, r] of results.entries()) {
+    assert.equal(r.bytes, BYTES, `session ${session}: every byte back`);
+    assert.equal(r.bad, 0, `session ${session}: its own bytes, unchanged and in order`);
+  }
+  assert.ok(await until(() => lb.pool.totalInflight === 0));
+});
+
 test('tcp mode: a backend that resets mid-stream: the client gets what it sent, then the close; a client that resets closes the backend side', async () => {
   const srv = track(
     await tcpServer((s) => {

@@ -32,7 +32,7 @@ import type { ProxyAddresses } from '../proxy-protocol/header.js';
 import { encodeProxyHeader, type ProxyVersion } from '../proxy-protocol/encode.js';
 import { socketAddresses } from '../proxy-protocol/endpoints.js';
 import type { ProxiedClient, UpstreamConn } from './upstream.js';
-import { keepable } from '../uv/socket.js';
+import { keepable } from '../uv/read-buffer.js';
 
 type PauseReason = 'upstream' | 'pending' | 'pipeline' | 'upgrade';
 

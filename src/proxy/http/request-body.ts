@@ -8,7 +8,7 @@
 import { writeChunk } from './chunks.js';
 import type { Framing } from './headers.js';
 import type { ProxySocket } from '../socket.js';
-import { keepable } from '../uv/socket.js';
+import { keepable } from '../uv/read-buffer.js';
 
 export class RequestBody {
   private chunks: Buffer[] = [];

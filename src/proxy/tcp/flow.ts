@@ -6,17 +6,25 @@
  * (the usual case) costs one read and one write syscall and nothing else; a chunk it does not
  * take at once stops reading from `from` until that write completes, so at most one chunk
  * per direction waits in memory, however slow the reader on the other side.
+ *
+ * Reads land in the read buffer every raw socket shares (uv/read-buffer.ts), not in a fresh
+ * 64 KiB allocation per read; each chunk is copied out of it before its write (from Node's
+ * pooled slab when small), because a write libuv cannot finish at once keeps pointing at its
+ * bytes, and the next read of any socket overwrites that buffer. The write request is reused
+ * after every write that finished at once (the usual case). Measured with
+ * `ballast bench --throughput`: see the commit that brought it.
  */
 import {
   UV_EOF,
   WriteWrap,
-  kArrayBufferOffset,
   kLastWriteWasAsync,
   kReadBytesOrError,
   shutdownHandle,
   streamBaseState,
   type UvTcp,
+  type UvWriteReq,
 } from '../uv/handles.js';
+import { copyOfLastRead, readBuffer } from '../uv/read-buffer.js';
 
 /** What a flow tells the session it belongs to. */
 export interface FlowOwner {
@@ -38,6 +46,8 @@ export class Flow {
   private waiting = false;
   /** The session gave this direction up (its writing side is gone): late callbacks do nothing. */
   private stopped = false;
+  /** A write request libuv gave back at once, for the next write (one in flight at most: reading stops while one waits). */
+  private spareReq: UvWriteReq | null = null;
 
   constructor(
     readonly from: UvTcp,
@@ -45,6 +55,7 @@ export class Flow {
     private readonly owner: FlowOwner,
   ) {
     from.onread = this.onRead;
+    from.useUserBuffer(readBuffer);
   }
 
   start(): void {
@@ -57,22 +68,30 @@ export class Flow {
     if (!this.eof) this.from.readStop();
   }
 
-  private readonly onRead = (arrayBuffer: ArrayBuffer | undefined): void => {
+  private readonly onRead = (): void => {
     if (this.stopped) return;
     const n = streamBaseState[kReadBytesOrError]!;
     if (n > 0) {
       this.owner.touch();
-      const chunk = new Uint8Array(arrayBuffer!, streamBaseState[kArrayBufferOffset]!, n);
-      const req = new WriteWrap();
-      req.handle = this.to;
-      req.oncomplete = this.onWritten;
-      req.async = false;
+      const chunk = copyOfLastRead(n);
+      let req = this.spareReq;
+      if (req === null) {
+        req = new WriteWrap();
+        req.handle = this.to;
+        req.oncomplete = this.onWritten;
+        req.async = false;
+      } else {
+        this.spareReq = null;
+      }
       const status = this.to.writeBuffer(req, chunk);
       if (status !== 0) return this.owner.flowFailed(this, 'write', status);
       if (streamBaseState[kLastWriteWasAsync] !== 0) {
+        // libuv holds this request (and the chunk) until onWritten; the next write takes a new one.
         req.buffer = chunk;
         this.waiting = true;
         this.from.readStop();
+      } else {
+        this.spareReq = req;
       }
       return;
     }

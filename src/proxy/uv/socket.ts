@@ -13,10 +13,11 @@
  * - errors arrive as onError then onClose, never synchronously inside a call the owner made.
  * What it leaves out: encodings other than latin1 for strings, 'readable' mode, listeners.
  *
- * DATA LIFETIME (differs from net.Socket): the chunk given to onData lies in one read buffer
- * shared by every RawSocket, and the next read (of any socket) overwrites it. It is valid only
- * during the onData call. Whoever keeps it longer (a parked request tail, a body kept for a
- * replay) keeps `keepable(chunk)`. Writing it to a RawSocket is safe: write() copies it.
+ * DATA LIFETIME (differs from net.Socket): the chunk given to onData lies in the read buffer
+ * shared by every raw socket (read-buffer.ts), and the next read (of any socket) overwrites
+ * it. It is valid only during the onData call. Whoever keeps it longer (a parked request
+ * tail, a body kept for a replay) keeps `keepable(chunk)`. Writing it to a RawSocket is safe:
+ * write() copies it.
  */
 import {
   UV_EOF,
@@ -33,25 +34,11 @@ import {
   type UvWriteReq,
 } from './handles.js';
 import { IdleTimer } from './idle-timer.js';
+import { inReadBuffer, lastRead, readBuffer } from './read-buffer.js';
 import type { ProxySocket } from '../socket.js';
 
 const HIGH_WATER_MARK = 16 * 1024;
 
-/**
- * The one read buffer of every RawSocket (the stream binding's user-buffer mode). Without it
- * Node allocates 64 KiB per read, shrinks it to the bytes read, and frees it from V8's
- * ArrayBuffer sweeper on a helper thread: measured, a tenth of the L7 proxy's CPU per request
- * (malloc, realloc, sweeping, the helper thread's wake-ups). Reads of all sockets come one at
- * a time from the event loop, so one buffer serves them all; see DATA LIFETIME above.
- */
-const READ_BUFFER_BYTES = 64 * 1024;
-const readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
-const readArrayBuffer = readBuffer.buffer;
-
-/** `chunk`, or a copy of it when it lies in the shared read buffer that the next read overwrites. */
-export function keepable(chunk: Buffer): Buffer {
-  return chunk.buffer === readArrayBuffer ? Buffer.from(chunk) : chunk;
-}
 /** Corked writes up to this size are copied into one Buffer; larger ones go out with writev. */
 const COALESCE_LIMIT = 16 * 1024;
 
@@ -160,7 +147,7 @@ export class RawSocket implements ProxySocket {
     const n = streamBaseState[kReadBytesOrError]!;
     if (n > 0) {
       this.idle.touch();
-      this.listener.onData(Buffer.from(readArrayBuffer, 0, n));
+      this.listener.onData(lastRead(n));
       return;
     }
     if (n === 0) return;
@@ -208,7 +195,7 @@ export class RawSocket implements ProxySocket {
     this.idle.touch();
     // A chunk of the shared read buffer may outlive this call (corked, or in a write libuv
     // finishes later): copy it now, before the next read overwrites it.
-    if (typeof data !== 'string' && data.buffer === readArrayBuffer) data = Buffer.from(data);
+    if (typeof data !== 'string' && inReadBuffer(data)) data = Buffer.from(data);
     if (this.corked > 0 || this.connecting) {
       this.corkedChunks.push(data);
       this.writableLength += data.length;
