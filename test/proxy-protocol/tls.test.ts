@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { encodeV1, encodeV2 } from '../../src/proxy/proxy-protocol/encode.js';
 import { selfSigned } from '../../src/proxy/tls/self-signed.js';
-import { httpServer, local, startBallast } from '../helpers/servers.js';
+import { deadPort, httpServer, local, startBallast } from '../helpers/servers.js';
 import { track, until } from '../helpers/lifecycle.js';
 import { testCertDir } from '../tls/support.js';
 import { tlsHttpBackend, type Seen } from './backends.js';
@@ -144,4 +144,37 @@ test('servers[].sendProxy with servers[].tls: the header in clear, then the TLS 
   assert.equal(a.xff, '127.0.0.2');
   assert.equal(b.connection, a.connection, 'the same client reuses its backend connection (TLS kept alive)');
   assert.deepEqual([a.path, b.path], ['/a', '/b']);
+});
+
+test('servers[].sendProxy with servers[].tls: a backend that refuses the connection fails the attempt at once, and the request goes to the next backend', async () => {
+  const live = track(await tlsHttpBackend(cert));
+  const dead = await deadPort();
+  const lb = track(
+    await startBallast({
+      strategy: 'round_robin',
+      // Long, so that a refusal noticed only at the connect timeout could not pass below.
+      timeouts: { connectMs: 20_000 },
+      servers: [
+        { ...local(dead), sendProxy: 'v2', tls: { ca: cert.certFile, servername: 'localhost' } },
+        { ...local(live.port), sendProxy: 'v2', tls: { ca: cert.certFile, servername: 'localhost' } },
+      ],
+    }),
+  );
+  // Round robin sends one of every two first attempts to the dead backend: each must fail over.
+  for (const path of ['/1', '/2', '/3', '/4']) {
+    const started = performance.now();
+    const seen = await new Promise<Seen>((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port: lb.address.port, path, agent: false }, (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as Seen) : reject(new Error(`status ${res.statusCode}: ${body}`))));
+        })
+        .on('error', reject);
+    });
+    assert.equal(seen.path, path);
+    assert.equal(seen.header.command, 'proxy');
+    // A refused connection is noticed when it is refused, not at the connect timeout.
+    assert.ok(performance.now() - started < 10_000, `${path} took ${(performance.now() - started).toFixed(0)} ms`);
+  }
 });

@@ -79,7 +79,8 @@ export class TlsSocket implements ProxySocket {
     if (preamble !== null) {
       tcp = net.connect({ host, port, allowHalfOpen: true } as net.NetConnectOpts);
       tcp.write(preamble);
-      // The TLS socket fails with the TCP one (refused, reset) however far it got.
+      // Node already passes the TCP socket's errors (refused, reset) on to the TLS one; this
+      // keeps it so whatever the version, as a refusal left unseen would hang until connectMs.
       tcp.once('error', (err) => sock.destroy(err));
     }
     const sock = tls.connect({
