@@ -24,11 +24,10 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { ConfigError } from '../config/load.js';
 import { encodeProxyHeader } from '../proxy/proxy-protocol/encode.js';
-import type { TlsConnectOptions } from '../proxy/tls/socket.js';
+import { backendTlsOptions, connectTls, type TlsConnectOptions } from '../proxy/tls/socket.js';
 
 export interface StatusRange {
   min: number;
@@ -53,16 +52,6 @@ export interface ProbeTarget {
   tls?: TlsConnectOptions | null;
 }
 
-/** node:tls options for a check of a TLS backend, the same as its traffic's (tls/socket.ts). */
-function tlsOptions(t: TlsConnectOptions): tls.ConnectionOptions {
-  return {
-    secureContext: t.secureContext,
-    ...(t.servername === undefined ? {} : { servername: t.servername }),
-    rejectUnauthorized: t.verify,
-    ALPNProtocols: ['http/1.1'],
-  };
-}
-
 /**
  * A connection to the target: TLS when it speaks TLS, opened with its PROXY header (LOCAL /
  * UNKNOWN) when it wants one, the header first, before any TLS handshake. `written` is called
@@ -70,15 +59,12 @@ function tlsOptions(t: TlsConnectOptions): tls.ConnectionOptions {
  */
 function connect(target: ProbeTarget, written?: () => void): net.Socket {
   const secure = target.tls ?? null;
-  const address = { host: target.host, port: target.port };
-  if (!target.sendProxy) return secure === null ? net.connect(address) : tls.connect({ ...tlsOptions(secure), ...address });
-  const raw = net.connect(address);
+  const header = target.sendProxy ? encodeProxyHeader(target.sendProxy, null) : null;
+  if (secure !== null) return connectTls(target.host, target.port, backendTlsOptions(secure), header, written);
+  const raw = net.connect({ host: target.host, port: target.port });
   // Written before the connect completes: net.Socket sends it first, ahead of anything else.
-  raw.write(encodeProxyHeader(target.sendProxy, null), (err) => err == null && written?.());
-  if (secure === null) return raw;
-  const wrapped = tls.connect({ ...tlsOptions(secure), socket: raw, host: target.host });
-  raw.on('error', (err) => wrapped.destroy(err));
-  return wrapped;
+  if (header !== null) raw.write(header, (err) => err == null && written?.());
+  return raw;
 }
 
 export interface ProbeResult {
@@ -146,7 +132,7 @@ function httpProbe(target: ProbeTarget, spec: ProbeSpec, done: ProbeDone): Probe
   };
   const secure = target.tls ?? null;
   const req = (secure === null ? http : https).request({
-    ...(secure === null ? {} : tlsOptions(secure)),
+    ...(secure === null ? {} : backendTlsOptions(secure)),
     host: target.host,
     port: target.port,
     method: spec.method,

@@ -148,6 +148,19 @@ export interface Seen {
   path: string;
 }
 
+/** A GET to 127.0.0.1 through the balancer; the backend's `Seen`, or a rejection for any status but 200. */
+export function getSeen(options: http.RequestOptions): Promise<Seen> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', ...options }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as Seen) : reject(new Error(`status ${res.statusCode}: ${body}`))));
+      })
+      .on('error', reject);
+  });
+}
+
 type Tagged = { seen?: { header: SeenHeader; id: number } };
 
 /** The HTTP/1.1 server (keep-alive) of both L7 backends: each request answered with a JSON `Seen`. */

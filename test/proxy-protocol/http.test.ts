@@ -13,7 +13,7 @@ import { encodeV1, encodeV2 } from '../../src/proxy/proxy-protocol/encode.js';
 import { parseConfig, ConfigError } from '../../src/config/load.js';
 import { local, startBallast } from '../helpers/servers.js';
 import { track, until } from '../helpers/lifecycle.js';
-import { httpBackend, type Seen } from './backends.js';
+import { getSeen, httpBackend, type Seen } from './backends.js';
 import { exchange } from './client.js';
 
 const TRUSTED = { proxyProtocol: true, proxyProtocolFrom: ['127.0.0.1/32'] };
@@ -39,16 +39,7 @@ function proxiedClient(port: number, header: Buffer) {
     s.write(header);
     return s;
   };
-  const get = (path: string) =>
-    new Promise<Seen>((resolve, reject) => {
-      http
-        .get({ host: '127.0.0.1', port, path, agent }, (res) => {
-          let body = '';
-          res.on('data', (c) => (body += c));
-          res.on('end', () => resolve(JSON.parse(body) as Seen));
-        })
-        .on('error', reject);
-    });
+  const get = (path: string) => getSeen({ port, path, agent });
   return { get, close: () => agent.destroy() };
 }
 

@@ -20,7 +20,7 @@ import { selfSigned } from '../../src/proxy/tls/self-signed.js';
 import { deadPort, httpServer, local, startBallast } from '../helpers/servers.js';
 import { track, until } from '../helpers/lifecycle.js';
 import { testCertDir } from '../tls/support.js';
-import { tlsHttpBackend, type Seen } from './backends.js';
+import { getSeen, tlsHttpBackend } from './backends.js';
 
 const dir = testCertDir();
 const cert = selfSigned(dir, 'lb', 'localhost');
@@ -38,18 +38,19 @@ async function frontProxy(target: number, header: Buffer, gapMs: number | null) 
     client.once('data', (first: Buffer) => {
       client.pause();
       const up = net.connect(target, '127.0.0.1', () => {
-        const go = () => {
-          up.write(first);
+        const relay = () => {
           client.pipe(up).pipe(client);
           client.resume();
         };
         if (gapMs === null) {
           up.write(Buffer.concat([header, first]));
-          client.pipe(up).pipe(client);
-          client.resume();
+          relay();
         } else {
           up.write(header);
-          setTimeout(go, gapMs);
+          setTimeout(() => {
+            up.write(first);
+            relay();
+          }, gapMs);
         }
       });
       up.on('error', () => client.destroy());
@@ -125,16 +126,7 @@ test('servers[].sendProxy with servers[].tls: the header in clear, then the TLS 
   // A health check came: LOCAL, the balancer's own connection, then TLS.
   assert.ok(await until(() => backend.headers.some((h) => h.command === 'local')), JSON.stringify(backend.headers));
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const get = (path: string) =>
-    new Promise<Seen>((resolve, reject) => {
-      http
-        .get({ host: '127.0.0.1', port: lb.address.port, path, agent, localAddress: '127.0.0.2' }, (res) => {
-          let body = '';
-          res.on('data', (c) => (body += c));
-          res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as Seen) : reject(new Error(`status ${res.statusCode}: ${body}`))));
-        })
-        .on('error', reject);
-    });
+  const get = (path: string) => getSeen({ port: lb.address.port, path, agent, localAddress: '127.0.0.2' });
   const a = await get('/a');
   const b = await get('/b');
   agent.destroy();
@@ -163,15 +155,7 @@ test('servers[].sendProxy with servers[].tls: a backend that refuses the connect
   // Round robin sends one of every two first attempts to the dead backend: each must fail over.
   for (const path of ['/1', '/2', '/3', '/4']) {
     const started = performance.now();
-    const seen = await new Promise<Seen>((resolve, reject) => {
-      http
-        .get({ host: '127.0.0.1', port: lb.address.port, path, agent: false }, (res) => {
-          let body = '';
-          res.on('data', (c) => (body += c));
-          res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as Seen) : reject(new Error(`status ${res.statusCode}: ${body}`))));
-        })
-        .on('error', reject);
-    });
+    const seen = await getSeen({ port: lb.address.port, path, agent: false });
     assert.equal(seen.path, path);
     assert.equal(seen.header.command, 'proxy');
     // A refused connection is noticed when it is refused, not at the connect timeout.

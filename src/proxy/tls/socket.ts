@@ -28,6 +28,37 @@ export interface TlsConnectOptions {
   verify: boolean;
 }
 
+/** node:tls options for a backend with servers[].tls: the same for its traffic and its health checks. */
+export function backendTlsOptions(t: TlsConnectOptions): tls.ConnectionOptions {
+  return {
+    secureContext: t.secureContext,
+    // Node sends no SNI for an IP address and checks the certificate against the host then.
+    ...(t.servername === undefined ? {} : { servername: t.servername }),
+    rejectUnauthorized: t.verify,
+    ALPNProtocols: ['http/1.1'],
+  };
+}
+
+/**
+ * A TLS connection to host:port. With `preamble` (a PROXY protocol header, servers[].sendProxy)
+ * that goes first, in clear, on the TCP connection the handshake then runs over, as a backend
+ * that reads the header off TCP expects; `written` is called once it is out (never on failure:
+ * 'error' says so).
+ */
+export function connectTls(host: string, port: number, options: tls.ConnectionOptions, preamble: Buffer | null, written?: () => void): tls.TLSSocket {
+  if (preamble === null) return tls.connect({ ...options, host, port });
+  // Half-open as the TLS socket over it is (node:tls reads the option; its types lack it).
+  const allowHalfOpen = (options as { allowHalfOpen?: boolean }).allowHalfOpen ?? false;
+  const tcp = net.connect({ host, port, allowHalfOpen } as net.NetConnectOpts);
+  // Written before the connect completes: net.Socket sends it first, ahead of the handshake.
+  tcp.write(preamble, (err) => err == null && written?.());
+  const secure = tls.connect({ ...options, host, port, socket: tcp });
+  // Node passes the TCP socket's errors (refused, reset) on to the TLS one already; said here
+  // too, so that no version leaves a refusal unseen until a timeout.
+  tcp.once('error', (err) => secure.destroy(err));
+  return secure;
+}
+
 export class TlsSocket implements ProxySocket {
   listener: ProxySocketListener;
   readonly encrypted = true;
@@ -75,26 +106,8 @@ export class TlsSocket implements ProxySocket {
    * the TCP connection the TLS one then runs over.
    */
   static connect(host: string, port: number, options: TlsConnectOptions, listener: ProxySocketListener, preamble: Buffer | null = null): TlsSocket {
-    let tcp: net.Socket | undefined;
-    if (preamble !== null) {
-      tcp = net.connect({ host, port, allowHalfOpen: true } as net.NetConnectOpts);
-      tcp.write(preamble);
-      // Node already passes the TCP socket's errors (refused, reset) on to the TLS one; this
-      // keeps it so whatever the version, as a refusal left unseen would hang until connectMs.
-      tcp.once('error', (err) => sock.destroy(err));
-    }
-    const sock = tls.connect({
-      host,
-      port,
-      ...(tcp === undefined ? {} : { socket: tcp }),
-      secureContext: options.secureContext,
-      // Node sends no SNI for an IP address and checks the certificate against the host then.
-      ...(options.servername === undefined ? {} : { servername: options.servername }),
-      rejectUnauthorized: options.verify,
-      ALPNProtocols: ['http/1.1'],
-      // As RawSocket: the backend's FIN ends a response, our side stays open (Node reads it; its types lack it).
-      allowHalfOpen: true,
-    } as tls.ConnectionOptions);
+    // As RawSocket: the backend's FIN ends a response, our side stays open (Node reads it; its types lack it).
+    const sock = connectTls(host, port, { ...backendTlsOptions(options), allowHalfOpen: true } as tls.ConnectionOptions, preamble);
     const socket = new TlsSocket(sock, null, listener);
     sock.once('secureConnect', () => {
       socket.remoteAddress = sock.remoteAddress ?? '';
