@@ -163,8 +163,9 @@ export class AttemptRace<A extends RaceAttempt> {
     let b = active.pick(ctx);
     let full = 0;
     if (max > 0) {
-      // Backends at their connection limit are hidden from this pick only.
-      while (b !== undefined && b.inflight >= max) {
+      // Backends at their connection limit are hidden from this pick only. The slot is
+      // reserved as it is checked: other workers share the count.
+      while (b !== undefined && !b.tryReserve(max)) {
         ctx.tried.push(b);
         full++;
         b = active.pick(ctx);
@@ -172,7 +173,7 @@ export class AttemptRace<A extends RaceAttempt> {
       ctx.tried.length -= full;
     }
     if (b !== undefined) {
-      this.startAttempt(b, false);
+      this.startAttempt(b, false, max > 0);
       return;
     }
     if (full > 0) {
@@ -182,16 +183,17 @@ export class AttemptRace<A extends RaceAttempt> {
     this.port.lost(this.attemptCount === 0 ? 'no_backend' : this.lastFailure, undefined);
   }
 
-  private startAttempt(b: Backend, hedge: boolean): void {
+  /** `reserved`: `b.tryReserve` counted this attempt already. */
+  private startAttempt(b: Backend, hedge: boolean, reserved: boolean): void {
     const a = this.port.create(b, hedge);
     a.startedAt = this.env.now();
     const ctx = this.ctx;
     ctx.attempt = this.attemptCount++;
-    // Before the pool counts this attempt: the load the backend had when the request reached it.
+    // Without this attempt: the load the backend had when the request reached it.
     ctx.loads.length = ctx.tried.length;
-    ctx.loads.push(b.inflight);
+    ctx.loads.push(reserved ? b.inflight - 1 : b.inflight);
     ctx.tried.push(b);
-    this.env.active.started(b, a, ctx);
+    this.env.active.started(b, a, ctx, reserved);
     if (hedge) this.other = a;
     else this.primary = a;
     this.port.send(a);
@@ -241,10 +243,11 @@ export class AttemptRace<A extends RaceAttempt> {
     ctx.hedge = true;
     const b = active.pick(ctx);
     tried.length = before; // unhide the full backends
-    if (b !== undefined) {
+    // The pick saw room; another worker may have taken it since: no hedge then.
+    if (b !== undefined && (max === 0 || b.tryReserve(max))) {
       this.hedged = true;
       this.port.hedgeSent();
-      this.startAttempt(b, true); // still seeing ctx.hedge = true, as the strategy's onStart should
+      this.startAttempt(b, true, max > 0); // still seeing ctx.hedge = true, as the strategy's onStart should
     }
     ctx.hedge = false;
   }

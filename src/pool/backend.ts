@@ -161,13 +161,38 @@ export class Backend {
     this.everReady = true;
   }
 
-  /** @internal pool bookkeeping: entries arrive in start order, so appending keeps the list sorted. */
-  linkInflight(entry: InflightEntry): void {
+  /**
+   * Counts one more request in flight if that keeps it at or under `max`, in one atomic step:
+   * a check of `inflight` followed by a later add would let two workers that both saw one
+   * free slot take it twice (compare-and-swap, as a semaphore does). True when reserved; the
+   * attempt then begins with `reserved` set, so it is not counted again.
+   */
+  tryReserve(max: number): boolean {
+    const total = this.inflightTotal;
+    const slot = this.inflightSlot;
+    let seen = Atomics.load(total, slot);
+    while (seen < max) {
+      const was = Atomics.compareExchange(total, slot, seen, seen + 1);
+      if (was === seen) {
+        if (this.inflightMine !== null) Atomics.add(this.inflightMine, slot, 1);
+        return true;
+      }
+      seen = was;
+    }
+    return false;
+  }
+
+  /**
+   * @internal pool bookkeeping: entries arrive in start order, so appending keeps the list
+   * sorted. `reserved`: `tryReserve` already counted it.
+   */
+  linkInflight(entry: InflightEntry, reserved: boolean): void {
     entry.inflightPrev = this.inflightTail;
     entry.inflightNext = null;
     if (this.inflightTail === null) this.inflightHead = entry;
     else this.inflightTail.inflightNext = entry;
     this.inflightTail = entry;
+    if (reserved) return;
     Atomics.add(this.inflightTotal, this.inflightSlot, 1);
     if (this.inflightMine !== null) Atomics.add(this.inflightMine, this.inflightSlot, 1);
   }

@@ -146,9 +146,12 @@ export class Pool {
     for (const l of this.listeners) l(this);
   }
 
-  /** An attempt is sent to `b`. `entry.startedAt` must be set; entries must start in time order. */
-  begin(b: Backend, entry: InflightEntry): void {
-    b.linkInflight(entry);
+  /**
+   * An attempt is sent to `b`. `entry.startedAt` must be set; entries must start in time order.
+   * `reserved`: `b.tryReserve` already counted it in `b.inflight`.
+   */
+  begin(b: Backend, entry: InflightEntry, reserved = false): void {
+    b.linkInflight(entry, reserved);
     b.totalRequests++;
     this.addTotal(1);
   }

@@ -108,9 +108,12 @@ export class ActiveStrategy {
     return this.strategy.pick(ctx);
   }
 
-  /** An attempt goes out to `b`; `entry.startedAt` is its start on this clock. */
-  started(b: Backend, entry: InflightEntry, ctx: PickContext): void {
-    this.pool.begin(b, entry);
+  /**
+   * An attempt goes out to `b`; `entry.startedAt` is its start on this clock. `reserved`: a
+   * connection limit's `b.tryReserve` already counted it.
+   */
+  started(b: Backend, entry: InflightEntry, ctx: PickContext, reserved = false): void {
+    this.pool.begin(b, entry, reserved);
     this.strategy.onStart?.(b, ctx);
   }
 

@@ -1,9 +1,11 @@
 /**
- * The shared load (src/workers/shared-load.ts) without threads: two pools standing for two
- * workers and one for the main thread, on one SharedArrayBuffer, as the workers have them.
+ * The shared load (src/workers/shared-load.ts): two pools standing for two workers and one for
+ * the main thread, on one SharedArrayBuffer, as the workers have them; and a connection limit
+ * raced for by real threads.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
 import { Pool } from '../../src/pool/pool.js';
 import { SharedLoad, SlotTable, SLOTS } from '../../src/workers/shared-load.js';
 import { Driver, ix, type Setup } from '../strategies/helpers.js';
@@ -101,5 +103,71 @@ test('slots: one per address, stable, never reused; past the cap a backend count
   assert.deepEqual(overflow, ['late:1']);
   pool.begin(pool.backends[0]!, { startedAt: 0, inflightPrev: null, inflightNext: null });
   assert.equal(pool.backends[0]!.inflight, 1, 'still counted, in a cell of its own');
+  assert.equal(pool.totalInflight, 1);
+});
+
+test('a connection limit raced for by two threads: tryReserve never lets the count pass it', async () => {
+  const load = SharedLoad.create(2);
+  const slots = new SlotTable();
+  const slot = slots.slotOf('127.0.0.1:9000')!;
+  // [start, rounds done by thread 0, by thread 1]
+  const go = new Int32Array(new SharedArrayBuffer(12));
+  // Each thread builds its own Backend on its own row of the shared cells, as a worker does,
+  // then takes the backend's last free slot and gives it back, as fast as it can. A check of
+  // `inflight` followed by an add lets both take it at once; a reservation does not.
+  const code = `
+    const { workerData: d, parentPort } = require('node:worker_threads');
+    import(d.backend).then(({ Backend }) => {
+      const totals = new Int32Array(d.buffer, 0, d.row);
+      const mine = new Int32Array(d.buffer, (d.w + 1) * d.row * 4, d.row);
+      const b = new Backend(0, { host: '127.0.0.1', port: 9000, weight: 1 }, { latencyTauMs: 1, failureHalfLifeMs: 1 }, true, true, { total: totals, mine, slot: d.slot });
+      Atomics.wait(d.go, 0, 0);
+      // Until both have done their rounds: the one that woke first keeps contending.
+      let taken = 0, over = 0;
+      for (let i = 0; i < d.rounds || Atomics.load(d.go, 2 - d.w) < d.rounds; i++) {
+        if ((i & 1023) === 0) Atomics.store(d.go, 1 + d.w, i);
+        if (!b.tryReserve(d.max)) continue;
+        taken++;
+        if (Atomics.load(totals, d.slot) > d.max) over++;
+        Atomics.sub(totals, d.slot, 1);
+        Atomics.sub(mine, d.slot, 1);
+      }
+      Atomics.store(d.go, 1 + d.w, d.rounds);
+      parentPort.postMessage({ taken, over });
+    });
+  `;
+  const backend = new URL('../../src/pool/backend.js', import.meta.url).href;
+  const row = load.totals.length;
+  const threads = [0, 1].map(
+    (w) => new Worker(code, { eval: true, workerData: { backend, buffer: load.buffer, row, w, slot, go, max: 1, rounds: 200_000 } }),
+  );
+  const results = threads.map((t) => new Promise<{ taken: number; over: number }>((resolve, reject) => {
+    t.once('message', resolve);
+    t.once('error', reject);
+  }));
+  // Both are parked on `go`: release them together, so they contend.
+  await new Promise((r) => setTimeout(r, 200));
+  Atomics.store(go, 0, 1);
+  Atomics.notify(go, 0);
+  const [a, b] = await Promise.all(results);
+  await Promise.all(threads.map((t) => t.terminate()));
+  assert.ok(a!.taken > 0 && b!.taken > 0, `both threads got the slot at times (${a!.taken}, ${b!.taken})`);
+  assert.equal(a!.over + b!.over, 0, 'never two in flight at a limit of one');
+  assert.equal(Atomics.load(load.totals, slot), 0, 'every reservation was given back');
+});
+
+test('a reserved attempt is counted once: tryReserve then begin(reserved) adds one, end takes it back', () => {
+  const pool = new Pool(servers, { clock: new ManualClock(0), startHealthy: true });
+  const b = pool.backends[0]!;
+  assert.ok(b.tryReserve(2));
+  const entry = { startedAt: 0, inflightPrev: null, inflightNext: null };
+  pool.begin(b, entry, true);
+  assert.equal(b.inflight, 1);
+  assert.ok(b.tryReserve(2));
+  pool.begin(b, { startedAt: 0, inflightPrev: null, inflightNext: null }, true);
+  assert.equal(b.tryReserve(2), false, 'full at the limit');
+  assert.equal(b.inflight, 2);
+  pool.end(b, entry, { kind: 'ok', status: 200, latencyMs: 1 }, 1);
+  assert.equal(b.inflight, 1);
   assert.equal(pool.totalInflight, 1);
 });
