@@ -12,6 +12,7 @@ import {
   kOnBody,
   kOnHeaders,
   kOnHeadersComplete,
+  kOnMessageBegin,
   kOnMessageComplete,
   methodName,
   PAUSE,
@@ -50,7 +51,7 @@ const perMajor: Record<number, { extraMethods: string[]; extraLenient: string[] 
 
 test('the binding exists with the constants and methods we use (Node 20, 22 and 24)', () => {
   assert.equal(typeof HTTPParser, 'function');
-  for (const k of ['REQUEST', 'RESPONSE', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete', 'kLenientNone']) {
+  for (const k of ['REQUEST', 'RESPONSE', 'kOnMessageBegin', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete', 'kLenientNone']) {
     assert.equal(typeof (HTTPParser as unknown as Record<string, unknown>)[k], 'number', k);
   }
   for (const m of ['initialize', 'execute', 'finish', 'free', 'pause', 'resume']) {
@@ -124,5 +125,19 @@ test('returning PAUSE from onHeadersComplete stops after that head; resume() and
   p.resume();
   assert.equal(p.execute(rest), rest.length);
   assert.deepEqual(events.slice(4), ['body def', 'done', 'head /c', 'done']);
+  p.free();
+});
+
+test('message-begin fires at the first byte of a message, a partial status line too, not for line breaks between messages (the response reader relies on it)', () => {
+  const p = new HTTPParser();
+  p.initialize(HTTPParser.RESPONSE, {}, 0, LENIENT_NONE);
+  const events: string[] = [];
+  p[kOnMessageBegin] = () => events.push('begin');
+  p[kOnHeadersComplete] = () => 0;
+  p[kOnMessageComplete] = () => events.push('done');
+  assert.equal(p.execute(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n\r\n')), 40);
+  assert.deepEqual(events, ['begin', 'done'], 'the line break after the message begins nothing');
+  assert.equal(p.execute(Buffer.from('HT')), 2);
+  assert.deepEqual(events, ['begin', 'done', 'begin'], 'two bytes of a status line begin a message');
   p.free();
 });

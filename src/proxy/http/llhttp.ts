@@ -55,6 +55,7 @@ export const HTTPParser = common.HTTPParser;
 /** llhttp's method numbering: `METHODS[n]` is the name onHeadersComplete's `method` stands for. */
 export const METHODS: readonly string[] = common.methods;
 
+export const kOnMessageBegin = HTTPParser.kOnMessageBegin | 0;
 export const kOnHeaders = HTTPParser.kOnHeaders | 0;
 export const kOnHeadersComplete = HTTPParser.kOnHeadersComplete | 0;
 export const kOnBody = HTTPParser.kOnBody | 0;

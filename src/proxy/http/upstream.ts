@@ -1,7 +1,7 @@
 /**
- * Connections to backends: one llhttp response parser per connection, and a keep-alive pool
- * per backend (a LIFO stack of idle connections, so the warmest is reused and the coldest
- * time out). The connection reports everything to its current owner (an attempt) and knows
+ * Connections to backends: a response reader per connection (response-reader.ts: a fast path
+ * for plain responses, llhttp for the rest), and a keep-alive pool per backend (a LIFO stack of
+ * idle connections, so the warmest is reused and the coldest time out). The connection reports everything to its current owner (an attempt) and knows
  * nothing about balancing.
  *
  * A backend sent PROXY protocol headers (servers[].sendProxy) learns the client's address once,
@@ -14,17 +14,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Backend } from '../../pool/backend.js';
-import {
-  HTTPParser,
-  LENIENT_NONE,
-  isParseError,
-  kOnBody,
-  kOnHeaders,
-  kOnHeadersComplete,
-  kOnMessageComplete,
-  type LlhttpParser,
-  type ParseError,
-} from './llhttp.js';
+import { isParseError, type ParseError } from './llhttp.js';
+import { ResponseReader, type ResponseSink } from './response-reader.js';
 import { RawSocket } from '../uv/socket.js';
 import type { ProxySocket, ProxySocketListener } from '../socket.js';
 import { TlsSocket } from '../tls/socket.js';
@@ -64,7 +55,7 @@ export interface UpstreamSettings {
   bodyIdleMs: number;
 }
 
-export class UpstreamConn implements ProxySocketListener {
+export class UpstreamConn implements ProxySocketListener, ResponseSink {
   readonly socket: ProxySocket;
   readonly backend: Backend;
   owner: UpstreamOwner | null;
@@ -78,10 +69,9 @@ export class UpstreamConn implements ProxySocketListener {
   closed = false;
   /** False for a connection that must never return to the pool (one opened for an upgrade). */
   reusable = true;
-  private readonly parser: LlhttpParser;
+  private readonly reader: ResponseReader;
   /** Set during the read holding a 101: where the socket goes once that read is parsed. */
   private switchTo: ((socket: ProxySocket, rest: Buffer | null) => void) | null = null;
-  private partialHeaders: string[] | null = null;
   private inExecute = false;
   private releaseAfterExecute = false;
   /** When the last bytes arrived (performance.now()), for the body-idle check. */
@@ -99,38 +89,7 @@ export class UpstreamConn implements ProxySocketListener {
   ) {
     this.backend = backend;
     this.owner = owner;
-    const parser = new HTTPParser();
-    parser.initialize(HTTPParser.RESPONSE, {}, 0, LENIENT_NONE);
-    parser[kOnHeaders] = (headers: string[]) => {
-      // llhttp hands over headers in batches of 32; the last batch comes with headers-complete.
-      this.partialHeaders = this.partialHeaders === null ? headers : this.partialHeaders.concat(headers);
-    };
-    parser[kOnHeadersComplete] = (
-      _vMajor: number,
-      vMinor: number,
-      headers: string[] | undefined,
-      _method: number,
-      _url: string,
-      statusCode: number,
-      statusMessage: string,
-      _upgrade: boolean,
-      keepAlive: boolean,
-    ): number => {
-      if (this.partialHeaders !== null) {
-        headers = headers === undefined ? this.partialHeaders : this.partialHeaders.concat(headers);
-        this.partialHeaders = null;
-      }
-      this.responseKeepAlive = keepAlive;
-      const owner = this.owner;
-      return owner === null ? 0 : owner.onResponseHead(this, statusCode, statusMessage, headers ?? [], vMinor, keepAlive);
-    };
-    parser[kOnBody] = (chunk: Buffer) => {
-      this.owner?.onResponseBody(this, chunk);
-    };
-    parser[kOnMessageComplete] = () => {
-      this.owner?.onResponseComplete(this);
-    };
-    this.parser = parser;
+    this.reader = new ResponseReader(this);
 
     const tls = backend.tls;
     if (tls === null) {
@@ -144,6 +103,24 @@ export class UpstreamConn implements ProxySocketListener {
     this.tickMs = Math.max(1, Math.min(pool.settings.keepAliveMs, pool.settings.bodyIdleMs));
     this.socket.setTimeout(this.tickMs);
   }
+
+  // --- ResponseSink: the reader's events, passed to the owner ----------------------------
+
+  responseHead(statusCode: number, statusMessage: string, headers: string[], versionMinor: number, keepAlive: boolean): number {
+    this.responseKeepAlive = keepAlive;
+    const owner = this.owner;
+    return owner === null ? 0 : owner.onResponseHead(this, statusCode, statusMessage, headers, versionMinor, keepAlive);
+  }
+
+  responseBody(chunk: Buffer): void {
+    this.owner?.onResponseBody(this, chunk);
+  }
+
+  responseComplete(): void {
+    this.owner?.onResponseComplete(this);
+  }
+
+  // --- ProxySocketListener --------------------------------------------------------------
 
   onConnect(): void {
     this.connected = true;
@@ -169,7 +146,7 @@ export class UpstreamConn implements ProxySocketListener {
     this.inExecute = true;
     let result: number | ParseError;
     try {
-      result = this.parser.execute(chunk);
+      result = this.reader.execute(chunk);
     } catch (err) {
       // A throw in one of our parser callbacks (a bug, in a strategy hook say) must cost one
       // connection, never the process. The exchange's state is not to be trusted any more:
@@ -236,7 +213,7 @@ export class UpstreamConn implements ProxySocketListener {
   onEnd(): void {
     // A response delimited by close ends here; anything else in progress was cut short.
     if (this.owner !== null && this.received > 0) {
-      const result = this.parser.finish();
+      const result = this.reader.finish();
       if (isParseError(result)) {
         const owner = this.owner;
         this.owner = null;
@@ -270,7 +247,7 @@ export class UpstreamConn implements ProxySocketListener {
       else owner.onUpstreamFailure(this, 'reset', 'backend closed the connection');
     }
     this.pool.forget(this);
-    this.parser.free?.();
+    this.reader.free();
   }
 
   /** Owner is done with a complete response: back to the pool if reusable, else closed. */
@@ -295,7 +272,7 @@ export class UpstreamConn implements ProxySocketListener {
     this.owner = null;
     this.closed = true;
     this.pool.forget(this);
-    this.parser.free?.();
+    this.reader.free();
     // Copied: a read's bytes may be valid only during the read callback.
     const rest = parsed < chunk.length ? Buffer.from(chunk.subarray(parsed)) : null;
     start(this.socket, rest);
