@@ -24,6 +24,7 @@ import { Exchange, type ExchangeClient } from './exchange.js';
 import { Framing } from './headers.js';
 import { PAUSE, PAUSED_CODE, isParseError, methodName, type LlhttpParser, type ParseError } from './llhttp.js';
 import { lendRequestParser, returnRequestParser, type RequestParserOwner } from './request-parsers.js';
+import { readSimpleRequest } from './request-head.js';
 import { responses, type CannedResponse } from './responses.js';
 import { untunnelable } from '../tunnel/upgrade.js';
 import type { ProxySocket, ProxySocketListener } from '../socket.js';
@@ -196,6 +197,22 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
   }
 
   private execute(chunk: Buffer): void {
+    // Between requests, nothing parked or half read: the plainest request (a whole head and no
+    // body, alone in this read) is read without llhttp (request-head.ts); anything else, or a
+    // head the fast path declines, goes to llhttp below.
+    if (this.parser === null && this.current === null && this.parsing === null && this.next === null && this.held === null && !this.refusing && this.partialHeaders === null) {
+      const simple = readSimpleRequest(chunk, this.px.config.limits.maxHeaderBytes);
+      if (simple !== null) {
+        try {
+          this.onHead(1, simple.versionMinor, simple.headers, simple.method, simple.url, false, simple.keepAlive);
+          this.parsedMessage();
+        } catch (err) {
+          this.px.log.error({ err }, 'request handling failed');
+          this.destroy();
+        }
+        return;
+      }
+    }
     const parser = (this.parser ??= lendRequestParser(this, this.px.config.limits.maxHeaderBytes));
     let result: number | ParseError;
     this.executing = true;

@@ -30,6 +30,7 @@ import {
   type LlhttpParser,
   type ParseError,
 } from './llhttp.js';
+import { CR, HeadFields, LF, SP, VALUE, decimal, fieldStrings, headerLines, sameLower } from './head-scan.js';
 
 /** Where a reader's events go (the backend connection, which passes them to its owner). */
 export interface ResponseSink {
@@ -42,24 +43,8 @@ export interface ResponseSink {
 /** Heads larger than this go to llhttp, which applies node's header size limit. */
 const MAX_FAST_HEAD = 8192;
 
-const CR = 13;
-const LF = 10;
-const SP = 32;
-const HTAB = 9;
-const COLON = 58;
-
-/** RFC 9110 tchar: what a header name may hold. */
-const TOKEN = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1;
-for (let c = 48; c <= 57; c++) TOKEN[c] = 1;
-for (let c = 65; c <= 90; c++) TOKEN[c] = 1;
-for (let c = 97; c <= 122; c++) TOKEN[c] = 1;
-
-/** Bytes a header value or reason phrase may hold: HTAB, visible ASCII, space, obs-text. */
-const VALUE = new Uint8Array(256);
-VALUE[HTAB] = 1;
-for (let c = 32; c <= 126; c++) VALUE[c] = 1;
-for (let c = 128; c <= 255; c++) VALUE[c] = 1;
+/** The fields of the head being read (one at a time: reading never yields). */
+const FIELDS = new HeadFields();
 
 const enum Mode {
   /** Between responses: the next one may take the fast path. */
@@ -225,86 +210,45 @@ export class ResponseReader {
     const reasonEnd = i;
     i += 2;
 
-    // Header lines: offsets relative to `at`, read into strings once the head is known whole.
     const fields = FIELDS;
-    let count = 0;
+    const end = headerLines(b, i, limit, fields);
+    if (end < 0) return -1;
+    const offsets = fields.at;
     let length = -1;
     let keepAlive = true;
     let connections = 0;
-    for (;;) {
-      if (i >= limit) return -1;
-      if (b[i] === CR) {
-        if (i + 1 >= limit || b[i + 1] !== LF) return -1;
-        i += 2;
-        break;
-      }
-      const nameStart = i;
-      while (i < limit && TOKEN[b[i]!] === 1) i++;
-      if (i === nameStart || i >= limit || b[i] !== COLON) return -1;
-      const nameEnd = i++;
-      while (i < limit && (b[i] === SP || b[i] === HTAB)) i++;
-      const valueStart = i;
-      while (i < limit && VALUE[b[i]!] === 1) i++;
-      if (i + 1 >= limit || b[i] !== CR || b[i + 1] !== LF) return -1;
-      let valueEnd = i;
-      while (valueEnd > valueStart && (b[valueEnd - 1] === SP || b[valueEnd - 1] === HTAB)) valueEnd--;
-      i += 2;
-      const nameLength = nameEnd - nameStart;
-      if (nameLength === 14 && sameName(b, nameStart, 'content-length')) {
-        if (length !== -1) return -1;
-        length = digits(b, valueStart, valueEnd);
+    for (let f = 0; f < fields.length; f += 4) {
+      const nameStart = offsets[f]!;
+      const nameLength = offsets[f + 1]! - nameStart;
+      const valueStart = offsets[f + 2]!;
+      const valueEnd = offsets[f + 3]!;
+      if (nameLength === 14 && sameLower(b, nameStart, 'content-length')) {
+        if (length !== -1) return -1; // llhttp refuses a second one
+        length = decimal(b, valueStart, valueEnd);
         if (length < 0) return -1;
-      } else if (nameLength === 17 && sameName(b, nameStart, 'transfer-encoding')) {
+      } else if (nameLength === 17 && sameLower(b, nameStart, 'transfer-encoding')) {
         return -1;
-      } else if (nameLength === 10 && sameName(b, nameStart, 'connection')) {
+      } else if (nameLength === 10 && sameLower(b, nameStart, 'connection')) {
         if (++connections > 1) return -1;
-        if (valueEnd - valueStart === 5 && sameName(b, valueStart, 'close')) keepAlive = false;
-        else if (valueEnd - valueStart !== 10 || !sameName(b, valueStart, 'keep-alive')) return -1;
+        if (valueEnd - valueStart === 5 && sameLower(b, valueStart, 'close')) keepAlive = false;
+        else if (valueEnd - valueStart !== 10 || !sameLower(b, valueStart, 'keep-alive')) return -1;
       }
-      if (count === fields.length) return -1;
-      fields[count++] = nameStart - at;
-      fields[count++] = nameEnd - at;
-      fields[count++] = valueStart - at;
-      fields[count++] = valueEnd - at;
     }
     if (length < 0) return -1;
 
     // Taken: one string for the head, the fields cut from it.
-    const text = b.toString('latin1', at, i);
-    const headers = new Array<string>(count >> 1);
-    for (let f = 0, h = 0; f < count; f += 2, h++) headers[h] = text.slice(fields[f]!, fields[f + 1]!);
-    const skip = this.sink.responseHead(status, text.slice(13, reasonEnd - at), headers, 1, keepAlive);
+    const text = b.toString('latin1', at, end);
+    const skip = this.sink.responseHead(status, text.slice(13, reasonEnd - at), fieldStrings(text, at, fields), 1, keepAlive);
     this.fastResponses++;
     this.keepAlive = keepAlive;
     this.bodyLeft = skip === SKIP_BODY ? 0 : length;
     this.mode = Mode.Body;
     this.slowStale = true;
-    return i;
+    return end;
   }
 }
 
 /** llhttp's error for a byte after a response that said `Connection: close`, at offset `at`. */
 function closedError(at: number): ParseError {
   return Object.assign(new Error('Parse Error'), { code: 'HPE_CLOSED_CONNECTION', reason: 'Data after `Connection: close`', bytesParsed: at + 1 });
-}
-
-/** Field offsets of the head being read: 4 per header, 100 headers. */
-const FIELDS = new Int32Array(400);
-
-/** Whether `b` at `at` holds `lower` in any letter case (`lower` is lower-case ASCII). */
-function sameName(b: Buffer, at: number, lower: string): boolean {
-  for (let k = 0; k < lower.length; k++) if ((b[at + k]! | 0x20) !== lower.charCodeAt(k)) return false;
-  return true;
-}
-
-/** The decimal number in `b[from, to)`, or -1 when it is empty, holds anything else, or exceeds 2^53. */
-function digits(b: Buffer, from: number, to: number): number {
-  if (to === from || to - from > 15) return -1;
-  let v = 0;
-  for (let k = from; k < to; k++) {
-    const d = b[k]! - 48;
-    if (d < 0 || d > 9) return -1;
-    v = v * 10 + d;
-  }
-  return v;
 }
