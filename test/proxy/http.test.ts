@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { deadPort, httpServer, local, namedBackend, rawRequest, request, startBallast, tcpServer } from '../helpers/servers.js';
+import { deadPort, httpServer, local, namedBackend, rawExchange, rawRequest, request, startBallast, tcpServer } from '../helpers/servers.js';
 import { cleanups, track } from '../helpers/lifecycle.js';
 
 test('GET and POST go through, spread over the backends', async () => {
@@ -214,6 +214,50 @@ test('pipelined requests are answered in order', async () => {
   const first = out.indexOf('/slow');
   const second = out.indexOf('/fast');
   assert.ok(first > 0 && second > first, out);
+});
+
+test('a pipelined head cut at the end of a read is kept until its end arrives, after the request before it is answered', async () => {
+  const a = track(
+    await httpServer((req, res) => {
+      res.end(`${req.url} ${req.headers['x-note'] ?? '-'}`);
+    }),
+  );
+  const lb = track(await startBallast({ servers: [local(a.port)] }));
+  // The second head stops mid-header; the rest comes once /a has been answered. Were the
+  // parser (and its half head) dropped between the reads, "GET /admin" would be read as a
+  // request of its own instead of the end of /b's X-Note header.
+  const out = await rawExchange(lb.address.port, ['GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nX-Note: ', 300, 'GET /admin HTTP/1.1\r\nConnection: close\r\n\r\n'], 1000);
+  const bodies = out.data.split(/HTTP\/1\.1 \d{3}[^]*?\r\n\r\n/).filter((x) => x !== '');
+  assert.deepEqual(bodies, ['/a -', '/b GET /admin HTTP/1.1'], out.data);
+  assert.deepEqual(
+    a.requests.map((r) => r.url),
+    ['/a', '/b'],
+  );
+});
+
+test('bytes a backend sends after its response, in the same read, cost that connection: the next request gets a clean one', async () => {
+  let connections = 0;
+  const extras = ['HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nforgedHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged', 'HTTP/1.1 200 OK\r\nContent-Le'];
+  const backend = track(
+    await tcpServer((s) => {
+      const n = connections++;
+      let buffered = '';
+      s.on('data', (d) => {
+        buffered += d.toString('latin1');
+        while (buffered.includes('\r\n\r\n')) {
+          buffered = buffered.slice(buffered.indexOf('\r\n\r\n') + 4);
+          // Each connection's first answer carries extra bytes behind it; later ones are clean.
+          s.write(`HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nconn${n}${extras[n] ?? ''}`);
+          extras[n] = '';
+        }
+      });
+    }),
+  );
+  const lb = track(await startBallast({ servers: [local(backend.port)], healthCheck: { enabled: false } }));
+  const bodies: string[] = [];
+  for (let i = 0; i < 3; i++) bodies.push((await request(`${lb.url}/${i}`)).body.toString());
+  assert.deepEqual(bodies, ['conn0', 'conn1', 'conn2'], 'a connection that sent extra bytes is never reused, and no client sees them');
+  assert.equal(connections, 3);
 });
 
 test('Expect: 100-continue is relayed', async () => {

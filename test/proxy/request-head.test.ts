@@ -53,7 +53,7 @@ const name = fc.array(fc.constantFrom('a', 'X', '-', '_', '.', '!', '~', '0', ' 
 
 const header = fc.oneof(
   { weight: 8, arbitrary: fc.constantFrom('Host: example.com', 'User-Agent: wrk', 'Accept: */*', 'X-Pad:   padded \t', 'X-Empty:', 'host: a', 'Cookie: a=b; c=d', 'X-Forwarded-For: 10.0.0.1') },
-  { weight: 3, arbitrary: fc.constantFrom('Connection: keep-alive', 'Connection: close', 'connection: Keep-Alive', 'Connection: CLOSE', 'Connection: upgrade', 'Connection: close, te', 'Connection:', 'Connection: keep-alive ') },
+  { weight: 3, arbitrary: fc.constantFrom('Connection: keep-alive', 'Connection: close', 'connection: Keep-Alive', 'Connection: CLOSE', 'Connection: upgrade', 'Connection: close, te', 'Connection:', 'Connection: keep-alive ', 'Proxy-Connection: close', 'Proxy-Connection: keep-alive', 'proxy-connection: Close') },
   { weight: 2, arbitrary: fc.constantFrom('Content-Length: 0', 'content-length: 3', 'Transfer-Encoding: chunked', 'Upgrade: websocket', 'Expect: 100-continue', 'Content-Length : 0', ' Host: x') },
   { weight: 3, arbitrary: fc.tuple(name, value).map(([n, v]) => `${n}: ${v}`) },
   { weight: 1, arbitrary: fc.constantFrom('X-Folded: a\r\n b', 'X-Bare: a\nY: b', 'NoColon', 'X-Cr: a\rb') },
@@ -76,7 +76,7 @@ const plainRequest = fc
     method: fc.constantFrom('GET', 'HEAD', 'DELETE', 'OPTIONS'),
     path: fc.array(fc.constantFrom('a', '/', '?', '=', '&', '%', '-'), { maxLength: 10 }),
     version: fc.constantFrom('HTTP/1.1', 'HTTP/1.0'),
-    headers: fc.array(fc.constantFrom('Host: example.com', 'User-Agent: wrk', 'Accept:  */* ', 'X-Empty:', 'Connection: keep-alive', 'Connection: close'), { maxLength: 4 }),
+    headers: fc.array(fc.constantFrom('Host: example.com', 'User-Agent: wrk', 'Accept:  */* ', 'X-Empty:', 'Connection: keep-alive', 'Connection: close', 'Proxy-Connection: close', 'Proxy-Connection: keep-alive'), { maxLength: 4 }),
   })
   .filter((r) => r.headers.filter((h) => h.startsWith('Connection')).length <= 1)
   .map((r) => `${r.method} /${r.path.join('')} ${r.version}\r\n${r.headers.map((h) => `${h}\r\n`).join('')}\r\n`);

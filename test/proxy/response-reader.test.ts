@@ -109,7 +109,7 @@ type Header = { line: string; length?: number; chunked?: boolean };
 
 const header: fc.Arbitrary<Header> = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom('Server: nginx', 'Date: Sun, 06 Dec 2026 00:11:16 GMT', 'Content-Type: text/plain', 'X-Empty:', 'X-Pad:   padded  \t ', 'cache-control: no-cache').map((line) => ({ line })) },
-  { weight: 4, arbitrary: fc.constantFrom('Connection: keep-alive', 'Connection: close', 'connection: Close', 'Connection: Keep-Alive', 'Connection: upgrade', 'Connection: close, x', 'Connection:') .map((line) => ({ line })) },
+  { weight: 4, arbitrary: fc.constantFrom('Connection: keep-alive', 'Connection: close', 'connection: Close', 'Connection: Keep-Alive', 'Connection: upgrade', 'Connection: close, x', 'Connection:', 'Proxy-Connection: close', 'proxy-connection: keep-alive').map((line) => ({ line })) },
   { weight: 6, arbitrary: fc.nat({ max: 40 }).map((n) => ({ line: `Content-Length: ${n}`, length: n })) },
   {
     weight: 3,
@@ -149,7 +149,7 @@ const plainResponse = fc
     status: fc.constantFrom('HTTP/1.1 200 OK', 'HTTP/1.1 404 Not Found', 'HTTP/1.1 500 \xe9rror', 'HTTP/1.1 302 '),
     before: fc.array(fc.constantFrom('Server: nginx', 'Content-Type: text/plain', 'X-Pad:  padded \t', 'X-Empty:', 'ETag: "1"'), { maxLength: 4 }),
     length: fc.nat({ max: 30 }),
-    connection: fc.constantFrom('', 'Connection: keep-alive\r\n', 'connection: close\r\n'),
+    connection: fc.constantFrom('', 'Connection: keep-alive\r\n', 'connection: close\r\n', 'Proxy-Connection: close\r\n'),
     bodyByte: fc.constantFrom('b', '\x00', '\r'),
   })
   .map(({ status, before, length, connection, bodyByte }) => `${status}\r\n${before.map((h) => `${h}\r\n`).join('')}Content-Length: ${length}\r\n${connection}\r\n${bodyByte.repeat(length)}`);
@@ -176,7 +176,7 @@ test('the fast path reads every generated stream as llhttp does, cut anywhere', 
     { numRuns: 3000, seed: 1405 },
   );
   // The generators must exercise the fast path, not only the fallback.
-  assert.ok(taken > runs / 5, `fast path taken in ${taken} of ${runs} streams`);
+  assert.ok(taken > runs / 10, `fast path taken in ${taken} of ${runs} streams`);
 });
 
 test('plain responses take the fast path, back to back and with their bodies split across reads', () => {

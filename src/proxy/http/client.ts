@@ -118,6 +118,14 @@ export class ClientConn implements HasDeadline, ProxySocketListener, ExchangeCli
 
   // --- the lent parser's callbacks (RequestParserOwner) ------------------------------------
 
+  parsedBegin(): void {
+    // A head has begun: the parser must stay with this connection until it is read (a
+    // pipelined head cut at the end of a read lives only in the parser), and it must be
+    // whole within clientHeadersMs, as any head.
+    this.headBytes = true;
+    if (this.deadline === 0) this.deadline = this.px.now() + this.px.config.timeouts.clientHeadersMs;
+  }
+
   parsedHeaders(headers: string[], url: string): void {
     this.partialHeaders = this.partialHeaders === null ? headers : this.partialHeaders.concat(headers);
     this.partialUrl += url;

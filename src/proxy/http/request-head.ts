@@ -9,7 +9,7 @@
  *
  * Request smuggling lives in disagreements about where a body ends, so this path takes no
  * request that has one or might: any Content-Length or Transfer-Encoding header declines, as
- * do Upgrade, Expect, CONNECT, HTTP versions other than 1.0 and 1.1, a target that is not
+ * do Upgrade, Expect, Proxy-Connection (which llhttp reads as Connection), CONNECT, HTTP versions other than 1.0 and 1.1, a target that is not
  * origin-form in plain characters, a header byte outside what llhttp's strict mode accepts,
  * obs-fold, a space before a colon, an unusual Connection header, a large head, and any byte
  * after the head (pipelining). Declining is always safe: the caller gives the same bytes to
@@ -111,6 +111,9 @@ export function readSimpleRequest(b: Buffer, maxHeaderBytes: number): SimpleRequ
         break;
       case 6:
         if (sameLower(b, nameStart, 'expect')) return null;
+        break;
+      case 16: // llhttp reads it as Connection: left to it
+        if (sameLower(b, nameStart, 'proxy-connection')) return null;
         break;
       case 10:
         if (!sameLower(b, nameStart, 'connection')) break;

@@ -9,10 +9,15 @@
  * lending one costs an `initialize` (which resets llhttp whatever state it was left in: a
  * parse error, a pause) and one assignment.
  */
-import { HTTPParser, LENIENT_NONE, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type LlhttpParser } from './llhttp.js';
+import { HTTPParser, LENIENT_NONE, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageBegin, kOnMessageComplete, type LlhttpParser } from './llhttp.js';
 
 /** What a lent parser reports to: the client connection reading a request. */
 export interface RequestParserOwner {
+  /**
+   * The first byte of a request: from here until its head is complete the parser holds state
+   * of its own (a head pipelined behind another, cut at the end of a read, fires nothing else).
+   */
+  parsedBegin(): void;
   /** A batch of headers of a long head (llhttp hands them over 32 at a time). */
   parsedHeaders(headers: string[], url: string): void;
   /** The head is complete; returns 0, or PAUSE to stop after it. */
@@ -28,6 +33,10 @@ interface LentParser extends LlhttpParser {
 /** Parsers kept for reuse; past this many, a returned one is freed (as Node's own free list of 1000). */
 export const MAX_IDLE_PARSERS = 1000;
 const idle: LentParser[] = [];
+
+function onMessageBegin(this: LentParser): void {
+  this.owner?.parsedBegin();
+}
 
 function onHeaders(this: LentParser, headers: string[], url: string): void {
   this.owner?.parsedHeaders(headers, url);
@@ -62,6 +71,7 @@ export function lendRequestParser(owner: RequestParserOwner, maxHeaderBytes: num
   let parser = idle.pop();
   if (parser === undefined) {
     parser = new HTTPParser() as LentParser;
+    parser[kOnMessageBegin] = onMessageBegin;
     parser[kOnHeaders] = onHeaders;
     parser[kOnHeadersComplete] = onHeadersComplete;
     parser[kOnBody] = onBody;

@@ -13,7 +13,7 @@
  * Content-Length, and every byte of the head is one llhttp's strict mode accepts. Anything else
  * (a head split across reads, chunked or close-delimited bodies, 1xx and 101, HTTP/1.0,
  * obs-fold, a space before a colon, control bytes, a second Content-Length, an unusual
- * Connection header, a very large head) is declined before any event is sent, and the same
+ * Connection header, Proxy-Connection, a very large head) is declined before any event is sent, and the same
  * bytes go to llhttp from the same state. So the fast path either reads a response exactly as
  * llhttp would, or steps aside: test/proxy/response-reader.test.ts holds it to that with
  * generated responses split at random points, against llhttp alone.
@@ -144,6 +144,11 @@ export class ResponseReader {
     return this.slow(chunk, at);
   }
 
+  /** Between responses: the last one ended and no byte of another has arrived. */
+  get between(): boolean {
+    return this.mode === Mode.Idle || (this.mode === Mode.Slow && this.slowDone);
+  }
+
   /** The connection ended: llhttp's verdict on a response delimited by the close. */
   finish(): ParseError | undefined {
     return this.mode === Mode.Slow ? this.parser.finish() : undefined;
@@ -226,8 +231,8 @@ export class ResponseReader {
         if (length !== -1) return -1; // llhttp refuses a second one
         length = decimal(b, valueStart, valueEnd);
         if (length < 0) return -1;
-      } else if (nameLength === 17 && sameLower(b, nameStart, 'transfer-encoding')) {
-        return -1;
+      } else if ((nameLength === 17 && sameLower(b, nameStart, 'transfer-encoding')) || (nameLength === 16 && sameLower(b, nameStart, 'proxy-connection'))) {
+        return -1; // chunked framing; a second Connection header as llhttp reads it
       } else if (nameLength === 10 && sameLower(b, nameStart, 'connection')) {
         if (++connections > 1) return -1;
         if (valueEnd - valueStart === 5 && sameLower(b, valueStart, 'close')) keepAlive = false;

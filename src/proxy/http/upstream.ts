@@ -73,6 +73,8 @@ export class UpstreamConn implements ProxySocketListener, ResponseSink {
   /** Set during the read holding a 101: where the socket goes once that read is parsed. */
   private switchTo: ((socket: ProxySocket, rest: Buffer | null) => void) | null = null;
   private inExecute = false;
+  /** A response head arrived while no request was waiting for one. */
+  private unsolicited = false;
   private releaseAfterExecute = false;
   /** When the last bytes arrived (performance.now()), for the body-idle check. */
   private lastReadAt = 0;
@@ -107,9 +109,14 @@ export class UpstreamConn implements ProxySocketListener, ResponseSink {
   // --- ResponseSink: the reader's events, passed to the owner ----------------------------
 
   responseHead(statusCode: number, statusMessage: string, headers: string[], versionMinor: number, keepAlive: boolean): number {
-    this.responseKeepAlive = keepAlive;
     const owner = this.owner;
-    return owner === null ? 0 : owner.onResponseHead(this, statusCode, statusMessage, headers, versionMinor, keepAlive);
+    if (owner === null) {
+      // A response nobody asked for, in the read that ended the last one: not reusable.
+      this.unsolicited = true;
+      return 0;
+    }
+    this.responseKeepAlive = keepAlive;
+    return owner.onResponseHead(this, statusCode, statusMessage, headers, versionMinor, keepAlive);
   }
 
   responseBody(chunk: Buffer): void {
@@ -170,7 +177,10 @@ export class UpstreamConn implements ProxySocketListener, ResponseSink {
     }
     if (this.releaseAfterExecute) {
       this.releaseAfterExecute = false;
-      this.pool.release(this);
+      // Bytes after the response in the same read (a response nobody asked for, or the start
+      // of one) would be read as the next request's answer: such a connection is closed.
+      if (this.reader.between && !this.unsolicited) this.pool.release(this);
+      else this.destroy();
     }
   }
 
