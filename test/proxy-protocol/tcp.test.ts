@@ -87,7 +87,9 @@ test('tcp: the header\'s client address is the hash key (beta1 by client IP): on
       servers: [{ ...local(a.port), sendProxy: 'v1' }, { ...local(b.port), sendProxy: 'v1' }],
     }),
   );
-  const clients = Array.from({ length: 12 }, (_, i) => `198.51.100.${i + 1}`);
+  // Enough clients that all of them hashing to one backend (the ports, and so the backends'
+  // hashes, change per run) is a 2^-39 chance, not the 2^-11 of twelve.
+  const clients = Array.from({ length: 40 }, (_, i) => `198.51.100.${i + 1}`);
   for (let round = 0; round < 2; round++) {
     for (const c of clients) {
       const r = await exchange(lb.address.port, [`PROXY TCP4 ${c} 192.0.2.1 1000 80\r\nx`], { end: true });
