@@ -1,8 +1,8 @@
 /**
  * Connections to backends: a response reader per connection (response-reader.ts: a fast path
  * for plain responses, llhttp for the rest), and a keep-alive pool per backend (a LIFO stack of
- * idle connections, so the warmest is reused and the coldest time out). The connection reports everything to its current owner (an attempt) and knows
- * nothing about balancing.
+ * idle connections, so the warmest is reused and the coldest time out). The connection
+ * reports everything to its current owner (an attempt) and knows nothing about balancing.
  *
  * A backend sent PROXY protocol headers (servers[].sendProxy) learns the client's address once,
  * at the start of the connection, and applies it to every request on it. So such a connection
