@@ -74,6 +74,17 @@ export function sameLower(b: Buffer, from: number, lower: string): boolean {
   return true;
 }
 
+/**
+ * A Connection header's value as the fast paths take it: true for `keep-alive`, false for
+ * `close` (any letter case), null for anything else (a list, `upgrade`: left to llhttp).
+ */
+export function connectionKeepAlive(b: Buffer, from: number, to: number): boolean | null {
+  const length = to - from;
+  if (length === 10 && sameLower(b, from, 'keep-alive')) return true;
+  if (length === 5 && sameLower(b, from, 'close')) return false;
+  return null;
+}
+
 /** The decimal number in `b[from, to)`, or -1 when empty, not all digits, or over 15 digits. */
 export function decimal(b: Buffer, from: number, to: number): number {
   if (to === from || to - from > 15) return -1;

@@ -17,7 +17,7 @@
  * reads from the same bytes.
  */
 import { METHODS } from './llhttp.js';
-import { CR, HeadFields, LF, SP, fieldStrings, headerLines, sameLower } from './head-scan.js';
+import { CR, HeadFields, LF, SP, connectionKeepAlive, fieldStrings, headerLines, sameLower } from './head-scan.js';
 
 export interface SimpleRequest {
   /** llhttp's method number (`methodName` gives the name), as its own callback passes it. */
@@ -97,8 +97,6 @@ export function readSimpleRequest(b: Buffer, maxHeaderBytes: number): SimpleRequ
   for (let f = 0; f < fields.length; f += 4) {
     const nameStart = at[f]!;
     const nameLength = at[f + 1]! - nameStart;
-    const valueStart = at[f + 2]!;
-    const valueLength = at[f + 3]! - valueStart;
     switch (nameLength) {
       case 14: // a body, or a claim of one
         if (sameLower(b, nameStart, 'content-length')) return null;
@@ -115,13 +113,14 @@ export function readSimpleRequest(b: Buffer, maxHeaderBytes: number): SimpleRequ
       case 16: // llhttp reads it as Connection: left to it
         if (sameLower(b, nameStart, 'proxy-connection')) return null;
         break;
-      case 10:
+      case 10: {
         if (!sameLower(b, nameStart, 'connection')) break;
         if (++connections > 1) return null;
-        if (valueLength === 5 && sameLower(b, valueStart, 'close')) keepAlive = false;
-        else if (valueLength === 10 && sameLower(b, valueStart, 'keep-alive')) keepAlive = true;
-        else return null;
+        const said = connectionKeepAlive(b, at[f + 2]!, at[f + 3]!);
+        if (said === null) return null;
+        keepAlive = said;
         break;
+      }
     }
   }
 

@@ -30,7 +30,7 @@ import {
   type LlhttpParser,
   type ParseError,
 } from './llhttp.js';
-import { CR, HeadFields, LF, SP, VALUE, decimal, fieldStrings, headerLines, sameLower } from './head-scan.js';
+import { CR, HeadFields, LF, SP, VALUE, connectionKeepAlive, decimal, fieldStrings, headerLines, sameLower } from './head-scan.js';
 
 /** Where a reader's events go (the backend connection, which passes them to its owner). */
 export interface ResponseSink {
@@ -235,8 +235,9 @@ export class ResponseReader {
         return -1; // chunked framing; a second Connection header as llhttp reads it
       } else if (nameLength === 10 && sameLower(b, nameStart, 'connection')) {
         if (++connections > 1) return -1;
-        if (valueEnd - valueStart === 5 && sameLower(b, valueStart, 'close')) keepAlive = false;
-        else if (valueEnd - valueStart !== 10 || !sameLower(b, valueStart, 'keep-alive')) return -1;
+        const said = connectionKeepAlive(b, valueStart, valueEnd);
+        if (said === null) return -1;
+        keepAlive = said;
       }
     }
     if (length < 0) return -1;

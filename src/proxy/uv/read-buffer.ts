@@ -15,14 +15,9 @@ const READ_BUFFER_BYTES = 64 * 1024;
 export const readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
 const readArrayBuffer = readBuffer.buffer;
 
-/** Whether `chunk` lies in the shared read buffer (the next read overwrites it). */
-export function inReadBuffer(chunk: Uint8Array): boolean {
-  return chunk.buffer === readArrayBuffer;
-}
-
 /** `chunk`, or a copy of it when it lies in the shared read buffer that the next read overwrites. */
 export function keepable(chunk: Buffer): Buffer {
-  return inReadBuffer(chunk) ? Buffer.from(chunk) : chunk;
+  return chunk.buffer === readArrayBuffer ? Buffer.from(chunk) : chunk;
 }
 
 /** The first `n` bytes of the read buffer, as a Buffer valid until the next read. */

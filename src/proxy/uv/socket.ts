@@ -34,7 +34,7 @@ import {
   type UvWriteReq,
 } from './handles.js';
 import { IdleTimer } from './idle-timer.js';
-import { inReadBuffer, lastRead, readBuffer } from './read-buffer.js';
+import { keepable, lastRead, readBuffer } from './read-buffer.js';
 import type { ProxySocket } from '../socket.js';
 
 const HIGH_WATER_MARK = 16 * 1024;
@@ -195,7 +195,7 @@ export class RawSocket implements ProxySocket {
     this.idle.touch();
     // A chunk of the shared read buffer may outlive this call (corked, or in a write libuv
     // finishes later): copy it now, before the next read overwrites it.
-    if (typeof data !== 'string' && inReadBuffer(data)) data = Buffer.from(data);
+    if (typeof data !== 'string') data = keepable(data);
     if (this.corked > 0 || this.connecting) {
       this.corkedChunks.push(data);
       this.writableLength += data.length;
